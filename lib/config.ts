@@ -1,0 +1,259 @@
+/**
+ * The only module that reads `process.env`. A zod schema holds the defaults;
+ * `loadConfig(env)` returns a frozen object, and a bad value's error names the
+ * variable and the value. Every other module takes what it needs as arguments.
+ */
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+function boolean(name: string, fallback: boolean) {
+  return (raw: string | undefined): boolean => {
+    if (raw === undefined || raw === "") return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
+  };
+}
+
+function integer(name: string, fallback: number, min = 0) {
+  return (raw: string | undefined): number => {
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      throw new ConfigError(name, `expected an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+}
+
+function list(raw: string | undefined): string[] {
+  return (raw ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function url(name: string) {
+  return (raw: string | undefined): string | undefined => {
+    if (raw === undefined || raw === "") return undefined;
+    try {
+      return new URL(raw).toString().replace(/\/$/, "");
+    } catch {
+      throw new ConfigError(name, `not a valid URL: ${JSON.stringify(raw)}`);
+    }
+  };
+}
+
+function durationList(name: string, fallback: number[]) {
+  return (raw: string | undefined): number[] => {
+    if (raw === undefined || raw === "") return fallback;
+    return list(raw).map((item) => {
+      const n = Number(item);
+      if (!Number.isInteger(n) || n < 0) {
+        throw new ConfigError(name, `expected comma-separated milliseconds, got ${JSON.stringify(raw)}`);
+      }
+      return n;
+    });
+  };
+}
+
+const SINKS = ["http", "file", "nats"] as const;
+export type SinkName = (typeof SINKS)[number];
+
+const ConfigSchema = z.object({
+  nats: z.object({
+    url: z.string(),
+    credsFile: z.string().optional(),
+    token: z.string().optional(),
+    tlsCaFile: z.string().optional(),
+    tlsCertFile: z.string().optional(),
+    tlsKeyFile: z.string().optional(),
+    stream: z.string().min(1),
+    subject: z.string().min(1),
+    createStream: z.boolean(),
+    consumer: z.string().min(1),
+    ackWaitMs: z.number().int().positive(),
+    maxDeliver: z.number().int().positive(),
+    /** nak delays per attempt; the last one repeats. */
+    backoffMs: z.array(z.number().int().nonnegative()).min(1),
+  }),
+  concurrency: z.number().int().positive(),
+  workDir: z.string(),
+  maxDumpBytes: z.number().int().positive(),
+  gdb: z.object({
+    path: z.string(),
+    multiarchPath: z.string(),
+    timeoutMs: z.number().int().positive(),
+    maxOutputBytes: z.number().int().positive(),
+    maxFrames: z.number().int().positive(),
+  }),
+  s3: z.object({
+    endpoint: z.string().optional(),
+    region: z.string(),
+    accessKeyId: z.string().optional(),
+    secretAccessKey: z.string().optional(),
+    forcePathStyle: z.boolean(),
+  }),
+  allowedDumpHosts: z.array(z.string()),
+  allowedFileRoots: z.array(z.string()),
+  api: z.object({
+    url: z.string().optional(),
+    token: z.string().optional(),
+    putRunning: z.boolean(),
+    timeoutMs: z.number().int().positive(),
+  }),
+  resultSinks: z.array(z.enum(SINKS)).min(1),
+  resultsDir: z.string(),
+  resultSubject: z.string(),
+  logFile: z.string(),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  metricsPort: z.number().int().nonnegative(),
+  shutdownGraceMs: z.number().int().nonnegative(),
+  symbols: z.object({
+    store: z.string().optional(),
+    cacheDir: z.string(),
+    cacheMaxBytes: z.number().int().positive(),
+    debuginfodUrls: z.string().optional(),
+    sysroot: z.string().optional(),
+  }),
+});
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+/** Every variable the worker reads, with its default, for `--help` and docs. */
+export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> = [
+  ["NATS_URL", "nats://127.0.0.1:4222", "NATS server(s), comma-separated"],
+  ["NATS_CREDS", "", "credentials file (JWT + nkey)"],
+  ["NATS_TOKEN", "", "auth token"],
+  ["NATS_TLS_CA / NATS_TLS_CERT / NATS_TLS_KEY", "", "TLS files"],
+  ["NATS_STREAM", "COREDOG", "JetStream stream"],
+  ["NATS_SUBJECT", "coredog.coredump.uploaded", "subject of the events"],
+  ["NATS_CREATE_STREAM", "true", "create the stream when missing"],
+  ["NATS_CONSUMER", "coresight-worker", "durable pull consumer shared by the pool"],
+  ["NATS_ACK_WAIT_MS", "60000", "ack wait; working() heartbeats extend it"],
+  ["NATS_MAX_DELIVER", "5", "deliveries before retries_exhausted"],
+  ["NATS_BACKOFF_MS", "5000,30000,120000", "nak delays for transient failures"],
+  ["WORKER_CONCURRENCY", "CPU count", "jobs in flight per process"],
+  ["WORK_DIR", "$TMPDIR/coresight-worker", "per-job download directories"],
+  ["MAX_DUMP_BYTES", "68719476736 (64 GiB)", "larger dumps fail with too_large"],
+  ["GDB_PATH", "gdb", "gdb binary"],
+  ["GDB_MULTIARCH_PATH", "gdb-multiarch", "gdb for foreign-architecture cores"],
+  ["GDB_TIMEOUT_MS", "300000", "kill gdb's process group after this"],
+  ["GDB_MAX_OUTPUT_BYTES", "67108864", "cap on gdb output (result marked truncated)"],
+  ["GDB_MAX_FRAMES", "256", "frames per thread"],
+  ["S3_ENDPOINT", "", "S3-compatible endpoint (MinIO, COS, OSS)"],
+  ["S3_REGION", "us-east-1", "S3 region"],
+  ["AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY", "", "credentials: enables GetObject by bucket/key"],
+  ["S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing"],
+  ["ALLOWED_DUMP_HOSTS", "(any public host)", "comma list of hosts/IPs/*.suffix a dump may come from"],
+  ["ALLOWED_FILE_ROOTS", "", "directories cfs:// and file:// URLs may point into"],
+  ["CORESIGHT_API_URL", "", "CoreSight API base URL (enables the http sink)"],
+  ["CORESIGHT_API_TOKEN", "", "bearer token for the API"],
+  ["CORESIGHT_PUT_RUNNING", "false", "PUT a running status when a job starts"],
+  ["CORESIGHT_API_TIMEOUT_MS", "30000", "per-request timeout"],
+  ["RESULT_SINKS", "http if CORESIGHT_API_URL else file", "comma list of http, file, nats"],
+  ["RESULTS_DIR", "./results", "file sink directory"],
+  ["RESULT_SUBJECT", "coresight.analysis", "nats sink subject prefix (.completed/.failed)"],
+  ["LOG_FILE", "./worker.log", "JSON log file ('' = stdout only)"],
+  ["LOG_LEVEL", "info", "fatal|error|warn|info|debug|trace|silent"],
+  ["METRICS_PORT", "9464", "/healthz /readyz /metrics (0 = off)"],
+  ["SHUTDOWN_GRACE_MS", "30000", "time in-flight jobs get on SIGTERM"],
+  ["SYMBOL_STORE", "", "debuginfod-layout store: /path or s3://bucket/prefix"],
+  ["SYMBOL_CACHE_DIR", "$WORK_DIR/symbols", "local cache of the symbol store"],
+  ["SYMBOL_CACHE_MAX_BYTES", "10737418240 (10 GiB)", "cache size bound"],
+  ["DEBUGINFOD_URLS", "", "debuginfod servers (enables gdb's debuginfod)"],
+  ["SYSROOT", "", "directory with the crashed container's files"],
+];
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const workDir = env.WORK_DIR || path.join(os.tmpdir(), "coresight-worker");
+  const apiUrl = url("CORESIGHT_API_URL")(env.CORESIGHT_API_URL);
+  const sinks = list(env.RESULT_SINKS);
+  for (const s of sinks) {
+    if (!(SINKS as readonly string[]).includes(s)) {
+      throw new ConfigError("RESULT_SINKS", `unknown sink ${JSON.stringify(s)} (expected ${SINKS.join(", ")})`);
+    }
+  }
+  if (sinks.includes("http") && !apiUrl) {
+    throw new ConfigError("CORESIGHT_API_URL", "required when RESULT_SINKS includes http");
+  }
+  const logLevel = env.LOG_LEVEL || "info";
+  const raw = {
+    nats: {
+      url: env.NATS_URL || "nats://127.0.0.1:4222",
+      credsFile: env.NATS_CREDS || undefined,
+      token: env.NATS_TOKEN || undefined,
+      tlsCaFile: env.NATS_TLS_CA || undefined,
+      tlsCertFile: env.NATS_TLS_CERT || undefined,
+      tlsKeyFile: env.NATS_TLS_KEY || undefined,
+      stream: env.NATS_STREAM || "COREDOG",
+      subject: env.NATS_SUBJECT || "coredog.coredump.uploaded",
+      createStream: boolean("NATS_CREATE_STREAM", true)(env.NATS_CREATE_STREAM),
+      consumer: env.NATS_CONSUMER || "coresight-worker",
+      ackWaitMs: integer("NATS_ACK_WAIT_MS", 60_000, 1000)(env.NATS_ACK_WAIT_MS),
+      maxDeliver: integer("NATS_MAX_DELIVER", 5, 1)(env.NATS_MAX_DELIVER),
+      backoffMs: durationList("NATS_BACKOFF_MS", [5_000, 30_000, 120_000])(env.NATS_BACKOFF_MS),
+    },
+    concurrency: integer("WORKER_CONCURRENCY", Math.max(1, os.availableParallelism()), 1)(env.WORKER_CONCURRENCY),
+    workDir,
+    maxDumpBytes: integer("MAX_DUMP_BYTES", 64 * GiB, 1)(env.MAX_DUMP_BYTES),
+    gdb: {
+      path: env.GDB_PATH || "gdb",
+      multiarchPath: env.GDB_MULTIARCH_PATH || "gdb-multiarch",
+      timeoutMs: integer("GDB_TIMEOUT_MS", 300_000, 1)(env.GDB_TIMEOUT_MS),
+      maxOutputBytes: integer("GDB_MAX_OUTPUT_BYTES", 64 * MiB, 1024)(env.GDB_MAX_OUTPUT_BYTES),
+      maxFrames: integer("GDB_MAX_FRAMES", 256, 1)(env.GDB_MAX_FRAMES),
+    },
+    s3: {
+      endpoint: url("S3_ENDPOINT")(env.S3_ENDPOINT),
+      region: env.S3_REGION || env.AWS_REGION || "us-east-1",
+      accessKeyId: env.AWS_ACCESS_KEY_ID || undefined,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY || undefined,
+      forcePathStyle: boolean("S3_FORCE_PATH_STYLE", false)(env.S3_FORCE_PATH_STYLE),
+    },
+    allowedDumpHosts: list(env.ALLOWED_DUMP_HOSTS),
+    allowedFileRoots: list(env.ALLOWED_FILE_ROOTS).map((p) => path.resolve(p)),
+    api: {
+      url: apiUrl,
+      token: env.CORESIGHT_API_TOKEN || undefined,
+      putRunning: boolean("CORESIGHT_PUT_RUNNING", false)(env.CORESIGHT_PUT_RUNNING),
+      timeoutMs: integer("CORESIGHT_API_TIMEOUT_MS", 30_000, 1)(env.CORESIGHT_API_TIMEOUT_MS),
+    },
+    resultSinks: sinks.length > 0 ? sinks : [apiUrl ? "http" : "file"],
+    resultsDir: path.resolve(env.RESULTS_DIR || "results"),
+    resultSubject: env.RESULT_SUBJECT || "coresight.analysis",
+    logFile: env.LOG_FILE ?? "worker.log",
+    logLevel,
+    metricsPort: integer("METRICS_PORT", 9464, 0)(env.METRICS_PORT),
+    shutdownGraceMs: integer("SHUTDOWN_GRACE_MS", 30_000, 0)(env.SHUTDOWN_GRACE_MS),
+    symbols: {
+      store: env.SYMBOL_STORE || undefined,
+      cacheDir: env.SYMBOL_CACHE_DIR || path.join(workDir, "symbols"),
+      cacheMaxBytes: integer("SYMBOL_CACHE_MAX_BYTES", 10 * GiB, 1)(env.SYMBOL_CACHE_MAX_BYTES),
+      debuginfodUrls: env.DEBUGINFOD_URLS || undefined,
+      sysroot: env.SYSROOT || undefined,
+    },
+  };
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue ? issue.path.join(".") : "?";
+    if (where === "logLevel") throw new ConfigError("LOG_LEVEL", `unknown level ${JSON.stringify(logLevel)}`);
+    throw new ConfigError(where, issue?.message ?? "invalid configuration");
+  }
+  return Object.freeze(parsed.data);
+}

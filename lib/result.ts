@@ -1,0 +1,172 @@
+/**
+ * Result schema v1: the document the worker stores for every analysis, the
+ * same one `coresight-worker analyze --json` prints. snake_case on the wire,
+ * like the CoreDog event it answers. `npm run schema` exports it as JSON
+ * Schema to docs/result.schema.json.
+ *
+ * Glossary (use these words, and only these, in names and logs):
+ * - event: one CloudEvent `coredog.coredump.uploaded` as CoreDog sends it.
+ * - job: the work of analyzing one event's dump, identified by `analysis_id`.
+ * - attempt: one delivery of the event's message to a worker (1-based).
+ * - dump: the core file (possibly gzip/zstd compressed) the event points at.
+ * - module: an ELF object mapped in the crashed process (executable or library).
+ * - thread: one thread of the crashed process as gdb numbers it.
+ * - frame: one entry of a thread's backtrace, #0 innermost.
+ * - crash thread: the thread that received the fatal signal.
+ * - crash frame: the first frame of the crash thread outside signal, abort,
+ *   assert, C++ terminate/throw and Rust panic machinery: the user's code.
+ * - signature: normalized top frames of the crash thread plus a stable hash
+ *   that groups the same crash across pods, builds and ASLR bases.
+ */
+import { z } from "zod";
+
+export const SCHEMA_VERSION = 1 as const;
+
+export const FrameSchema = z.object({
+  index: z.number().int().nonnegative(),
+  /** Program counter as 0x-hex text; null when gdb printed none (frame #0, inlined). */
+  address: z.string().nullable(),
+  /** Function name as gdb printed it; null for `??` or an empty name. */
+  function: z.string().nullable(),
+  /** Raw argument text between the parentheses, null when absent. */
+  args: z.string().nullable(),
+  file: z.string().nullable(),
+  line: z.number().int().nullable(),
+  /** Shared object from `from /lib/x.so` (or a library in the `at` slot). */
+  library: z.string().nullable(),
+  inline: z.boolean(),
+  /** `<signal handler called>` pseudo-frame. */
+  signal_handler: z.boolean().default(false),
+  /** `bt full` locals, verbatim lines, when present. */
+  locals: z.array(z.string()).optional(),
+});
+export type Frame = z.infer<typeof FrameSchema>;
+
+export const ThreadSchema = z.object({
+  number: z.number().int(),
+  lwp: z.number().int().nullable(),
+  /** pthread id as printed by gdb (`Thread 0x7f…`), null when absent. */
+  thread_id: z.string().nullable().default(null),
+  name: z.string().nullable().default(null),
+  crashed: z.boolean(),
+  frames: z.array(FrameSchema),
+  /** `Backtrace stopped: …` text when gdb gave up unwinding. */
+  backtrace_stopped: z.string().nullable().default(null),
+});
+export type Thread = z.infer<typeof ThreadSchema>;
+
+export const SignalSchema = z.object({
+  name: z.string().nullable(),
+  number: z.number().int().nullable(),
+  /** si_code name, e.g. SEGV_MAPERR, or the number as text when unknown. */
+  code: z.string().nullable(),
+  fault_address: z.string().nullable(),
+  description: z.string().nullable(),
+});
+export type Signal = z.infer<typeof SignalSchema>;
+
+export const SignatureSchema = z.object({
+  text: z.string(),
+  hash: z.string(),
+  frames: z.array(z.string()),
+});
+export type Signature = z.infer<typeof SignatureSchema>;
+
+export const SharedLibrarySchema = z.object({
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  symbols_read: z.boolean(),
+  path: z.string(),
+});
+export type SharedLibrary = z.infer<typeof SharedLibrarySchema>;
+
+export const ModuleSchema = z.object({
+  path: z.string(),
+  build_id: z.string().nullable(),
+  start: z.string().nullable(),
+  end: z.string().nullable(),
+  /** found | missing | mismatched */
+  status: z.enum(["found", "missing", "mismatched"]),
+  /** Where the file came from: exe, sysroot, symbol_store, debuginfod, host. */
+  source: z.string().nullable(),
+  file: z.string().nullable(),
+});
+export type Module = z.infer<typeof ModuleSchema>;
+
+export const ErrorInfoSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+});
+
+export const GdbInfoSchema = z.object({
+  version: z.string().nullable(),
+  exit_code: z.number().int().nullable(),
+  duration_ms: z.number().nonnegative(),
+  truncated: z.boolean(),
+  stderr: z.string().optional(),
+});
+
+export const CoreInfoSchema = z.object({
+  size: z.number().int().nonnegative().nullable(),
+  executable: z.string().nullable(),
+  command_line: z.string().nullable(),
+  architecture: z.string().nullable().optional(),
+});
+
+export const ResultSchema = z.object({
+  schema_version: z.literal(SCHEMA_VERSION),
+  status: z.enum(["completed", "failed"]),
+  error: ErrorInfoSchema.optional(),
+  signal: SignalSchema.nullable(),
+  crash_thread: z.number().int().nullable(),
+  threads: z.array(ThreadSchema),
+  crash_frame: FrameSchema.nullable(),
+  signature: SignatureSchema.nullable(),
+  /** Symbol quality in [0, 1], weighted toward the crash thread's top frames. */
+  quality: z.number().min(0).max(1),
+  shared_libraries: z.array(SharedLibrarySchema),
+  abort_message: z.string().nullable(),
+  /** C++ uncaught exception type / what(), Rust panic message, when known. */
+  runtime: z
+    .object({
+      exception_type: z.string().nullable(),
+      exception_message: z.string().nullable(),
+      panic_message: z.string().nullable(),
+    })
+    .partial()
+    .optional(),
+  modules: z.array(ModuleSchema).optional(),
+  symbolication: z
+    .object({
+      found: z.number().int(),
+      missing: z.number().int(),
+      mismatched: z.number().int(),
+      missing_build_ids: z.array(z.string()),
+    })
+    .optional(),
+  gdb: GdbInfoSchema.nullable(),
+  core: CoreInfoSchema.nullable(),
+  analyzed_at: z.string().optional(),
+  worker: z.object({ version: z.string(), host: z.string() }).optional(),
+});
+export type Result = z.infer<typeof ResultSchema>;
+
+/** A failed result: every field the schema requires, with the error. */
+export function failedResult(code: string, message: string, extra: Partial<Result> = {}): Result {
+  return {
+    schema_version: SCHEMA_VERSION,
+    status: "failed",
+    error: { code, message },
+    signal: null,
+    crash_thread: null,
+    threads: [],
+    crash_frame: null,
+    signature: null,
+    quality: 0,
+    shared_libraries: [],
+    abort_message: null,
+    gdb: null,
+    core: null,
+    ...extra,
+  };
+}

@@ -1,0 +1,13 @@
+import type { Command } from "../command.js";
+
+// Placeholder until the command lands; replaced by its implementation.
+const command: Command = {
+  name: "parse",
+  summary: "(not implemented yet)",
+  help: "Usage: coresight-worker parse (not implemented yet)",
+  async run() {
+    process.stderr.write("coresight-worker parse: not implemented yet\n");
+    return 1;
+  },
+};
+export default command;
