@@ -1,13 +1,62 @@
-import type { Command } from "../command.js";
+import { loadConfig, CONFIG_VARIABLES } from "../../lib/config.js";
+import { toError } from "../../lib/errors.js";
+import { EXIT, parseArgs, type Command } from "../command.js";
+import { startService } from "../service.js";
 
-// Placeholder until the command lands; replaced by its implementation.
-const command: Command = {
+function envTable(): string {
+  return CONFIG_VARIABLES.map(([name, def, what]) => `  ${name.padEnd(42)} ${what}${def ? ` [default: ${def}]` : ""}`).join("\n");
+}
+
+const run: Command = {
   name: "run",
-  summary: "(not implemented yet)",
-  help: "Usage: coresight-worker run (not implemented yet)",
-  async run() {
-    process.stderr.write("coresight-worker run: not implemented yet\n");
-    return 1;
+  summary: "consume coredog.coredump.uploaded events from NATS JetStream and analyze them",
+  help: `Usage: coresight-worker run
+
+Runs the worker: binds the durable JetStream pull consumer shared by the
+pool, downloads each event's dump, runs gdb, stores the result (RESULT_SINKS)
+and only then acks the message. Logs JSON lines to LOG_FILE and stdout; every
+event logs "Received coredump.uploaded".
+
+SIGTERM/SIGINT: stop pulling, let in-flight jobs finish within
+SHUTDOWN_GRACE_MS, return the rest to the queue, exit 0. A second signal
+exits at once (messages are redelivered after ack_wait).
+
+Configuration (environment variables):
+${envTable()}
+
+Exit codes: 0 stopped cleanly, 3 configuration error, 1 start-up failed
+(e.g. NATS unreachable).
+
+Example:
+  NATS_URL=nats://nats:4222 CORESIGHT_API_URL=http://coresight-api:8000 \\
+  CORESIGHT_API_TOKEN=... coresight-worker run`,
+  async run(argv) {
+    parseArgs(argv, {});
+    const config = loadConfig();
+    const service = await startService(config);
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        service.logger.warn({ signal: sig }, "second signal: exiting now; in-flight messages will be redelivered");
+        service.logger.flush();
+        process.exit(130);
+      }
+      service.logger.info({ signal: sig }, "signal received");
+      service.stop().then(
+        () => process.exit(EXIT.ok),
+        (e: unknown) => {
+          service.logger.error({ err: toError(e).message }, "shutdown failed");
+          process.exit(EXIT.failed);
+        },
+      );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    await service.done;
+    // The loop only ends through stop(); wait for it to finish.
+    await service.stop();
+    return EXIT.ok;
   },
 };
-export default command;
+export default run;

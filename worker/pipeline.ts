@@ -1,0 +1,244 @@
+/**
+ * One job, start to finish: event → download → analyze → store result.
+ *
+ * Contract with the consumer (worker/consumer.ts):
+ * - `process()` resolves only after a result (completed or failed) is stored
+ *   in every sink; the consumer then acks (or terms an invalid event).
+ * - It throws a TransientError (or any non-permanent error) when the job
+ *   should be retried: the consumer naks; on the last allowed delivery it
+ *   calls `storeFailure()` with `retries_exhausted` instead.
+ * - Permanent problems with the dump (not found, not a core, too large, ...)
+ *   become a `failed` result here; they never throw past `process()`.
+ * - Temporary files are removed on every path.
+ */
+import { createHash } from "node:crypto";
+import os from "node:os";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { Config } from "../lib/config.js";
+import { PermanentError, TransientError, errorCodeOf, isPermanent, toError } from "../lib/errors.js";
+import { analysisIdOf, eventContext, parseEvent, type CoredumpEvent } from "../lib/events.js";
+import type { Logger } from "../lib/log.js";
+import { failedResult, type Result } from "../lib/result.js";
+import { resultDocument } from "../lib/results/document.js";
+import type { ResultStore } from "../lib/results/sinks.js";
+import { downloadDump } from "../lib/storage/download.js";
+import { parseDumpUrl, redactUrl } from "../lib/storage/url.js";
+import { createJobDir, removeJobDir } from "../lib/storage/workDir.js";
+import type { Metrics } from "./metrics.js";
+
+export interface AnalyzeRequest {
+  core: string;
+  workDir: string;
+  signal: AbortSignal;
+  onProgress: () => void;
+}
+
+export interface PipelineDeps {
+  config: Config;
+  logger: Logger;
+  store: ResultStore;
+  s3: S3Client | null;
+  /** Runs gdb on a downloaded core; never throws for a bad core (returns a failed result). */
+  analyze: (req: AnalyzeRequest) => Promise<Result>;
+  metrics?: Metrics;
+  fetch?: typeof fetch;
+  workerName?: string;
+}
+
+export interface JobInput {
+  data: Uint8Array;
+  /** Delivery count of this message, 1-based. */
+  attempt: number;
+  signal: AbortSignal;
+  /** Extends the message's ack deadline (JetStream working()). */
+  heartbeat: () => void;
+}
+
+export interface JobOutcome {
+  analysisId: string;
+  status: "completed" | "failed";
+  errorCode: string | null;
+  /** The event was invalid: terminate the message rather than ack it. */
+  invalidEvent: boolean;
+}
+
+/** Thrown when a job is interrupted by shutdown: the message goes back to the queue. */
+export class ShutdownError extends TransientError {
+  constructor() {
+    super("internal_error", "worker is shutting down; job left to redelivery");
+  }
+}
+
+/** analysis_id for a message that is not a valid event: a hash of its bytes. */
+function invalidAnalysisId(data: Uint8Array): string {
+  return "invalid-" + createHash("sha256").update(data).digest("hex").slice(0, 32);
+}
+
+/** What can be read from a message before validation, for the Received line. */
+function peek(data: Uint8Array): Record<string, unknown> {
+  try {
+    const o = JSON.parse(Buffer.from(data).toString("utf8")) as Record<string, unknown>;
+    const d = (o && typeof o.data === "object" && o.data) || {};
+    const s = (v: unknown) => (typeof v === "string" || typeof v === "number" ? v : undefined);
+    const rec = d as Record<string, unknown>;
+    return {
+      event_id: s(o.id),
+      file_name: s(rec.file_name),
+      pod: s(rec.pod_name),
+      namespace: s(rec.pod_namespace),
+    };
+  } catch {
+    return {};
+  }
+}
+
+export function createPipeline(deps: PipelineDeps) {
+  const { config, store, metrics } = deps;
+  const worker = deps.workerName ?? `${os.hostname()}:${process.pid}`;
+
+  async function storeResult(
+    log: Logger,
+    analysisId: string,
+    result: Result,
+    ev: CoredumpEvent | null,
+    attempt: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const started = performance.now();
+    const ctx = ev ? eventContext(ev) : null;
+    const doc = resultDocument(result, ctx as never, { analysis_id: analysisId, attempt, worker });
+    await store.store(analysisId, doc, { signal, status: result.status });
+    const ms = Math.round(performance.now() - started);
+    metrics?.stageSeconds.observe({ stage: "store" }, ms / 1000);
+    metrics?.results.inc({ status: result.status, error_code: result.error?.code ?? "" });
+    log.info({ stage: "store", duration_ms: ms, status: result.status, error_code: result.error?.code, sinks: config.resultSinks }, "result stored");
+  }
+
+  async function run(input: JobInput): Promise<JobOutcome> {
+    const started = performance.now();
+    const seen = peek(input.data);
+    let ev: CoredumpEvent;
+    try {
+      ev = parseEvent(input.data);
+    } catch (e: unknown) {
+      const err = toError(e);
+      const analysisId = invalidAnalysisId(input.data);
+      const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
+      log.info({ ...seen, delivery_count: input.attempt }, "Received coredump.uploaded");
+      log.warn({ error_code: errorCodeOf(err), err: err.message }, "invalid event; storing a failed result and terminating the message");
+      const code = isPermanent(err) ? errorCodeOf(err) : "invalid_event";
+      await storeResult(log, analysisId, failedResult(code, err.message), null, input.attempt, input.signal);
+      return { analysisId, status: "failed", errorCode: code, invalidEvent: true };
+    }
+
+    const analysisId = analysisIdOf(ev);
+    const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
+    log.info(
+      {
+        event_id: ev.id,
+        file_name: ev.data.file_name,
+        pod: ev.data.pod_name,
+        namespace: ev.data.pod_namespace,
+        delivery_count: input.attempt,
+      },
+      "Received coredump.uploaded",
+    );
+    if (config.api.putRunning) await store.markRunning(analysisId, eventContext(ev));
+
+    const stages: Record<string, number> = {};
+    let result: Result;
+    let dir: string | null = null;
+    try {
+      dir = await createJobDir(config.workDir, analysisId);
+      const t0 = performance.now();
+      const location = parseDumpUrl(ev.data.file_url);
+      log.info({ stage: "download", url: redactUrl(ev.data.file_url), kind: location.kind }, "download started");
+      const dl = await downloadDump({
+        location,
+        dir,
+        fileName: "core",
+        md5: ev.data.md5 || null,
+        expectedSize: typeof ev.data.file_size === "number" && ev.data.file_size > 0 ? ev.data.file_size : null,
+        maxBytes: config.maxDumpBytes,
+        s3: deps.s3,
+        fetch: deps.fetch,
+        allowedHosts: config.allowedDumpHosts,
+        allowedFileRoots: config.allowedFileRoots,
+        signal: input.signal,
+        onProgress: () => input.heartbeat(),
+      });
+      stages.download_ms = Math.round(performance.now() - t0);
+      metrics?.stageSeconds.observe({ stage: "download" }, stages.download_ms / 1000);
+      metrics?.bytesDownloaded.inc(dl.transferredBytes);
+      log.info(
+        {
+          stage: "download",
+          duration_ms: stages.download_ms,
+          bytes: dl.bytes,
+          transferred_bytes: dl.transferredBytes,
+          compression: dl.compression,
+          via: dl.via,
+          mb_per_s: Number((dl.transferredBytes / 1e6 / Math.max(stages.download_ms / 1000, 1e-3)).toFixed(1)),
+        },
+        "download done",
+      );
+
+      const t1 = performance.now();
+      log.info({ stage: "analyze" }, "gdb started");
+      result = await deps.analyze({ core: dl.path, workDir: dir, signal: input.signal, onProgress: input.heartbeat });
+      if (input.signal.aborted) throw new ShutdownError();
+      stages.analyze_ms = Math.round(performance.now() - t1);
+      metrics?.stageSeconds.observe({ stage: "analyze" }, stages.analyze_ms / 1000);
+      log.info(
+        {
+          stage: "analyze",
+          duration_ms: stages.analyze_ms,
+          gdb_ms: result.gdb?.duration_ms,
+          status: result.status,
+          error_code: result.error?.code,
+          signal: result.signal?.name,
+          crash_thread: result.crash_thread,
+          crash_frame: result.crash_frame?.function,
+          signature: result.signature?.hash,
+          quality: result.quality,
+        },
+        "analysis done",
+      );
+    } catch (e: unknown) {
+      if (input.signal.aborted) throw new ShutdownError();
+      if (!isPermanent(e)) throw e;
+      const err = e as PermanentError;
+      log.warn({ error_code: err.code, err: err.message }, "job failed permanently");
+      result = failedResult(err.code, err.message);
+    } finally {
+      if (dir) await removeJobDir(dir).catch((e: unknown) => log.warn({ err: toError(e).message }, "could not remove job directory"));
+    }
+
+    const t2 = performance.now();
+    await storeResult(log, analysisId, result, ev, input.attempt, input.signal);
+    stages.store_ms = Math.round(performance.now() - t2);
+    const total = Math.round(performance.now() - started);
+    log.info({ ...stages, total_ms: total, status: result.status, error_code: result.error?.code }, "job done");
+    return { analysisId, status: result.status, errorCode: result.error?.code ?? null, invalidEvent: false };
+  }
+
+  /** Last delivery and still failing: store `retries_exhausted` so nothing is lost silently. */
+  async function storeFailure(input: JobInput, cause: Error): Promise<JobOutcome> {
+    let ev: CoredumpEvent | null = null;
+    try {
+      ev = parseEvent(input.data);
+    } catch {
+      ev = null;
+    }
+    const analysisId = ev ? analysisIdOf(ev) : invalidAnalysisId(input.data);
+    const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
+    const message = `gave up after ${input.attempt} deliveries; last error (${errorCodeOf(cause)}): ${cause.message}`;
+    log.error({ error_code: "retries_exhausted" }, message);
+    await storeResult(log, analysisId, failedResult("retries_exhausted", message), ev, input.attempt, input.signal);
+    return { analysisId, status: "failed", errorCode: "retries_exhausted", invalidEvent: false };
+  }
+
+  return { process: run, storeFailure };
+}
+
+export type Pipeline = ReturnType<typeof createPipeline>;

@@ -1,0 +1,159 @@
+/**
+ * The worker service: wires config, logger, NATS, S3, sinks, gdb and the
+ * consumer loop together, and takes them apart again in order on stop().
+ */
+import os from "node:os";
+import { execa } from "execa";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import type { Config } from "../lib/config.js";
+import { toError } from "../lib/errors.js";
+import { createLogger, type Logger } from "../lib/log.js";
+import { createSinks } from "../lib/results/sinks.js";
+import { makeS3Client } from "../lib/storage/s3.js";
+import { sweepWorkDir } from "../lib/storage/workDir.js";
+import { analyzeWithSymbols } from "../lib/symbolize.js";
+import { QueueConsumer } from "./consumer.js";
+import { startProbeServer, workDirWritable, type ProbeServer } from "./http.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { createPipeline } from "./pipeline.js";
+import { connectNats, ensureQueue } from "./queue.js";
+
+export const VERSION = "0.1.0";
+
+export interface Service {
+  logger: Logger;
+  metrics: Metrics;
+  nc: NatsConnection;
+  consumer: QueueConsumer;
+  probe: ProbeServer | null;
+  /** Graceful stop: drain in-flight jobs within the grace period. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves when the consumer loop ends. */
+  done: Promise<void>;
+}
+
+/** Checks that gdb runs; null when fine, else the reason. */
+export async function gdbProblem(gdbPath: string): Promise<string | null> {
+  try {
+    await execa(gdbPath, ["--version"], { timeout: 10_000 });
+    return null;
+  } catch (e: unknown) {
+    return `gdb not usable (${gdbPath}): ${toError(e).message.split("\n")[0]}`;
+  }
+}
+
+export async function startService(config: Config, opts: { logger?: Logger; fetch?: typeof fetch } = {}): Promise<Service> {
+  const logger =
+    opts.logger ?? createLogger({ level: config.logLevel, file: config.logFile, base: { pid: process.pid, host: os.hostname() } });
+  const metrics = createMetrics();
+  const workerName = `${os.hostname()}:${process.pid}`;
+  logger.info(
+    {
+      version: VERSION,
+      nats: config.nats.url,
+      stream: config.nats.stream,
+      consumer: config.nats.consumer,
+      concurrency: config.concurrency,
+      sinks: config.resultSinks,
+      work_dir: config.workDir,
+      log_file: config.logFile || null,
+    },
+    "coresight-worker starting",
+  );
+
+  const swept = await sweepWorkDir(config.workDir);
+  if (swept > 0) logger.info({ removed: swept }, "removed leftover job directories from an earlier run");
+  const gdbIssue = await gdbProblem(config.gdb.path);
+  if (gdbIssue) logger.error(gdbIssue);
+
+  const nc = await connectNats(config.nats, `coresight-worker ${workerName}`);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect") logger.warn({ nats: s.type }, `NATS ${s.type}`);
+    }
+  })().catch(() => undefined);
+  await ensureQueue(nc, config.nats, logger);
+  const js = jetstream(nc);
+  const natsConsumer = await js.consumers.get(config.nats.stream, config.nats.consumer);
+
+  const s3 = makeS3Client(config.s3);
+  const store = createSinks(
+    {
+      sinks: [...config.resultSinks],
+      api: config.api.url ? { url: config.api.url, token: config.api.token, timeoutMs: config.api.timeoutMs, putRunning: config.api.putRunning } : undefined,
+      resultsDir: config.resultsDir,
+      natsSubject: config.resultSubject,
+    },
+    {
+      fetch: opts.fetch,
+      logger,
+      publish: async (subject, data, hdrs) => {
+        const h = natsHeaders();
+        for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
+        nc.publish(subject, data, { headers: h });
+        await nc.flush();
+      },
+    },
+  );
+
+  const pipeline = createPipeline({
+    config,
+    logger,
+    store,
+    s3,
+    metrics,
+    fetch: opts.fetch,
+    workerName,
+    analyze: (req) =>
+      analyzeWithSymbols({
+        core: req.core,
+        workDir: req.workDir,
+        signal: req.signal,
+        onProgress: req.onProgress,
+        gdbPath: config.gdb.path,
+        gdbMultiarchPath: config.gdb.multiarchPath,
+        timeoutMs: config.gdb.timeoutMs,
+        maxOutputBytes: config.gdb.maxOutputBytes,
+        maxFrames: config.gdb.maxFrames,
+        sysroot: config.symbols.sysroot ?? null,
+        symbols: { ...config.symbols, s3 },
+      }),
+  });
+
+  const consumer = new QueueConsumer({ consumer: natsConsumer, config, logger, pipeline, metrics });
+  const done = consumer.start();
+
+  let probe: ProbeServer | null = null;
+  if (config.metricsPort > 0) {
+    probe = await startProbeServer(config.metricsPort, metrics, {
+      nats: () => (nc.isClosed() ? "NATS connection closed" : null),
+      gdb: () => gdbIssue,
+      work_dir: () => workDirWritable(config.workDir),
+    });
+    logger.info({ port: probe.port }, "probes listening on /healthz /readyz /metrics");
+  }
+  logger.info("waiting for coredump.uploaded events");
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info({ in_flight: consumer.activeJobs, grace_ms: config.shutdownGraceMs }, "shutting down: no new messages; draining in-flight jobs");
+      const steps: Array<[string, () => Promise<unknown>]> = [
+        ["consumer", () => consumer.stop(config.shutdownGraceMs)],
+        ["nats", () => nc.drain()],
+        ["probes", async () => probe?.close()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (e: unknown) {
+          logger.warn({ step: name, err: toError(e).message }, "shutdown step failed");
+        }
+      }
+      logger.info("coresight-worker stopped");
+      logger.flush();
+    })());
+
+  return { logger, metrics, nc, consumer, probe, stop, done };
+}
