@@ -1,0 +1,119 @@
+/**
+ * Replay: publish fixture events to the queue, as CoreSight does with what
+ * CoreDog reports. An event whose `data.file_url` is a local path (no URL
+ * scheme) has its dump uploaded to S3 first and the URL replaced by a
+ * presigned GET URL, with md5 and file_size filled in, the way CoreDog does.
+ * Every publish carries `Nats-Msg-Id` = analysis_id, so a replayed event is
+ * not queued twice within the stream's duplicate window.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { analysisIdOf, parseEvent } from "../lib/events.js";
+
+export interface ReplayOptions {
+  nc: NatsConnection;
+  subject: string;
+  s3: S3Client | null;
+  bucket: string;
+  /** Presigned URL lifetime, seconds. */
+  expiresSec: number;
+  /** Give each event a new id so a replay analyzes again instead of being de-duplicated. */
+  fresh?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface Replayed {
+  file: string;
+  eventId: string;
+  analysisId: string;
+  fileName: string | null;
+  duplicate: boolean;
+}
+
+/** Expands directories into their *.json files, sorted. */
+export async function eventFiles(inputs: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const input of inputs) {
+    const st = await fsp.stat(input);
+    if (st.isDirectory()) {
+      const names = (await fsp.readdir(input)).filter((n) => n.endsWith(".json")).sort();
+      out.push(...names.map((n) => path.join(input, n)));
+    } else {
+      out.push(input);
+    }
+  }
+  return out;
+}
+
+function isLocalPath(fileUrl: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(fileUrl);
+}
+
+async function md5Of(file: string): Promise<string> {
+  const h = createHash("md5");
+  await pipeline(fs.createReadStream(file), h);
+  return h.digest("hex");
+}
+
+async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch((e: unknown) => {
+      if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(String(e))) throw e;
+    });
+  }
+}
+
+/** Uploads a local dump and returns a presigned GET URL for it. */
+async function upload(s3: S3Client, bucket: string, file: string, key: string, expiresSec: number): Promise<string> {
+  const { size } = await fsp.stat(file);
+  // A known ContentLength keeps the SDK from aws-chunked framing, which
+  // some S3-compatible stores save verbatim (ENV-NOTES: s3rver checksum trap).
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: fs.createReadStream(file), ContentLength: size }));
+  return getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresSec });
+}
+
+export async function replayEvents(files: string[], opts: ReplayOptions): Promise<Replayed[]> {
+  const js = jetstream(opts.nc);
+  const out: Replayed[] = [];
+  let bucketReady = false;
+  for (const file of files) {
+    const raw = JSON.parse(await fsp.readFile(file, "utf8")) as { id?: string; data?: Record<string, unknown> };
+    const data = raw.data ?? {};
+    const fileUrl = typeof data.file_url === "string" ? data.file_url : "";
+    if (fileUrl && isLocalPath(fileUrl)) {
+      if (!opts.s3) throw new Error(`${file}: its dump is a local file; set S3_ENDPOINT and AWS credentials so replay can upload it`);
+      const local = [path.resolve(path.dirname(file), fileUrl), path.resolve(fileUrl)].find((p) => fs.existsSync(p));
+      if (!local) throw new Error(`${file}: dump ${fileUrl} not found (run make fixtures first)`);
+      if (!bucketReady) {
+        await ensureBucket(opts.s3, opts.bucket);
+        bucketReady = true;
+      }
+      const name = typeof data.file_name === "string" && data.file_name ? data.file_name : path.basename(local);
+      data.file_url = await upload(opts.s3, opts.bucket, local, `coredumps/${name}`, opts.expiresSec);
+      data.file_name = name;
+      data.file_size = (await fsp.stat(local)).size;
+      data.md5 = await md5Of(local);
+      opts.log?.(`uploaded ${path.relative(process.cwd(), local)} -> s3://${opts.bucket}/coredumps/${name}`);
+    }
+    if (opts.fresh) raw.id = `${raw.id ?? "replay"}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    raw.data = data;
+    const body = JSON.stringify(raw);
+    const ev = parseEvent(body);
+    const analysisId = analysisIdOf(ev);
+    const h = natsHeaders();
+    h.set("Nats-Msg-Id", analysisId);
+    const ack = await js.publish(opts.subject, body, { headers: h });
+    out.push({ file, eventId: ev.id, analysisId, fileName: ev.data.file_name ?? null, duplicate: ack.duplicate });
+    opts.log?.(`published ${path.basename(file)} event ${ev.id} analysis ${analysisId}${ack.duplicate ? " (duplicate, not queued again)" : ""}`);
+  }
+  return out;
+}
