@@ -1,0 +1,1 @@
+export { startNatsServer, type DevNatsServer } from "../../worker/devNats.js";
