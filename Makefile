@@ -20,7 +20,9 @@ typecheck: deps
 fixtures: deps
 	bash scripts/build-fixtures.sh
 
-test: typecheck fixtures
+# Typecheck (ts-jest only transpiles), build dist/ (the queue tests run the
+# real worker binary), build the fixture cores, then jest.
+test: typecheck build fixtures
 	npm test
 
 demo: build fixtures
