@@ -1,0 +1,186 @@
+/**
+ * Which thread crashed, and which of its frames is the user's code.
+ *
+ * The crash frame is the first frame below the runtime machinery that turns
+ * a bug into a signal: the kernel's signal trampoline, raise/abort, assert,
+ * C++ terminate/throw/unwind, Rust panic and glibc's own corruption checks.
+ * Frames of a user signal handler (above `<signal handler called>`) are not
+ * the crash either: the fault happened in the frame below the trampoline.
+ */
+import type { Frame, Thread } from "../result.js";
+import type { Backtrace } from "./parseBacktrace.js";
+
+/**
+ * The crash thread's number. Order: gdb's current thread (a core's
+ * signalled thread); the thread whose LWP is `hints.lwp` (or the banner's
+ * first `[New LWP]`, which the kernel writes first); a thread showing the
+ * signal trampoline or raise/abort machinery; thread 1; the first thread.
+ */
+export function findCrashThread(bt: Backtrace, hints: { lwp?: number | null } = {}): number | null {
+  const threads = bt.threads;
+  if (threads.length === 0) return null;
+  if (bt.currentThread !== null && threads.some((t) => t.number === bt.currentThread)) return bt.currentThread;
+  const lwp = hints.lwp ?? bt.firstNewLwp;
+  if (lwp != null) {
+    const byLwp = threads.find((t) => t.lwp === lwp);
+    if (byLwp) return byLwp.number;
+  }
+  const signalled = threads.find((t) => t.frames.slice(0, 12).some((f) => f.signal_handler || isRaiseFrame(f)));
+  if (signalled) return signalled.number;
+  if (threads.some((t) => t.number === 1)) return 1;
+  return threads[0]!.number;
+}
+
+/** The crash frame of a thread (see module doc); null for a thread without frames. */
+export function crashFrameOf(thread: Thread): Frame | null {
+  const i = crashFrameIndex(thread.frames);
+  return i === -1 ? null : thread.frames[i]!;
+}
+
+/**
+ * Index of the crash frame in `frames`, -1 when there are none. Falls back to
+ * the first frame that is not machinery, then to frame 0, so a thread made
+ * only of machinery still has a crash frame.
+ */
+export function crashFrameIndex(frames: Frame[]): number {
+  if (frames.length === 0) return -1;
+  const handler = frames.findIndex((f) => f.signal_handler);
+  const start = handler === -1 || handler > 64 ? 0 : handler;
+  let sawMachinery = handler !== -1 && handler <= 64;
+  for (let i = start; i < frames.length; i++) {
+    const f = frames[i]!;
+    if (f.signal_handler || isMachineryFrame(f)) {
+      sawMachinery = true;
+      continue;
+    }
+    // Unsymbolized libc/libstdc++ frames between abort() and the caller are
+    // glibc's or the C++ runtime's own (malloc_printerr, __libc_message, ...).
+    if (sawMachinery && f.function === null && isRuntimeLibrary(f.library)) continue;
+    return i;
+  }
+  const any = frames.findIndex((f) => !f.signal_handler && !isMachineryFrame(f));
+  return any === -1 ? 0 : any;
+}
+
+/** glibc/musl/BSD functions that deliver a signal to the process itself. */
+const RAISE = new Set([
+  "raise", "abort", "gsignal", "__pthread_kill_implementation", "__pthread_kill_internal", "__pthread_kill",
+  "pthread_kill", "thr_kill", "thrkill", "__thr_kill", "_thr_kill", "__sys_thr_kill", "__restore_sigs",
+  "__libc_raise", "__libc_abort", "tgkill", "__kill", "kill",
+]);
+
+const MACHINERY = new Set([
+  ...RAISE,
+  // assert and glibc's fatal error reporting
+  "__assert_fail", "__assert_fail_base", "__assert_perror_fail", "__assert", "__assert2", "__assert_rtn",
+  "__libc_message", "__libc_message_impl", "__libc_fatal", "malloc_printerr", "__malloc_assert",
+  "__fortify_fail", "__fortify_fail_abort", "__chk_fail", "__stack_chk_fail", "__stack_chk_fail_local",
+  "__glibc_assert_fail",
+  // C++ runtime
+  "std::terminate", "std::__terminate", "std::unexpected", "__gnu_cxx::__verbose_terminate_handler",
+  "__cxa_throw", "__cxa_rethrow", "__cxa_call_terminate", "__cxa_call_unexpected", "__cxa_pure_virtual",
+  "__cxa_deleted_virtual", "__cxa_bad_cast", "__cxa_bad_typeid", "__cxa_throw_bad_array_new_length",
+  "__clang_call_terminate", "std::__glibcxx_assert_fail", "std::__replacement_assert", "std::rethrow_exception",
+  "__gxx_personality_v0", "__cxa_begin_catch", "__cxa_end_catch",
+  // Rust runtime
+  "rust_panic", "rust_begin_unwind", "__rust_start_panic", "__rust_panic_cleanup", "__rust_alloc_error_handler",
+  "__rg_oom", "__rdl_oom", "__rust_foreign_exception", "panic_abort::__rust_start_panic::abort",
+  "core::result::unwrap_failed", "core::option::unwrap_failed", "core::option::expect_failed",
+  "core::option::Option<T>::unwrap", "core::option::Option<T>::expect", "core::result::Result<T,E>::unwrap",
+  "core::result::Result<T,E>::expect", "core::result::Result<T, E>::unwrap", "core::result::Result<T, E>::expect",
+  "alloc::alloc::handle_alloc_error", "std::alloc::rust_oom", "std::alloc::default_alloc_error_hook",
+  "std::process::abort", "core::intrinsics::abort",
+]);
+
+const MACHINERY_PREFIXES = [
+  "_Unwind_", "__cxxabiv1::", "__gnu_cxx::__verbose_terminate", "std::__throw_", "std::__cxx11::__throw",
+  "core::panicking::", "std::panicking::", "core::panic::", "std::panic::", "rust_panic",
+  "std::sys_common::backtrace::__rust_end_short_backtrace", "std::sys::backtrace::__rust_end_short_backtrace",
+  "std::rt::lang_start_internal::{{closure}}::abort", "panic_abort::",
+];
+
+/**
+ * A function name reduced for matching: glibc's internal `__GI_` alias
+ * prefix, the `@@GLIBC_x` version, a demangled parameter list, and a Rust
+ * symbol hash do not change which function it is.
+ */
+export function machineryKey(fn: string): string {
+  let s = fn;
+  if (s.startsWith("__GI_")) s = s.slice(5);
+  const at = s.indexOf("@");
+  if (at > 0) s = s.slice(0, at);
+  s = s.replace(/::h[0-9a-f]{16}$/, "");
+  // "std::terminate()" (no debug info) is "std::terminate".
+  return stripParameters(s);
+}
+
+/** True for signal, abort, assert, C++ terminate/throw/unwind and Rust panic machinery. */
+export function isMachineryFrame(f: Frame): boolean {
+  if (f.signal_handler) return true;
+  if (f.function === null) return false;
+  const key = machineryKey(f.function);
+  if (MACHINERY.has(key)) return true;
+  // "__GI___assert_fail" -> "__assert_fail" above; "__GI___libc_abort" too.
+  if (key.startsWith("__") && MACHINERY.has(key.slice(2))) return true;
+  for (const p of MACHINERY_PREFIXES) if (key.startsWith(p)) return true;
+  // Rust's abort paths moved between std::sys::unix, std::sys::pal::unix, ...
+  if (key.startsWith("std::sys::") && /abort/i.test(key)) return true;
+  return false;
+}
+
+function isRaiseFrame(f: Frame): boolean {
+  if (f.function === null) return false;
+  const key = machineryKey(f.function);
+  return RAISE.has(key) || (key.startsWith("__") && RAISE.has(key.slice(2)));
+}
+
+const RUNTIME_LIBRARY = /(^|\/)(libc|libc\.musl[^/]*|ld-musl[^/]*|libpthread|libstdc\+\+|libc\+\+abi|libc\+\+|libgcc_s|libunwind)([.-][^/]*)?\.so(\.[\w.]+)?$/;
+
+function isRuntimeLibrary(lib: string | null): boolean {
+  return lib !== null && RUNTIME_LIBRARY.test(lib);
+}
+
+/**
+ * "void ns::f<int>(std::string const&) const" -> "ns::f<int>". Only a
+ * trailing top-level parameter list is removed (never `operator()` itself),
+ * and a leading return type only when a top-level space precedes the name.
+ */
+export function stripParameters(s: string): string {
+  let t = s;
+  for (const q of [" const", " volatile", " &&", " &", " noexcept"]) {
+    if (t.endsWith(q) && t.endsWith(")" + q)) t = t.slice(0, -q.length);
+  }
+  if (t.endsWith(")")) {
+    // Walk back to the matching "(".
+    let depth = 0;
+    let open = -1;
+    for (let i = t.length - 1; i >= 0; i--) {
+      const c = t.charCodeAt(i);
+      if (c === 41) depth++;
+      else if (c === 40) {
+        depth--;
+        if (depth === 0) {
+          open = i;
+          break;
+        }
+      }
+    }
+    // "Foo::operator()" keeps its "()": there the parentheses are the name.
+    if (open > 0 && !/operator\s*$/.test(t.slice(0, open))) t = t.slice(0, open);
+  }
+  // Leading return type: the last top-level space outside <>, () and [] that
+  // is not part of "operator new" / "operator delete" / conversion operators.
+  let depth = 0;
+  let cut = -1;
+  for (let i = 0; i < t.length; i++) {
+    const c = t[i];
+    if (c === "<" || c === "(" || c === "[") depth++;
+    else if ((c === ">" || c === ")" || c === "]") && depth > 0) depth--;
+    else if (c === " " && depth === 0) {
+      if (/operator$/.test(t.slice(0, i))) break;
+      cut = i;
+    }
+  }
+  if (cut !== -1 && cut < t.length - 1 && !t.slice(cut + 1).startsWith("[")) t = t.slice(cut + 1);
+  return t.trim();
+}

@@ -1,0 +1,169 @@
+/**
+ * Crash signature: the crash thread's top frames from the crash frame down,
+ * normalized so that the same bug hashes the same across pods, builds, ASLR
+ * bases, glibc CPU variants and Rust compiler versions.
+ *
+ * Normalization of one frame (each step is a fact about how the name is
+ * printed, never about the bug):
+ * - glibc's hidden alias prefix `__GI_` is dropped, and with it the `__` of
+ *   the alias it names (`__GI___poll` -> `poll`); `__libc_<syscall>`
+ *   wrappers become the syscall name (`__GI___libc_write` -> `write`).
+ *   A bare `__poll` stays as it is: that prefix is part of a real symbol.
+ * - glibc's CPU-variant suffixes are dropped (`__memmove_avx_unaligned_erms`
+ *   -> `memmove`, `__strlen_evex` -> `strlen`): which variant ran depends on
+ *   the machine, not the bug.
+ * - symbol versions (`@@GLIBC_2.3.2`) are dropped.
+ * - Rust: legacy-mangled names are decoded (`_ZN4core9panicking9panic_fmt17h..E`,
+ *   `_$LT$alloc..boxed..Box$LT$F$GT$$GT$`), and hashes (`::h0123456789abcdef`)
+ *   are dropped: they change with every compiler/dependency version.
+ * - a demangled parameter list (`f(int, char const*)`, printed when there is
+ *   no debug info) and a leading return type are dropped, so a frame reads the
+ *   same with and without debug info. Template arguments are kept: `vector<int>`
+ *   and `vector<char>` are different code.
+ * - an unsymbolized frame becomes `??@<library basename>` (or `??`): its
+ *   address is never part of the signature.
+ */
+import { createHash } from "node:crypto";
+import type { Frame, Signature, Thread } from "../result.js";
+import { crashFrameIndex, stripParameters } from "./crash.js";
+
+export const DEFAULT_SIGNATURE_FRAMES = 5;
+
+/** Signature of a thread; null when the thread has no frames. */
+export function signatureOf(thread: Thread, opts: { maxFrames?: number } = {}): Signature | null {
+  const max = Math.max(1, opts.maxFrames ?? DEFAULT_SIGNATURE_FRAMES);
+  const start = crashFrameIndex(thread.frames);
+  if (start === -1) return null;
+  const frames: string[] = [];
+  for (let i = start; i < thread.frames.length && frames.length < max; i++) {
+    frames.push(normalizeFrame(thread.frames[i]!));
+  }
+  if (frames.length === 0) return null;
+  const text = frames.join(" | ");
+  return { text, hash: hashOf(text), frames };
+}
+
+/** First 16 hex characters of the SHA-256 of the signature text. */
+export function hashOf(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex").slice(0, 16);
+}
+
+/** One frame as it appears in a signature. */
+export function normalizeFrame(f: Frame): string {
+  if (f.signal_handler) return "<signal handler called>";
+  if (f.function === null) {
+    const lib = f.library ? basename(f.library) : null;
+    return lib ? `??@${lib}` : "??";
+  }
+  return normalizeFunction(f.function);
+}
+
+function basename(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i === -1 ? path : path.slice(i + 1);
+}
+
+/** Syscall wrappers glibc exports as `__libc_<name>` aliases. */
+const LIBC_WRAPPERS = new Set([
+  "read", "write", "open", "open64", "openat", "openat64", "close", "pread", "pread64", "pwrite", "pwrite64",
+  "recv", "recvfrom", "recvmsg", "send", "sendto", "sendmsg", "accept", "accept4", "connect", "poll", "ppoll",
+  "select", "pselect", "nanosleep", "waitpid", "wait", "wait4", "fcntl", "fcntl64", "fsync", "fdatasync",
+  "msync", "pause", "sigsuspend", "sigwait", "epoll_wait", "epoll_pwait", "readv", "writev", "lseek", "lseek64",
+  "malloc", "free", "calloc", "realloc", "memalign", "valloc", "pvalloc", "fork", "system", "sigaction",
+]);
+
+/** glibc multiarch variant tokens (sysdeps/x86_64/multiarch, powerpc, aarch64, s390). */
+const CPU_TOKENS = new Set([
+  "sse2", "sse3", "ssse3", "sse4", "sse4_1", "sse4_2", "sse42", "avx", "avx2", "avx512", "avx512f", "avx512bw",
+  "avx512vl", "evex", "evex256", "evex512", "erms", "rtm", "vex", "unaligned", "aligned", "movbe", "no_bsf",
+  "bsf", "back", "fast", "nocacheline", "power4", "power5", "power6", "power7", "power8", "power9", "power10",
+  "ppc", "ppc64", "cell", "a2", "thunderx", "thunderx2", "falkor", "kunpeng", "emag", "a64fx", "generic", "mops",
+  "sve", "neon", "asimd", "zva", "z900", "z10", "z13", "z15", "z196", "vx", "vxe", "arch13", "ifunc", "lasx", "lsx",
+]);
+
+export function normalizeFunction(raw: string): string {
+  let s = raw.trim();
+  s = decodeRustLegacy(s);
+  // Symbol version: "pthread_cond_wait@@GLIBC_2.3.2".
+  const at = s.search(/@@?[A-Za-z_][\w.]*$/);
+  if (at > 0) s = s.slice(0, at);
+  s = stripRustHash(s);
+  s = stripParameters(s);
+  // glibc internal aliases.
+  if (s.startsWith("__GI_")) {
+    s = s.slice(5);
+    if (s.startsWith("__libc_") && LIBC_WRAPPERS.has(s.slice(7))) s = s.slice(7);
+    else if (/^__[A-Za-z]\w*$/.test(s)) s = s.slice(2);
+  } else if (s.startsWith("__libc_") && LIBC_WRAPPERS.has(s.slice(7))) {
+    s = s.slice(7);
+  }
+  s = stripCpuVariant(s);
+  // Never an address, even one embedded in a name.
+  s = s.replace(/0x[0-9a-fA-F]+/g, "0x?");
+  return s;
+}
+
+function stripCpuVariant(s: string): string {
+  if (!s.startsWith("__") || !/^[A-Za-z0-9_]+$/.test(s)) return s;
+  const parts = s.slice(2).split("_");
+  // Find the first token (after the function name proper) that is a CPU variant.
+  for (let i = 1; i < parts.length; i++) {
+    const one = parts[i]!;
+    const two = i + 1 < parts.length ? `${one}_${parts[i + 1]}` : "";
+    if (CPU_TOKENS.has(one) || (two && CPU_TOKENS.has(two))) {
+      return parts.slice(0, i).join("_");
+    }
+  }
+  return s;
+}
+
+/** Drops `::h<16 hex>` (v0 legacy hash) wherever it ends a path segment. */
+function stripRustHash(s: string): string {
+  return s.replace(/::h[0-9a-f]{16}(?=$|::|>|\s)/g, "");
+}
+
+/**
+ * Legacy Rust mangling: `_ZN4core9panicking9panic_fmt17h0123456789abcdefE`
+ * -> `core::panicking::panic_fmt::h0123456789abcdef`, and the `$LT$`/`..`
+ * escapes gdb leaves in names when it does not demangle them.
+ */
+export function decodeRustLegacy(s: string): string {
+  let out = s;
+  if (out.startsWith("_ZN") && out.endsWith("E")) {
+    const parts: string[] = [];
+    let i = 3;
+    const end = out.length - 1;
+    let ok = true;
+    while (i < end) {
+      let j = i;
+      while (j < end && out.charCodeAt(j) >= 48 && out.charCodeAt(j) <= 57) j++;
+      if (j === i) {
+        ok = false;
+        break;
+      }
+      const len = Number(out.slice(i, j));
+      if (len <= 0 || j + len > end) {
+        ok = false;
+        break;
+      }
+      parts.push(out.slice(j, j + len));
+      i = j + len;
+    }
+    if (ok && parts.length > 0) out = parts.join("::");
+  }
+  if (out.includes("$") || out.includes("..")) {
+    if (out.startsWith("_$")) out = out.slice(1);
+    out = out
+      .replace(/\$LT\$/g, "<")
+      .replace(/\$GT\$/g, ">")
+      .replace(/\$RF\$/g, "&")
+      .replace(/\$BP\$/g, "*")
+      .replace(/\$LP\$/g, "(")
+      .replace(/\$RP\$/g, ")")
+      .replace(/\$C\$/g, ",")
+      .replace(/\$SP\$/g, "@")
+      .replace(/\$u([0-9a-f]{2})\$/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+      .replace(/\.\./g, "::");
+  }
+  return out;
+}

@@ -1,0 +1,45 @@
+/**
+ * The analysis of a parsed backtrace: signal, crash thread, crash frame,
+ * signature and quality. The one function both `parse` (text in hand) and
+ * `analyze` (gdb run on a dump) call, so they can never disagree.
+ */
+import type { Frame, Signal, Signature, Thread } from "../result.js";
+import { crashFrameOf, findCrashThread } from "./crash.js";
+import type { Backtrace } from "./parseBacktrace.js";
+import { qualityOf } from "./quality.js";
+import { parseSiginfo, signalOf } from "./signal.js";
+import { signatureOf } from "./signature.js";
+
+export interface Summary {
+  signal: Signal | null;
+  crash_thread: number | null;
+  /** The backtrace's threads with `crashed` set on the crash thread. */
+  threads: Thread[];
+  crash_frame: Frame | null;
+  signature: Signature | null;
+  quality: number;
+  executable: string | null;
+  command_line: string | null;
+}
+
+/**
+ * @param extras.siginfoText what gdb printed for `print $_siginfo` (most precise signal source)
+ * @param extras.lwpHint LWP of the signalled thread when known from elsewhere
+ */
+export function summarize(bt: Backtrace, extras: { siginfoText?: string | null; lwpHint?: number | null } = {}): Summary {
+  const siginfo = parseSiginfo(extras.siginfoText ?? null);
+  const signal = signalOf({ siginfo, terminatedBy: bt.terminatedBy });
+  const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null });
+  const threads = bt.threads.map((t) => ({ ...t, crashed: t.number === crashThread }));
+  const crash = threads.find((t) => t.crashed) ?? null;
+  return {
+    signal,
+    crash_thread: crashThread,
+    threads,
+    crash_frame: crash ? crashFrameOf(crash) : null,
+    signature: crash ? signatureOf(crash) : null,
+    quality: qualityOf(threads, crashThread),
+    executable: bt.executable,
+    command_line: bt.commandLine,
+  };
+}
