@@ -96,7 +96,7 @@ const MACHINERY_PREFIXES = [
   "_Unwind_", "__cxxabiv1::", "__gnu_cxx::__verbose_terminate", "std::__throw_", "std::__cxx11::__throw",
   "core::panicking::", "std::panicking::", "core::panic::", "std::panic::", "rust_panic",
   "std::sys_common::backtrace::__rust_end_short_backtrace", "std::sys::backtrace::__rust_end_short_backtrace",
-  "std::rt::lang_start_internal::{{closure}}::abort", "panic_abort::",
+  "std::rt::lang_start_internal::{{closure}}::abort", "panic_abort::", "__rustc::", "std::rt::__rust_",
 ];
 
 /**
@@ -125,6 +125,8 @@ export function isMachineryFrame(f: Frame): boolean {
   for (const p of MACHINERY_PREFIXES) if (key.startsWith(p)) return true;
   // Rust's abort paths moved between std::sys::unix, std::sys::pal::unix, ...
   if (key.startsWith("std::sys::") && /abort/i.test(key)) return true;
+  // Result/Option unwrap instantiated with concrete types: Result<u16, ParseIntError>::unwrap<u16, ...>.
+  if ((key.startsWith("core::result::Result<") || key.startsWith("core::option::Option<")) && />::(unwrap|expect|unwrap_err|expect_err)(<|$)/.test(key)) return true;
   return false;
 }
 

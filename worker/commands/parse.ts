@@ -1,13 +1,147 @@
-import type { Command } from "../command.js";
+/**
+ * `coresight-worker parse`: analyze backtrace text someone already has (a
+ * paste from a ticket, gdb output saved by hand) without a dump or gdb.
+ * Same analysis as `analyze` (lib/gdb/summarize.ts), so the signature of a
+ * pasted backtrace matches the one the worker stores for the dump.
+ */
+import { readFile } from "node:fs/promises";
+import { toError } from "../../lib/errors.js";
+import type { Frame } from "../../lib/result.js";
+import { parseBacktrace } from "../../lib/gdb/parseBacktrace.js";
+import { summarize, type Summary } from "../../lib/gdb/summarize.js";
+import { EXIT, parseArgs, type Command } from "../command.js";
 
-// Placeholder until the command lands; replaced by its implementation.
+const HELP = `Usage: coresight-worker parse [FILE|-] [--json]
+
+Reads gdb backtrace text (bt, bt full, thread apply all bt [full], with or
+without gdb's core-load banner) from FILE, or from stdin when FILE is "-" or
+absent, and prints the analysis: signal, crash thread, crash frame, the crash
+thread's top frames, signature (text and hash) and symbol quality.
+
+Options:
+  --json       print a JSON object {signal, crash_thread, crash_frame,
+               signature, quality, threads, executable, command_line}
+               (the same fields as an analysis result)
+  -h, --help   show this help
+
+Examples:
+  coresight-worker parse crash.txt
+  gdb -batch -ex 'thread apply all bt full' ./app core | coresight-worker parse --json
+  pbpaste | coresight-worker parse - --json | jq .signature.hash
+
+Exit codes:
+  0  parsed (even if no frame was found: see "threads: 0")
+  2  usage error (unknown option, more than one FILE)
+  5  FILE missing or unreadable
+`;
+
+/** Streams the command writes to; tests pass their own. */
+export interface ParseIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  stdin: () => Promise<string>;
+}
+
+const processIo: ParseIo = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+  stdin: readStdin,
+};
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The JSON document `parse --json` prints. */
+export function parseText(text: string): Summary {
+  return summarize(parseBacktrace(text));
+}
+
+/** Runs `parse` with explicit I/O; returns the exit code. */
+export async function parseCommand(argv: string[], io: ParseIo = processIo): Promise<number> {
+  const args = parseArgs(argv, { flags: ["json"] });
+  if (args.flags.has("help")) {
+    io.stdout(HELP);
+    return EXIT.ok;
+  }
+  if (args.positionals.length > 1) {
+    io.stderr(`coresight-worker parse: expected at most one FILE, got ${args.positionals.length}\n(see coresight-worker parse --help)\n`);
+    return EXIT.usage;
+  }
+  const file = args.positionals[0] ?? "-";
+  let text: string;
+  try {
+    text = file === "-" ? await io.stdin() : await readFile(file, "utf8");
+  } catch (e: unknown) {
+    const err = toError(e) as NodeJS.ErrnoException;
+    const why = err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "is a directory" : err.message;
+    io.stderr(`coresight-worker parse: cannot read ${file}: ${why}\n`);
+    return EXIT.noInput;
+  }
+  const summary = parseText(text);
+  if (args.flags.has("json")) {
+    io.stdout(JSON.stringify(summary, null, 2) + "\n");
+  } else {
+    io.stdout(renderSummary(summary));
+  }
+  return EXIT.ok;
+}
+
+function where(f: Frame): string {
+  if (f.file) return f.line !== null ? `${f.file}:${f.line}` : f.file;
+  if (f.library) return f.library;
+  return f.address ?? "";
+}
+
+function frameLabel(f: Frame): string {
+  if (f.signal_handler) return "<signal handler called>";
+  return f.function ?? "??";
+}
+
+/** The human summary, one fact per line. */
+export function renderSummary(s: Summary): string {
+  const lines: string[] = [];
+  if (s.executable) lines.push(`executable:   ${s.executable}`);
+  if (s.signal) {
+    const code = s.signal.code ? ` (${s.signal.code})` : "";
+    lines.push(`signal:       ${s.signal.name ?? "?"}${code}${s.signal.description ? ` — ${s.signal.description}` : ""}`);
+  } else {
+    lines.push("signal:       unknown (no \"Program terminated with signal\" line)");
+  }
+  const crash = s.threads.find((t) => t.crashed);
+  if (s.crash_thread !== null) {
+    const lwp = crash?.lwp != null ? ` (LWP ${crash.lwp})` : "";
+    const name = crash?.name ? ` "${crash.name}"` : "";
+    lines.push(`crash thread: ${s.crash_thread}${lwp}${name}`);
+  } else {
+    lines.push("crash thread: none (no frames found)");
+  }
+  if (s.crash_frame) {
+    const w = where(s.crash_frame);
+    lines.push(`crash frame:  #${s.crash_frame.index} ${frameLabel(s.crash_frame)}${w ? ` at ${w}` : ""}`);
+  }
+  if (crash && crash.frames.length > 0) {
+    lines.push("top frames:");
+    for (const f of crash.frames.slice(0, 10)) {
+      const w = where(f);
+      const mark = s.crash_frame && f.index === s.crash_frame.index ? "→" : " ";
+      lines.push(`  ${mark} #${String(f.index).padEnd(3)} ${frameLabel(f)}${w ? `  ${w}` : ""}`);
+    }
+    if (crash.frames.length > 10) lines.push(`    ... ${crash.frames.length - 10} more`);
+    if (crash.backtrace_stopped) lines.push(`    backtrace stopped: ${crash.backtrace_stopped}`);
+  }
+  if (s.signature) lines.push(`signature:    ${s.signature.hash}  ${s.signature.text}`);
+  lines.push(`quality:      ${s.quality.toFixed(2)}`);
+  lines.push(`threads:      ${s.threads.length}`);
+  return lines.join("\n") + "\n";
+}
+
 const command: Command = {
   name: "parse",
-  summary: "(not implemented yet)",
-  help: "Usage: coresight-worker parse (not implemented yet)",
-  async run() {
-    process.stderr.write("coresight-worker parse: not implemented yet\n");
-    return 1;
-  },
+  summary: "Analyze gdb backtrace text (file or stdin): signal, crash frame, signature",
+  help: HELP,
+  run: (argv) => parseCommand(argv),
 };
 export default command;
