@@ -75,8 +75,9 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
   try {
     text = file === "-" ? await io.stdin() : await readFile(file, "utf8");
   } catch (e: unknown) {
-    const err = toError(e) as NodeJS.ErrnoException;
-    const why = err.code === "ENOENT" ? "no such file" : err.code === "EISDIR" ? "is a directory" : err.message;
+    // Read `code` off the raw value: under jest's VM realms fs errors are not `instanceof Error`.
+    const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : code === "EACCES" ? "permission denied" : toError(e).message;
     io.stderr(`coresight-worker parse: cannot read ${file}: ${why}\n`);
     return EXIT.noInput;
   }

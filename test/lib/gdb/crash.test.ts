@@ -1,0 +1,177 @@
+import { describe, expect, it } from "@jest/globals";
+import { crashFrameOf, findCrashThread } from "../../../lib/gdb/crash.js";
+import { parseBacktrace } from "../../../lib/gdb/parseBacktrace.js";
+import { qualityOf } from "../../../lib/gdb/quality.js";
+import { summarize } from "../../../lib/gdb/summarize.js";
+import type { Frame, Thread } from "../../../lib/result.js";
+
+function thread(lines: string[], number = 1): Thread {
+  const bt = parseBacktrace(lines.join("\n"));
+  const t = bt.threads[0]!;
+  return { ...t, number };
+}
+
+describe("findCrashThread", () => {
+  const blocks = (a: string, b: string) =>
+    ["Thread 2 (Thread 0x7f02 (LWP 12)):", a, "", "Thread 1 (Thread 0x7f01 (LWP 11)):", b].join("\n");
+
+  it("prefers gdb's current thread", () => {
+    const bt = parseBacktrace(`[Current thread is 2 (Thread 0x7f02 (LWP 12))]\n${blocks("#0  0x1 in a ()", "#0  0x2 in b ()")}`);
+    expect(findCrashThread(bt)).toBe(2);
+  });
+  it("then the LWP hint, then the banner's first [New LWP]", () => {
+    const bt = parseBacktrace(`[New LWP 12]\n[New LWP 11]\n${blocks("#0  0x1 in a ()", "#0  0x2 in b ()")}`);
+    expect(findCrashThread(bt)).toBe(2);
+    expect(findCrashThread(bt, { lwp: 11 })).toBe(1);
+  });
+  it("then a thread with a signal trampoline or raise/abort", () => {
+    const bt = parseBacktrace(blocks("#0  0x1 in __pthread_kill_implementation ()\n#1  0x2 in raise ()\n#2  0x3 in abort ()", "#0  0x2 in poll ()"));
+    expect(findCrashThread(bt)).toBe(2);
+    const sig = parseBacktrace(blocks("#0  0x1 in handler ()\n#1  <signal handler called>\n#2  0x3 in f ()", "#0  0x2 in poll ()"));
+    expect(findCrashThread(sig)).toBe(2);
+  });
+  it("then thread 1, then the first thread; null without threads", () => {
+    expect(findCrashThread(parseBacktrace(blocks("#0  0x1 in a ()", "#0  0x2 in b ()")))).toBe(1);
+    expect(findCrashThread(parseBacktrace("Thread 5 (LWP 5):\n#0  0x1 in a ()\n\nThread 4 (LWP 4):\n#0  0x1 in b ()"))).toBe(5);
+    expect(findCrashThread(parseBacktrace(""))).toBeNull();
+  });
+  it("ignores a current thread that is not in the text", () => {
+    const bt = parseBacktrace(`[Current thread is 9 (LWP 99)]\n${blocks("#0  0x1 in a ()", "#0  0x2 in b ()")}`);
+    expect(findCrashThread(bt)).toBe(1);
+  });
+});
+
+describe("crashFrameOf", () => {
+  const fn = (f: Frame | null) => f?.function ?? null;
+
+  it("skips raise/abort/assert (glibc 2.35+ names)", () => {
+    const t = thread([
+      "#0  __pthread_kill_implementation (threadid=<optimized out>, signo=6, no_tid=0) at ./nptl/pthread_kill.c:44",
+      "#1  0x1 in __pthread_kill_internal (signo=6, threadid=<optimized out>) at ./nptl/pthread_kill.c:78",
+      "#2  0x2 in __GI_raise (sig=6) at ../sysdeps/posix/raise.c:26",
+      "#3  0x3 in __GI_abort () at ./stdlib/abort.c:79",
+      "#4  0x4 in __assert_fail_base (fmt=0x1 \"%s\", assertion=0x2 \"x\", file=0x3 \"a.c\", line=4, function=0x5 \"f\") at ./assert/assert.c:92",
+      "#5  0x5 in __GI___assert_fail (assertion=0x2 \"x\", file=0x3 \"a.c\", line=4, function=0x5 \"f\") at ./assert/assert.c:101",
+      "#6  0x6 in check (x=0) at a.c:4",
+      "#7  0x7 in main () at a.c:9",
+    ]);
+    expect(fn(crashFrameOf(t))).toBe("check");
+  });
+  it("skips a user signal handler above <signal handler called>", () => {
+    const t = thread(["#0  0x1 in raise ()", "#1  0x2 in reraise_fatal (signum=11) at h.cc:79", "#2  <signal handler called>", "#3  0x3 in buggy () at b.cc:3"]);
+    expect(fn(crashFrameOf(t))).toBe("buggy");
+  });
+  it("skips C++ terminate/throw machinery without debug info", () => {
+    const t = thread([
+      "#0  0x1 in raise () from /lib64/libc.so.6",
+      "#1  0x2 in abort () from /lib64/libc.so.6",
+      "#2  0x3 in __gnu_cxx::__verbose_terminate_handler() () from /lib64/libstdc++.so.6",
+      "#3  0x4 in ?? () from /lib64/libstdc++.so.6",
+      "#4  0x5 in std::terminate() () from /lib64/libstdc++.so.6",
+      "#5  0x6 in __cxa_throw () from /lib64/libstdc++.so.6",
+      "#6  0x7 in std::__throw_out_of_range_fmt(char const*, ...) () from /lib64/libstdc++.so.6",
+      "#7  0x8 in std::vector<int>::_M_range_check (this=0x1, __n=5) at stl_vector.h:1073",
+      "#8  0x9 in lookup (v=...) at l.cc:8",
+    ]);
+    expect(fn(crashFrameOf(t))).toBe("std::vector<int>::_M_range_check");
+  });
+  it("skips Rust panic machinery, old and new", () => {
+    const t = thread([
+      "#0  0x1 in __pthread_kill_implementation () from /lib/libc.so.6",
+      "#1  0x2 in raise () from /lib/libc.so.6",
+      "#2  0x3 in abort () from /lib/libc.so.6",
+      "#3  0x4 in std::sys::pal::unix::abort_internal () at library/std/src/sys/pal/unix/mod.rs:305",
+      "#4  0x5 in std::process::abort () at library/std/src/process.rs:2533",
+      "#5  0x6 in rust_panic () at library/std/src/panicking.rs:862",
+      "#6  0x7 in std::panicking::rust_panic_with_hook::h1234567890abcdef () at library/std/src/panicking.rs:826",
+      "#7  0x8 in std::panicking::begin_panic_handler::{{closure}} () at library/std/src/panicking.rs:667",
+      "#8  0x9 in std::sys_common::backtrace::__rust_end_short_backtrace::h1234567890abcdef () at library/std/src/sys_common/backtrace.rs:170",
+      "#9  0xa in rust_begin_unwind () at library/std/src/panicking.rs:665",
+      "#10 0xb in core::panicking::panic_fmt::h1234567890abcdef () at library/core/src/panicking.rs:74",
+      "#11 0xc in core::option::unwrap_failed () at library/core/src/option.rs:1984",
+      "#12 0xd in core::option::Option<T>::unwrap (self=...) at option.rs:932",
+      "#13 0xe in app::config::load (path=...) at src/config.rs:12",
+    ]);
+    expect(fn(crashFrameOf(t))).toBe("app::config::load");
+  });
+  it("skips unsymbolized libc frames after abort (glibc corruption checks)", () => {
+    const t = thread([
+      "#0  0x1 in raise () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#1  0x2 in abort () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#2  0x3 in ?? () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#3  0x4 in malloc_printerr (str=0x5 \"free(): double free detected in tcache 2\") at malloc.c:5347",
+      "#4  0x5 in _int_free () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#5  0x6 in release (p=0x1) at r.c:3",
+    ]);
+    expect(fn(crashFrameOf(t))).toBe("_int_free");
+  });
+  it("returns the first frame for a plain fault, and null without frames", () => {
+    expect(fn(crashFrameOf(thread(["#0  0x1 in f (p=0x0) at f.c:1", "#1  0x2 in main ()"])))).toBe("f");
+    const unsym = crashFrameOf(thread(["#0  0x0000000000000000 in ?? ()", "#1  0x2 in main ()"]));
+    expect(unsym?.index).toBe(0);
+    expect(crashFrameOf({ number: 1, lwp: null, thread_id: null, name: null, crashed: true, frames: [], backtrace_stopped: null })).toBeNull();
+  });
+  it("falls back to frame 0 when every frame is machinery", () => {
+    expect(crashFrameOf(thread(["#0  0x1 in raise ()", "#1  0x2 in abort ()"]))?.index).toBe(0);
+  });
+});
+
+describe("qualityOf", () => {
+  const full = thread(["#0  0x1 in f () at f.c:1", "#1  0x2 in g () at g.c:2"]);
+  const nameOnly = thread(["#0  0x1 in f () from /lib/x.so", "#1  0x2 in g () from /lib/x.so"], 2);
+  const none = thread(["#0  0x1 in ?? ()", "#1  0x2 in ?? ()"], 3);
+  it("is 1 for fully symbolized, 0.5 for names only, 0 for ??", () => {
+    expect(qualityOf([full], 1)).toBe(1);
+    expect(qualityOf([nameOnly], 2)).toBe(0.5);
+    expect(qualityOf([none], 3)).toBe(0);
+    expect(qualityOf([], null)).toBe(0);
+  });
+  it("weighs the crash thread 80% and its top frame most", () => {
+    expect(qualityOf([full, none], 1)).toBeCloseTo(0.8, 5);
+    expect(qualityOf([full, none], 3)).toBeCloseTo(0.2, 5);
+    const topBad = thread(["#0  0x1 in ?? ()", "#1  0x2 in g () at g.c:2"]);
+    const topGood = thread(["#0  0x1 in f () at f.c:1", "#1  0x2 in ?? ()"]);
+    expect(qualityOf([topGood], 1)).toBeGreaterThan(qualityOf([topBad], 1));
+  });
+  it("stays within [0, 1]", () => {
+    for (const ts of [[full], [none], [full, nameOnly, none]]) {
+      for (const c of [1, 2, 3, null]) {
+        const q = qualityOf(ts, c);
+        expect(q).toBeGreaterThanOrEqual(0);
+        expect(q).toBeLessThanOrEqual(1);
+      }
+    }
+  });
+});
+
+describe("summarize", () => {
+  it("sets the crashed flag, crash frame, signal from siginfo and signature", () => {
+    const bt = parseBacktrace(
+      [
+        "Core was generated by `./app -c x'.",
+        "Program terminated with signal SIGSEGV, Segmentation fault.",
+        "[Current thread is 2 (Thread 0x7f02 (LWP 12))]",
+        "",
+        "Thread 2 (Thread 0x7f02 (LWP 12)):",
+        "#0  0x1 in store (p=0x0) at s.c:3",
+        "#1  0x2 in worker () at w.c:9",
+        "",
+        "Thread 1 (Thread 0x7f01 (LWP 11)):",
+        "#0  0x3 in poll () from /lib/libc.so.6",
+      ].join("\n"),
+    );
+    const s = summarize(bt, { siginfoText: "$1 = {si_signo = 11, si_errno = 0, si_code = 1, _sigfault = {si_addr = 0x0}}" });
+    expect(s.crash_thread).toBe(2);
+    expect(s.threads.map((t) => [t.number, t.crashed])).toEqual([
+      [2, true],
+      [1, false],
+    ]);
+    expect(s.crash_frame?.function).toBe("store");
+    expect(s.signal?.code).toBe("SEGV_MAPERR");
+    expect(s.signal?.fault_address).toBe("0x0");
+    expect(s.signature?.text).toBe("store | worker");
+    expect(s.executable).toBe("./app");
+    expect(s.command_line).toBe("./app -c x");
+    expect(bt.threads[0]!.crashed).toBe(false);
+  });
+});
