@@ -1,0 +1,1 @@
+export { startApiServer, type DevApiServer, type DevApiHandler, type RecordedRequest } from "../../worker/devApi.js";
