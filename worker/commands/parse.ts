@@ -124,13 +124,18 @@ export function renderSummary(s: Summary): string {
     lines.push(`crash frame:  #${s.crash_frame.index} ${frameLabel(s.crash_frame)}${w ? ` at ${w}` : ""}`);
   }
   if (crash && crash.frames.length > 0) {
+    // Start at the crash frame: the raise/abort/panic frames above it are the same in every crash.
+    const from = Math.max(0, s.crash_frame ? crash.frames.findIndex((f) => f.index === s.crash_frame!.index) : 0);
     lines.push("top frames:");
-    for (const f of crash.frames.slice(0, 10)) {
+    if (from > 0) lines.push(`    (${from} frame${from === 1 ? "" : "s"} of signal/abort/panic machinery above, not shown)`);
+    const shown = crash.frames.slice(from, from + 10);
+    for (const f of shown) {
       const w = where(f);
       const mark = s.crash_frame && f.index === s.crash_frame.index ? "→" : " ";
       lines.push(`  ${mark} #${String(f.index).padEnd(3)} ${frameLabel(f)}${w ? `  ${w}` : ""}`);
     }
-    if (crash.frames.length > 10) lines.push(`    ... ${crash.frames.length - 10} more`);
+    const rest = crash.frames.length - from - shown.length;
+    if (rest > 0) lines.push(`    ... ${rest} more`);
     if (crash.backtrace_stopped) lines.push(`    backtrace stopped: ${crash.backtrace_stopped}`);
   }
   if (s.signature) lines.push(`signature:    ${s.signature.hash}  ${s.signature.text}`);

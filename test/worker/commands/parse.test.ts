@@ -81,6 +81,16 @@ describe("coresight-worker parse", () => {
     expect(command.help).toContain("Exit codes:");
   });
 
+  it("lists the crash thread's frames from the crash frame, hiding abort machinery", async () => {
+    const r = io(
+      ["#0  0x1 in raise () from /lib/libc.so.6", "#1  0x2 in abort () from /lib/libc.so.6", "#2  0x3 in check (x=0) at a.c:4", "#3  0x4 in main () at a.c:9"].join("\n"),
+    );
+    expect(await parseCommand([], r)).toBe(EXIT.ok);
+    expect(r.out).toContain("(2 frames of signal/abort/panic machinery above, not shown)");
+    expect(r.out).toMatch(/→ #2\s+check {2}a\.c:4/);
+    expect(r.out).not.toMatch(/#0\s+raise/);
+  });
+
   it("handles text without any frame", async () => {
     const r = io("nothing here\n");
     expect(await parseCommand(["-"], r)).toBe(EXIT.ok);
