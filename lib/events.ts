@@ -44,7 +44,7 @@ const count = z.union([
     .trim()
     .regex(/^\d+$/, "expected a non-negative integer or a numeric string")
     .transform((s) => Number(s)),
-]);
+], { error: "expected a non-negative integer or a numeric string" });
 
 /** A CoreSight job id: a string or a number; "" / 0 / null mean none. */
 const jobId = z
