@@ -1,13 +1,264 @@
-import type { Command } from "../command.js";
+/**
+ * `coresight-worker symbols`: fill and inspect the symbol store.
+ *
+ *   add   what CI runs after building an image: store executables and debug
+ *         files under their build-ids
+ *   list  what a core needs: its modules and where each was (or was not) found
+ *   id    print files' build-ids
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { loadConfig } from "../../lib/config.js";
+import { toError } from "../../lib/errors.js";
+import { makeS3Client } from "../../lib/storage/s3.js";
+import { addToStore } from "../../lib/symbols/add.js";
+import { describeElf } from "../../lib/symbols/buildId.js";
+import { NotElfError } from "../../lib/symbols/elf.js";
+import { prepareSymbols, type PreparedSymbols } from "../../lib/symbols/prepare.js";
+import { symbolicationOf, toModules } from "../../lib/symbols/report.js";
+import { parseOrder } from "../../lib/symbols/resolve.js";
+import { openSymbolStore } from "../../lib/symbols/store.js";
+import { UnstripError } from "../../lib/symbols/unstrip.js";
+import { EXIT, parseArgs, UsageError, type Command } from "../command.js";
 
-// Placeholder until the command lands; replaced by its implementation.
+const HELP = `Usage: coresight-worker symbols <subcommand> [options]
+
+A core from a pod arrives without its binaries. The worker finds each
+module's exact file by build-id (the id the linker stamps into every ELF
+file and the kernel records in the core), from, in order:
+  exe           --exe FILE (the executable only)
+  sysroot       --sysroot DIR / SYSROOT: the crashed container's files
+  symbol_store  SYMBOL_STORE: <build-id>/executable, <build-id>/debuginfo
+                on a directory or s3://bucket/prefix (cached in
+                SYMBOL_CACHE_DIR, bounded by SYMBOL_CACHE_MAX_BYTES)
+  debuginfod    DEBUGINFOD_URLS: <url>/buildid/<build-id>/...
+  host          this machine's own files, only when the build-id matches
+A file with another build-id is reported "mismatched" and never used.
+
+Subcommands:
+  add <file>... [--store DIR|s3://bucket/prefix] [--json]
+      Store executables and debug files under their build-ids:
+      <id>/executable for a file with code, <id>/debuginfo for a file with
+      .debug_info (an unstripped binary is both). Run it in CI after
+      building an image, on every binary and library you ship (and their
+      objcopy --only-keep-debug files). Files without a build-id are
+      refused: link with -Wl,--build-id.
+
+  list <core> [--exe FILE] [--sysroot DIR] [--store DIR|s3://...]
+              [--debuginfod "URL..."] [--order LIST] [--json]
+      The core's modules (path, build-id, address range) and where each was
+      found, or that it is missing or mismatched, with the build-ids to
+      upload. Nothing is analyzed; remote files land in the cache.
+
+  id <file>...
+      Print each file's build-id and what it holds (code, dwarf, symtab).
+
+Options:
+  --store LOC     symbol store [default: SYMBOL_STORE]
+  --exe FILE      the crashed executable, when you have it
+  --sysroot DIR   directory with the container's files [default: SYSROOT]
+  --debuginfod U  debuginfod URLs, space-separated [default: DEBUGINFOD_URLS]
+  --order LIST    ladder order [default: exe,sysroot,symbol_store,debuginfod,host]
+  --json          machine-readable output
+  -h, --help      show this help
+
+S3 stores use S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE, AWS_ACCESS_KEY_ID
+and AWS_SECRET_ACCESS_KEY.
+
+Examples:
+  coresight-worker symbols add build/bin/* --store s3://symbols/myapp
+  SYMBOL_STORE=/srv/symbols coresight-worker symbols list core.myapp.123
+  coresight-worker symbols id ./myapp
+
+Exit codes: 0 ok, 1 some file could not be stored / the core could not be
+read, 2 usage error, 3 configuration error, 5 input file missing.
+`;
+
+export interface SymbolsIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+export interface SymbolsDeps {
+  io?: SymbolsIo;
+  env?: Record<string, string | undefined>;
+  /** An S3 client to use instead of one built from the environment. */
+  s3?: S3Client | null;
+}
+
+const processIo: SymbolsIo = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+};
+
+async function missingInput(files: string[], io: SymbolsIo): Promise<boolean> {
+  let missing = false;
+  for (const f of files) {
+    try {
+      await fs.access(f, fs.constants.R_OK);
+    } catch {
+      io.stderr(`coresight-worker symbols: ${f}: no such file or not readable\n`);
+      missing = true;
+    }
+  }
+  return missing;
+}
+
+async function add(argv: string[], deps: Required<Pick<SymbolsDeps, "io">> & SymbolsDeps): Promise<number> {
+  const { io } = deps;
+  const args = parseArgs(argv, { flags: ["json"], options: ["store"] });
+  if (args.positionals.length === 0) throw new UsageError("symbols add: give at least one file");
+  const config = loadConfig(deps.env);
+  const location = args.options.get("store") ?? config.symbols.store;
+  if (!location) throw new UsageError("symbols add: no store: pass --store DIR|s3://bucket/prefix or set SYMBOL_STORE");
+  if (await missingInput(args.positionals, io)) return EXIT.noInput;
+  const s3 = deps.s3 !== undefined ? deps.s3 : makeS3Client(config.s3);
+  const store = openSymbolStore(location, s3);
+  const added = await addToStore(args.positionals, store);
+  if (args.flags.has("json")) {
+    io.stdout(JSON.stringify({ store: store.location, files: added }, null, 2) + "\n");
+  } else {
+    for (const a of added) {
+      if (a.error) io.stderr(`${a.file}: not stored: ${a.error}\n`);
+      else io.stdout(`${a.build_id}  ${a.kinds.join("+").padEnd(20)} ${a.file}\n`);
+    }
+    const ok = added.filter((a) => !a.error).length;
+    io.stdout(`${ok} of ${added.length} file(s) stored in ${store.location}\n`);
+  }
+  return added.some((a) => a.error) ? EXIT.failed : EXIT.ok;
+}
+
+function renderList(p: PreparedSymbols, core: string): string {
+  const lines = [
+    `core:        ${core} (${p.inventory.machine}${p.foreign ? ", foreign: gdb-multiarch" : ""})`,
+    `executable:  ${p.inventory.executable ?? "?"}`,
+    `command:     ${p.inventory.commandLine ?? "?"}`,
+    "",
+  ];
+  for (const m of p.modules) {
+    const where = m.status === "found" ? `${m.source}: ${m.file}` : m.status === "mismatched" ? `wrong build at ${m.rejected.map((r) => `${r.source}: ${r.file} (${r.build_id ?? "no build-id"})`).join(", ")}` : "";
+    const dbg = m.debug ? ` + debug from ${m.debug.source}: ${m.debug.file}` : "";
+    lines.push(`${m.status.padEnd(10)} ${(m.build_id ?? "-").padEnd(40)} ${m.path}${m.executable ? " [exe]" : ""}`);
+    if (where) lines.push(`           ${where}${dbg} (${m.symbols}${m.unverified ? ", build-id not in core: unverified" : ""})`);
+    for (const e of m.errors) lines.push(`           error: ${e}`);
+  }
+  const s = symbolicationOf(p.modules);
+  lines.push("", `found ${s.found}, missing ${s.missing}, mismatched ${s.mismatched}`);
+  if (s.missing_build_ids.length > 0) lines.push("build-ids to upload (coresight-worker symbols add):", ...s.missing_build_ids.map((id) => `  ${id}`));
+  return lines.join("\n") + "\n";
+}
+
+async function list(argv: string[], deps: Required<Pick<SymbolsDeps, "io">> & SymbolsDeps): Promise<number> {
+  const { io } = deps;
+  const args = parseArgs(argv, { flags: ["json"], options: ["store", "exe", "sysroot", "debuginfod", "order"] });
+  if (args.positionals.length !== 1) throw new UsageError("symbols list: give exactly one core");
+  const core = args.positionals[0]!;
+  const config = loadConfig(deps.env);
+  let order;
+  try {
+    order = args.options.has("order") ? parseOrder(args.options.get("order")!) : undefined;
+  } catch (e: unknown) {
+    throw new UsageError(toError(e).message);
+  }
+  const inputs = [core, ...(args.options.has("exe") ? [args.options.get("exe")!] : [])];
+  if (await missingInput(inputs, io)) return EXIT.noInput;
+  const store = args.options.get("store") ?? config.symbols.store;
+  const s3 = deps.s3 !== undefined ? deps.s3 : makeS3Client(config.s3);
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), "coresight-symbols-"));
+  try {
+    const p = await prepareSymbols({
+      core,
+      workDir,
+      exe: args.options.get("exe") ?? null,
+      sysroot: args.options.get("sysroot") ?? null,
+      symbols: {
+        ...config.symbols,
+        ...(store ? { store } : {}),
+        ...(args.options.has("debuginfod") ? { debuginfodUrls: args.options.get("debuginfod")! } : {}),
+        s3,
+        ...(order ? { order } : {}),
+      },
+    });
+    if (args.flags.has("json")) {
+      const doc = {
+        core,
+        machine: p.inventory.machine,
+        foreign: p.foreign,
+        executable: p.inventory.executable,
+        command_line: p.inventory.commandLine,
+        modules: toModules(p.modules).map((m, i) => {
+          const r = p.modules[i]!;
+          return { ...m, executable: r.executable, debug: r.debug, symbols: r.symbols, rejected: r.rejected, errors: r.errors };
+        }),
+        symbolication: symbolicationOf(p.modules),
+      };
+      io.stdout(JSON.stringify(doc, null, 2) + "\n");
+    } else {
+      io.stdout(renderList(p, core));
+    }
+    return EXIT.ok;
+  } catch (e: unknown) {
+    if (e instanceof NotElfError || e instanceof UnstripError) {
+      io.stderr(`coresight-worker symbols list: ${core}: ${e.message}\n`);
+      return EXIT.failed;
+    }
+    throw e;
+  } finally {
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+}
+
+async function ids(argv: string[], io: SymbolsIo): Promise<number> {
+  const args = parseArgs(argv, { flags: ["json"] });
+  if (args.positionals.length === 0) throw new UsageError("symbols id: give at least one file");
+  if (await missingInput(args.positionals, io)) return EXIT.noInput;
+  let failed = false;
+  const rows = [];
+  for (const f of args.positionals) {
+    try {
+      const d = await describeElf(f);
+      rows.push({ file: f, build_id: d.buildId, machine: d.machine, code: d.hasCode, dwarf: d.hasDebugInfo, symtab: d.hasSymtab });
+    } catch (e: unknown) {
+      failed = true;
+      io.stderr(`${f}: ${e instanceof NotElfError ? "not an ELF file" : toError(e).message}\n`);
+    }
+  }
+  if (args.flags.has("json")) io.stdout(JSON.stringify(rows, null, 2) + "\n");
+  else {
+    for (const r of rows) {
+      const has = [r.code && "code", r.dwarf && "dwarf", r.symtab && "symtab"].filter(Boolean).join("+") || "nothing";
+      io.stdout(`${r.build_id ?? "(no build-id)"}  ${r.machine.padEnd(8)} ${has.padEnd(18)} ${r.file}\n`);
+    }
+  }
+  return failed ? EXIT.failed : EXIT.ok;
+}
+
+/** Runs `symbols` with explicit I/O and environment; returns the exit code. */
+export async function symbolsCommand(argv: string[], deps: SymbolsDeps = {}): Promise<number> {
+  const io = deps.io ?? processIo;
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help" || rest.includes("--help") || rest.includes("-h")) {
+    io.stdout(HELP);
+    return sub === undefined ? EXIT.usage : EXIT.ok;
+  }
+  switch (sub) {
+    case "add":
+      return add(rest, { ...deps, io });
+    case "list":
+      return list(rest, { ...deps, io });
+    case "id":
+      return ids(rest, io);
+    default:
+      throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (expected add, list or id)`);
+  }
+}
+
 const command: Command = {
   name: "symbols",
-  summary: "(not implemented yet)",
-  help: "Usage: coresight-worker symbols (not implemented yet)",
-  async run() {
-    process.stderr.write("coresight-worker symbols: not implemented yet\n");
-    return 1;
-  },
+  summary: "store executables/debug files by build-id (CI) and show what a core needs",
+  help: HELP,
+  run: (argv) => symbolsCommand(argv),
 };
 export default command;

@@ -1,0 +1,72 @@
+/**
+ * Build-ids and what an ELF file carries (code, DWARF, a symbol table), read
+ * from headers and notes only. The build-id is the identity every symbol
+ * source is keyed by: a file is used for a module only when they match.
+ */
+import { ElfFile, NotElfError, PT_LOAD, SHF_EXECINSTR, SHT_NOBITS, buildIdOf, machineName } from "./elf.js";
+
+export interface ElfDescription {
+  path: string;
+  buildId: string | null;
+  /** e_type: 1 rel, 2 exec, 3 dyn, 4 core. */
+  type: number;
+  machine: string;
+  /** Machine code is present (not NOBITS): usable as the module's file. */
+  hasCode: boolean;
+  /** `.debug_info` (or `.zdebug_info`) with contents: usable as debug info. */
+  hasDebugInfo: boolean;
+  /** `.symtab` with contents: full function names even without DWARF. */
+  hasSymtab: boolean;
+  size: number;
+}
+
+/** Describes an ELF file. Throws NotElfError for anything that is not ELF, and fs errors as they come. */
+export async function describeElf(path: string): Promise<ElfDescription> {
+  const elf = await ElfFile.open(path);
+  try {
+    const sections = await elf.sectionHeaders();
+    const phdrs = await elf.programHeaders();
+    const buildId = buildIdOf(await elf.sectionNotes(sections)) ?? buildIdOf(await elf.segmentNotes(phdrs));
+    const has = (name: string) => sections.some((s) => s.name === name && s.type !== SHT_NOBITS && s.size > 0);
+    const hasCode =
+      sections.length > 0
+        ? sections.some((s) => (s.flags & SHF_EXECINSTR) !== 0 && s.type !== SHT_NOBITS && s.size > 0)
+        : // Section headers stripped (sstrip): trust an executable, file-backed segment.
+          phdrs.some((p) => p.type === PT_LOAD && (p.flags & 1) !== 0 && p.filesz > 0);
+    const h = elf.header;
+    return {
+      path,
+      buildId,
+      type: h.type,
+      machine: machineName(h.machine, h.is64, h.littleEndian),
+      hasCode,
+      hasDebugInfo: has(".debug_info") || has(".zdebug_info"),
+      hasSymtab: has(".symtab"),
+      size: elf.size,
+    };
+  } finally {
+    await elf.close();
+  }
+}
+
+/**
+ * The NT_GNU_BUILD_ID of the file at `path` as lowercase hex; null when the
+ * file has none, is not ELF, or cannot be read (a candidate we cannot
+ * identify is never used).
+ */
+export async function readBuildId(path: string): Promise<string | null> {
+  try {
+    return (await describeElf(path)).buildId;
+  } catch (e: unknown) {
+    if (e instanceof NotElfError) return null;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "EACCES" || code === "EISDIR" || code === "ENOTDIR" || code === "ELOOP") return null;
+    throw e;
+  }
+}
+
+/** Normalizes a build-id as typed by a person or tool: lowercase hex, no separators. */
+export function normalizeBuildId(id: string): string | null {
+  const hex = id.trim().toLowerCase().replace(/[^0-9a-f]/g, "");
+  return hex.length >= 8 && hex.length % 2 === 0 && /^[0-9a-f]+$/.test(id.trim().toLowerCase().replace(/[-:]/g, "")) ? hex : null;
+}

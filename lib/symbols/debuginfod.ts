@@ -1,0 +1,72 @@
+/**
+ * A small debuginfod client: `GET <url>/buildid/<id>/{executable,debuginfo}`
+ * against each server in turn (the protocol elfutils and gdb speak).
+ *
+ * The worker fetches through its own size-bounded cache instead of leaving it
+ * all to gdb's client: the cache outlives a job (gdb's per-job
+ * DEBUGINFOD_CACHE_PATH would start cold every time), and it lets the report
+ * say per module which server had which file. gdb's client stays enabled as a
+ * second chance (sources, anything missed), see lib/symbolize.ts.
+ */
+import fs from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { toError } from "../errors.js";
+import type { StoreKind } from "./store.js";
+
+/** Splits DEBUGINFOD_URLS (space-separated like elfutils; commas accepted too). */
+export function parseDebuginfodUrls(raw: string | undefined | null): string[] {
+  return (raw ?? "")
+    .split(/[\s,]+/)
+    .map((u) => u.trim().replace(/\/+$/, ""))
+    .filter((u) => /^https?:\/\//i.test(u));
+}
+
+export interface DebuginfodFetchOptions {
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+  /** Per-request timeout (headers and body). */
+  timeoutMs?: number;
+}
+
+export interface DebuginfodOutcome {
+  /** The server that had the file; null when none had it. */
+  url: string | null;
+  /** Servers that failed (network error, 5xx), as messages: a miss that is not a true "missing". */
+  errors: string[];
+}
+
+/**
+ * Downloads `<id>/<kind>` from the first server that has it into `dest`.
+ * 404 (and other 4xx) means "not there"; errors are collected, not thrown,
+ * so one broken server does not hide the others.
+ */
+export async function debuginfodFetch(
+  urls: string[],
+  buildId: string,
+  kind: StoreKind,
+  dest: string,
+  opts: DebuginfodFetchOptions = {},
+): Promise<DebuginfodOutcome> {
+  const doFetch = opts.fetch ?? fetch;
+  const errors: string[] = [];
+  for (const base of urls) {
+    const url = `${base}/buildid/${buildId}/${kind}`;
+    const signals = [AbortSignal.timeout(opts.timeoutMs ?? 120_000)];
+    if (opts.signal) signals.push(opts.signal);
+    try {
+      const res = await doFetch(url, { signal: AbortSignal.any(signals) });
+      if (res.status === 200 && res.body) {
+        await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), fs.createWriteStream(dest));
+        return { url: base, errors };
+      }
+      await res.body?.cancel().catch(() => undefined);
+      if (res.status >= 500 || res.status === 429) errors.push(`${url}: HTTP ${res.status}`);
+    } catch (e: unknown) {
+      if (opts.signal?.aborted) throw e;
+      errors.push(`${url}: ${toError(e).message}`);
+    }
+  }
+  return { url: null, errors };
+}

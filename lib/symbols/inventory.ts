@@ -1,0 +1,96 @@
+/**
+ * The inventory of a core, from the core alone: every mapped module with the
+ * build-id the core recorded for it, the executable and the command line.
+ *
+ * Sources: eu-unstrip for modules and build-ids (it reads each module's
+ * build-id note from the pages the kernel dumped), the core's NT_FILE for the
+ * true mapped paths inside the container (eu-unstrip prints link_map names,
+ * often bare sonames), NT_AUXV to tell which mapping is the executable, and
+ * NT_PRPSINFO for the command line.
+ */
+import { readCoreNotes, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type CoreNotes, type FileMapping } from "./coreNotes.js";
+import { listCoreModules, type UnstripModule } from "./unstrip.js";
+
+export interface InventoryModule {
+  /** Path inside the crashed process's file system (its container). */
+  path: string;
+  build_id: string | null;
+  /** 0x-hex, as in the result's `modules`. */
+  start: string | null;
+  end: string | null;
+  /** This module is the main executable. */
+  executable: boolean;
+}
+
+export interface Inventory {
+  modules: InventoryModule[];
+  executable: string | null;
+  commandLine: string | null;
+  /** Core's architecture ("x86_64", "aarch64", …). */
+  machine: string;
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+const VDSO_NAMES = new Set(["linux-vdso.so.1", "linux-gate.so.1", "linux-vdso64.so.1", "linux-vdso32.so.1", "[vdso]"]);
+
+/** Strips what the kernel appends to a replaced or removed mapped file. */
+function cleanPath(p: string): string {
+  return p.replace(/ \(deleted\)$/, "");
+}
+
+function mappingAt(mappings: FileMapping[], addr: number): FileMapping | undefined {
+  return mappings.find((m) => addr >= m.start && addr < m.end);
+}
+
+/**
+ * Combines eu-unstrip's module list with the core's notes. Pure: all I/O is in
+ * `inventoryCore`. The vDSO is left out: the kernel provides it and the core
+ * always contains it, so there is nothing to resolve.
+ */
+export function buildInventory(unstrip: UnstripModule[], notes: CoreNotes): Inventory {
+  const phdr = notes.auxv.get(AT_PHDR) ?? notes.auxv.get(AT_ENTRY);
+  const vdso = notes.auxv.get(AT_SYSINFO_EHDR);
+  const exeMapping = phdr !== undefined ? mappingAt(notes.mappings, phdr) : undefined;
+  let executable: string | null = exeMapping ? cleanPath(exeMapping.path) : null;
+  executable ??= notes.execfn ?? notes.psargs?.split(/\s+/)[0] ?? notes.fname ?? null;
+
+  const modules: InventoryModule[] = [];
+  for (const u of unstrip) {
+    if (VDSO_NAMES.has(u.name) || (vdso !== undefined && u.start === vdso)) continue;
+    // The mapping at the module's load address is its first segment; its path is the real one.
+    const m = mappingAt(notes.mappings, u.start);
+    const path = m ? cleanPath(m.path) : u.name.startsWith("/") ? u.name : (u.file ?? u.name);
+    const isExe = phdr !== undefined ? phdr >= u.start && phdr < u.end : path === executable;
+    modules.push({ path, build_id: u.buildId, start: hex(u.start), end: hex(u.end), executable: isExe });
+  }
+  if (!modules.some((m) => m.executable) && executable !== null) {
+    // elfutils recognized no executable (e.g. a qemu-user core without its text
+    // pages): still list it, with what the notes tell, so it can be resolved by path.
+    const maps = notes.mappings.filter((m) => cleanPath(m.path) === executable);
+    const start = maps.length ? Math.min(...maps.map((m) => m.start)) : null;
+    const end = maps.length ? Math.max(...maps.map((m) => m.end)) : null;
+    modules.unshift({ path: executable, build_id: null, start: start === null ? null : hex(start), end: end === null ? null : hex(end), executable: true });
+  }
+  modules.sort((a, b) => Number(b.executable) - Number(a.executable));
+  return { modules, executable, commandLine: notes.psargs, machine: notes.machine };
+}
+
+/**
+ * Inventories a core: modules (path, build-id, address range), the
+ * executable's path and the command line. Throws NotElfError for a file that
+ * is not an ELF core and UnstripError when eu-unstrip cannot run.
+ */
+export async function inventoryCore(
+  core: string,
+  opts: { unstripPath?: string; signal?: AbortSignal } = {},
+): Promise<Inventory> {
+  const notes = await readCoreNotes(core);
+  const unstrip = await listCoreModules(core, opts);
+  return buildInventory(unstrip, notes);
+}
+
+/** The module whose address range holds `address` (0x-hex or number). */
+export function moduleAt<T extends { start: string | null; end: string | null }>(modules: T[], address: string | number): T | undefined {
+  const a = typeof address === "number" ? BigInt(address) : BigInt(address);
+  return modules.find((m) => m.start !== null && m.end !== null && a >= BigInt(m.start) && a < BigInt(m.end));
+}

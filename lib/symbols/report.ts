@@ -1,0 +1,89 @@
+/**
+ * From resolved modules to what the result says: `modules`, `symbolication`,
+ * the quality adjustment, and module names on frames gdb could not name.
+ * Pure functions.
+ */
+import { crashFrameOf } from "../gdb/crash.js";
+import { signatureOf } from "../gdb/signature.js";
+import type { Module, Result, Thread } from "../result.js";
+import { moduleAt } from "./inventory.js";
+import type { ResolvedModule } from "./resolve.js";
+
+export interface Symbolication {
+  found: number;
+  missing: number;
+  mismatched: number;
+  /** Build-ids to upload to the symbol store: modules missing or mismatched. */
+  missing_build_ids: string[];
+}
+
+/** The result's `modules` entries. */
+export function toModules(resolved: ResolvedModule[]): Module[] {
+  return resolved.map((m) => ({
+    path: m.path,
+    build_id: m.build_id,
+    start: m.start,
+    end: m.end,
+    status: m.status,
+    source: m.source,
+    file: m.file,
+  }));
+}
+
+export function symbolicationOf(resolved: ResolvedModule[]): Symbolication {
+  const count = (s: ResolvedModule["status"]) => resolved.filter((m) => m.status === s).length;
+  const ids = resolved.filter((m) => m.status !== "found" && m.build_id).map((m) => m.build_id!);
+  return { found: count("found"), missing: count("missing"), mismatched: count("mismatched"), missing_build_ids: [...new Set(ids)] };
+}
+
+/**
+ * Share of the crash thread's modules that were found, from the frames'
+ * addresses; 1 when no frame maps to a known module (nothing to discount).
+ */
+export function crashModuleShare(threads: Thread[], crashThread: number | null, resolved: ResolvedModule[]): number {
+  const t = threads.find((x) => x.number === crashThread) ?? threads[0];
+  if (!t) return 1;
+  const seen = new Map<string, boolean>();
+  for (const f of t.frames) {
+    if (!f.address) continue;
+    const m = moduleAt(resolved, f.address);
+    if (m) seen.set(`${m.path}@${m.start}`, m.status === "found");
+  }
+  if (seen.size === 0) return 1;
+  return [...seen.values()].filter(Boolean).length / seen.size;
+}
+
+/**
+ * Adds what the worker knows about modules to a gdb result: every frame gdb
+ * printed as `??` gets its module in `library` (module + offset is then
+ * readable from `modules`), the signature and crash frame are recomputed when
+ * that changed a frame, and quality is scaled by the found share of the crash
+ * thread's modules (a frame named from the wrong file is not quality).
+ */
+export function applySymbolReport(result: Result, resolved: ResolvedModule[], extras: { architecture?: string } = {}): Result {
+  if (result.status !== "completed") {
+    return { ...result, modules: toModules(resolved), symbolication: symbolicationOf(resolved) };
+  }
+  let changed = false;
+  const threads = result.threads.map((t) => ({
+    ...t,
+    frames: t.frames.map((f) => {
+      if (f.function !== null || f.library !== null || !f.address) return f;
+      const m = moduleAt(resolved, f.address);
+      if (!m) return f;
+      changed = true;
+      return { ...f, library: m.path };
+    }),
+  }));
+  const crash = threads.find((t) => t.number === result.crash_thread) ?? null;
+  const share = crashModuleShare(threads, result.crash_thread, resolved);
+  return {
+    ...result,
+    threads,
+    ...(changed && crash ? { crash_frame: crashFrameOf(crash), signature: signatureOf(crash) } : {}),
+    quality: Math.round(result.quality * share * 1000) / 1000,
+    modules: toModules(resolved),
+    symbolication: symbolicationOf(resolved),
+    ...(result.core && extras.architecture && !result.core.architecture ? { core: { ...result.core, architecture: extras.architecture } } : {}),
+  };
+}

@@ -1,0 +1,287 @@
+/**
+ * The resolution ladder: for every module of a core's inventory, find the
+ * file gdb should map (the "binary": it has code) and, when the binary has
+ * no DWARF, a separate debug file, by walking the sources in a configurable
+ * order:
+ *
+ *   exe           the file the operator named (--exe), for the executable only
+ *   sysroot       a directory holding the crashed container's files (an
+ *                 extracted image): <sysroot>/<module path>, symlinks
+ *                 resolved inside the sysroot, and its /usr/lib/debug
+ *   symbol_store  <store>/<build-id>/{executable,debuginfo}, local or S3
+ *                 (S3 through the local cache)
+ *   debuginfod    <url>/buildid/<build-id>/{executable,debuginfo}, through the cache
+ *   host          this machine's own files at the module's path and its
+ *                 /usr/lib/debug/.build-id
+ *
+ * The rule that makes the answer trustworthy: a candidate is used only when
+ * its build-id equals the one the core recorded. A candidate that differs is
+ * remembered as rejected; if nothing matches, the module is `mismatched`
+ * (there was a file, it was the wrong build) rather than `missing`. The
+ * worker's own /lib never stands in for a container's library unless it is
+ * the same build. A module whose build-id the core did not record can only
+ * be resolved by an explicit --exe, the operator's word.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import PQueue from "p-queue";
+import { toError } from "../errors.js";
+import { describeElf, type ElfDescription } from "./buildId.js";
+import type { SymbolCache } from "./cache.js";
+import { debuginfodFetch } from "./debuginfod.js";
+import type { InventoryModule } from "./inventory.js";
+import type { StoreKind, SymbolStore } from "./store.js";
+
+export const SOURCES = ["exe", "sysroot", "symbol_store", "debuginfod", "host"] as const;
+export type SourceName = (typeof SOURCES)[number];
+/** Cheap local sources first, the network next, this machine last. */
+export const DEFAULT_ORDER: readonly SourceName[] = SOURCES;
+
+export interface Candidate {
+  source: SourceName;
+  file: string;
+  build_id: string | null;
+}
+
+export interface ResolvedModule extends InventoryModule {
+  status: "found" | "missing" | "mismatched";
+  /** Where the binary came from (or the debug file, when only that was found). */
+  source: SourceName | null;
+  /** The file gdb maps for this module. */
+  file: string | null;
+  /** True when `file` came from the cache (hard-link it, it may be evicted). */
+  cached: boolean;
+  /** A separate debug file, when the binary has no DWARF and one was found. */
+  debug: { file: string; source: SourceName; cached: boolean } | null;
+  /** What gdb can name with what was found. */
+  symbols: "dwarf" | "symtab" | "dynsym" | "none";
+  /** Files found at the right place but of another build: reported, never used. */
+  rejected: Candidate[];
+  /** Sources that failed (network, permissions): the module may exist there. */
+  errors: string[];
+  /** Set when the core recorded no build-id and an explicit --exe was trusted. */
+  unverified?: boolean;
+}
+
+export interface ResolveOptions {
+  exe?: string | null;
+  sysroot?: string | null;
+  store?: SymbolStore | null;
+  /** Required for remote stores and debuginfod. */
+  cache?: SymbolCache | null;
+  debuginfodUrls?: string[];
+  /** This machine's root; "/" unless a test says otherwise. */
+  hostRoot?: string;
+  order?: readonly SourceName[];
+  fetch?: typeof fetch;
+  signal?: AbortSignal;
+  /** Modules resolved in parallel (network sources dominate). */
+  concurrency?: number;
+  debuginfodTimeoutMs?: number;
+}
+
+/** Parses a ladder order like "exe,sysroot,symbol_store,debuginfod,host"; throws on unknown names. */
+export function parseOrder(text: string): SourceName[] {
+  const names = text.split(/[\s,]+/).filter(Boolean);
+  for (const n of names) {
+    if (!(SOURCES as readonly string[]).includes(n)) throw new Error(`unknown symbol source ${JSON.stringify(n)} (expected ${SOURCES.join(", ")})`);
+  }
+  return names as SourceName[];
+}
+
+const USR_MERGED = ["lib", "lib64", "lib32", "libx32", "bin", "sbin"];
+
+/**
+ * The paths a module may be known by inside a merged-/usr image: NT_FILE
+ * records the real path (/usr/lib/x86_64-linux-gnu/libc.so.6) while the
+ * dynamic loader names it by its search path (/lib/x86_64-linux-gnu/libc.so.6).
+ */
+export function pathAliases(p: string): string[] {
+  const out = [p];
+  const m = /^\/usr\/([^/]+)(\/.*)$/.exec(p);
+  if (m && USR_MERGED.includes(m[1]!)) out.push(`/${m[1]}${m[2]}`);
+  const n = /^\/([^/]+)(\/.*)$/.exec(p);
+  if (n && USR_MERGED.includes(n[1]!)) out.push(`/usr/${n[1]}${n[2]}`);
+  return out;
+}
+
+/**
+ * Resolves `p` inside `root` like a chroot would: absolute symlink targets
+ * restart at `root`, `..` never climbs above it. A container image's
+ * `/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/…` must land in the
+ * image, not on this machine. Returns null when the path does not exist.
+ */
+export async function resolveInRoot(root: string, p: string): Promise<string | null> {
+  let todo = p.split("/").filter(Boolean);
+  const done: string[] = [];
+  let hops = 0;
+  while (todo.length > 0) {
+    const part = todo.shift()!;
+    if (part === ".") continue;
+    if (part === "..") {
+      done.pop();
+      continue;
+    }
+    const here = path.join(root, ...done, part);
+    let st;
+    try {
+      st = await fs.lstat(here);
+    } catch {
+      return null;
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return null;
+      const target = await fs.readlink(here);
+      if (target.startsWith("/")) done.length = 0;
+      todo = [...target.split("/").filter(Boolean), ...todo];
+      continue;
+    }
+    done.push(part);
+  }
+  return path.join(root, ...done);
+}
+
+function debugLinkPath(buildId: string): string {
+  return `/usr/lib/debug/.build-id/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
+}
+
+type Want = "binary" | "debug";
+
+interface Found {
+  desc: ElfDescription;
+  source: SourceName;
+  cached: boolean;
+}
+
+/** Walks the ladder for one module. Never throws for a source's failure: it lands in `errors`. */
+export async function resolveModule(mod: InventoryModule, opts: ResolveOptions): Promise<ResolvedModule> {
+  const order = opts.order ?? DEFAULT_ORDER;
+  const hostRoot = opts.hostRoot ?? "/";
+  const id = mod.build_id;
+  const rejected: Candidate[] = [];
+  const errors: string[] = [];
+  const seenRejected = new Set<string>();
+
+  const check = async (source: SourceName, file: string, cached: boolean, want: Want): Promise<Found | null> => {
+    let desc: ElfDescription;
+    try {
+      desc = await describeElf(file);
+    } catch (e: unknown) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "ENOTDIR") errors.push(`${source}: ${file}: ${toError(e).message}`);
+      return null;
+    }
+    if (id !== null && desc.buildId !== id) {
+      const real = await fs.realpath(file).catch(() => file);
+      if (!seenRejected.has(real)) {
+        seenRejected.add(real);
+        rejected.push({ source, file, build_id: desc.buildId });
+      }
+      return null;
+    }
+    if (want === "binary" ? !desc.hasCode : !desc.hasDebugInfo) return null;
+    return { desc, source, cached };
+  };
+
+  const fromCache = async (source: SourceName, kind: StoreKind, fetchTo: (tmp: string) => Promise<boolean>, want: Want) => {
+    if (!opts.cache || id === null) return null;
+    try {
+      const got = await opts.cache.getOrFetch(`${source}/${id}/${kind}`, fetchTo);
+      return got ? await check(source, got.file, true, want) : null;
+    } catch (e: unknown) {
+      if (opts.signal?.aborted) throw e;
+      errors.push(`${source}: ${toError(e).message}`);
+      return null;
+    }
+  };
+
+  const trySource = async (source: SourceName, want: Want): Promise<Found | null> => {
+    const kind: StoreKind = want === "binary" ? "executable" : "debuginfo";
+    switch (source) {
+      case "exe": {
+        if (!mod.executable || !opts.exe) return null;
+        if (id === null) {
+          // Nothing to verify against: the operator's explicit file is trusted, and said so.
+          try {
+            const desc = await describeElf(opts.exe);
+            return (want === "binary" ? desc.hasCode : desc.hasDebugInfo) ? { desc, source, cached: false } : null;
+          } catch (e: unknown) {
+            errors.push(`exe: ${opts.exe}: ${toError(e).message}`);
+            return null;
+          }
+        }
+        return check(source, opts.exe, false, want);
+      }
+      case "sysroot":
+      case "host": {
+        const root = source === "sysroot" ? opts.sysroot : hostRoot;
+        if (!root || id === null) return null;
+        const paths = want === "binary" ? pathAliases(mod.path) : [debugLinkPath(id), `/usr/lib/debug${mod.path}.debug`];
+        for (const p of paths) {
+          const real = await resolveInRoot(root, p);
+          if (!real) continue;
+          const f = await check(source, real, false, want);
+          if (f) return f;
+        }
+        return null;
+      }
+      case "symbol_store": {
+        const store = opts.store;
+        if (!store || id === null) return null;
+        const local = store.localPath(id, kind);
+        if (local) return check(source, local, false, want);
+        return fromCache(source, kind, (tmp) => store.fetchTo(id, kind, tmp, opts.signal), want);
+      }
+      case "debuginfod": {
+        const urls = opts.debuginfodUrls ?? [];
+        if (urls.length === 0 || id === null) return null;
+        return fromCache(
+          source,
+          kind,
+          async (tmp) => {
+            const r = await debuginfodFetch(urls, id, kind, tmp, {
+              ...(opts.fetch ? { fetch: opts.fetch } : {}),
+              ...(opts.signal ? { signal: opts.signal } : {}),
+              ...(opts.debuginfodTimeoutMs ? { timeoutMs: opts.debuginfodTimeoutMs } : {}),
+            });
+            errors.push(...r.errors.map((m) => `debuginfod: ${m}`));
+            return r.url !== null;
+          },
+          want,
+        );
+      }
+    }
+  };
+
+  const walk = async (want: Want): Promise<Found | null> => {
+    for (const source of order) {
+      const f = await trySource(source, want);
+      if (f) return f;
+    }
+    return null;
+  };
+
+  const binary = await walk("binary");
+  const debug = binary?.desc.hasDebugInfo ? null : await walk("debug");
+  const primary = binary ?? debug;
+  const symbols: ResolvedModule["symbols"] =
+    binary?.desc.hasDebugInfo || debug ? "dwarf" : binary?.desc.hasSymtab ? "symtab" : binary ? "dynsym" : "none";
+  return {
+    ...mod,
+    status: primary ? "found" : rejected.length > 0 ? "mismatched" : "missing",
+    source: primary?.source ?? null,
+    file: primary ? primary.desc.path : rejected[0]?.file ?? null,
+    cached: primary?.cached ?? false,
+    debug: binary && debug ? { file: debug.desc.path, source: debug.source, cached: debug.cached } : null,
+    symbols,
+    rejected,
+    errors,
+    ...(primary && id === null ? { unverified: true } : {}),
+  };
+}
+
+/** Resolves every module of an inventory, a few at a time. */
+export async function resolveModules(modules: InventoryModule[], opts: ResolveOptions): Promise<ResolvedModule[]> {
+  const queue = new PQueue({ concurrency: opts.concurrency ?? 8 });
+  return Promise.all(modules.map((m) => queue.add(() => resolveModule(m, opts)) as Promise<ResolvedModule>));
+}
