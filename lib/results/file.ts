@@ -11,7 +11,8 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
-import { TransientError, toError } from "../errors.js";
+import { TransientError } from "../errors.js";
+import { errorOf } from "./retry.js";
 import type { ResultSink } from "./sinks.js";
 
 /** Writes `data` to `file` atomically (temp + fsync + rename), creating the directory. */
@@ -55,7 +56,7 @@ export function createFileSink(resultsDir: string, deps: { logger?: Logger } = {
       try {
         await writeFileAtomic(file, JSON.stringify(doc, null, 2) + "\n");
       } catch (e: unknown) {
-        const err = toError(e);
+        const err = errorOf(e);
         log?.warn({ analysis_id: analysisId, file, err: err.message }, "could not write the result file");
         throw new TransientError("result_store_failed", `could not write ${file}: ${err.message}`, { cause: err });
       }

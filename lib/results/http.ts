@@ -15,9 +15,9 @@
  * error message.
  */
 import type { Logger } from "pino";
-import { PermanentError, TransientError, toError } from "../errors.js";
+import { PermanentError, TransientError } from "../errors.js";
 import { scrubSecrets } from "../log.js";
-import { DEFAULT_RETRY_POLICY, parseRetryAfter, retryLoop, type RetryPolicy, type TryOutcome } from "./retry.js";
+import { DEFAULT_RETRY_POLICY, errorOf, parseRetryAfter, retryLoop, type RetryPolicy, type TryOutcome } from "./retry.js";
 import type { ResultSink, StoreOptions } from "./sinks.js";
 
 export interface HttpSinkOptions {
@@ -52,18 +52,20 @@ function retryable(status: number): boolean {
 
 /** What went wrong with a request that never got a response, in one line. */
 function networkText(e: unknown): string {
-  const err = toError(e);
+  // Duck-typed: fetch's errors can come from another realm (jest's vm), where instanceof Error fails.
+  const err = (e !== null && typeof e === "object" ? e : { message: String(e) }) as { name?: unknown; message?: unknown; cause?: unknown };
   if (err.name === "TimeoutError") return "request timed out";
+  const message = typeof err.message === "string" ? err.message : errorOf(e).message;
   const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
   const detail = cause && typeof cause === "object" ? (typeof cause.code === "string" ? cause.code : String(cause.message ?? "")) : "";
-  return detail ? `${err.message} (${detail})` : err.message;
+  return detail ? `${message} (${detail})` : message;
 }
 
 async function readBody(res: Response): Promise<string> {
   try {
     return await res.text();
   } catch (e: unknown) {
-    return `(body unreadable: ${toError(e).message})`;
+    return `(body unreadable: ${errorOf(e).message})`;
   }
 }
 

@@ -13,8 +13,8 @@
  * decides JetStream or core NATS by the publish function it passes in.
  */
 import type { Logger } from "pino";
-import { TransientError, toError } from "../errors.js";
-import { DEFAULT_RETRY_POLICY, retryLoop, type RetryPolicy } from "./retry.js";
+import { TransientError } from "../errors.js";
+import { DEFAULT_RETRY_POLICY, errorOf, retryLoop, type RetryPolicy } from "./retry.js";
 import type { ResultSink, ResultStatus } from "./sinks.js";
 
 export type PublishFn = (subject: string, data: Uint8Array, headers: Record<string, string>) => Promise<void>;
@@ -57,7 +57,7 @@ export function createNatsSink(
             await publish(subject, data, headers);
             return { done: true };
           } catch (e: unknown) {
-            return { done: false, error: toError(e) };
+            return { done: false, error: errorOf(e) };
           }
         },
         {

@@ -6,6 +6,17 @@
  * the same moment; without it the whole pool retries in lockstep and hits the
  * recovering API as one burst.
  */
+import { types } from "node:util";
+import { toError } from "../errors.js";
+
+/**
+ * toError that also keeps errors from another realm (Node built-ins seen
+ * from jest's vm context fail `instanceof Error`, and toError would turn
+ * them into "{}").
+ */
+export function errorOf(e: unknown): Error {
+  return types.isNativeError(e) ? e : toError(e);
+}
 
 export interface BackoffOptions {
   /** Delay before the first retry, before jitter. */

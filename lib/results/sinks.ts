@@ -14,12 +14,12 @@
  * simply store again on the redelivery.
  */
 import type { Logger } from "pino";
-import { CoreSightError, PermanentError, TransientError, toError } from "../errors.js";
+import { CoreSightError, PermanentError, TransientError } from "../errors.js";
 import { isSafeAnalysisId } from "../events.js";
 import { createFileSink } from "./file.js";
 import { createHttpSink } from "./http.js";
 import { createNatsSink, type PublishFn } from "./nats.js";
-import type { RetryPolicy } from "./retry.js";
+import { errorOf, type RetryPolicy } from "./retry.js";
 
 export type ResultStatus = "completed" | "failed";
 
@@ -103,7 +103,7 @@ export function createSinks(cfg: SinksConfig, deps: SinksDeps = {}): ResultStore
       const settled = await Promise.allSettled(sinks.map((s) => s.store(analysisId, doc, opts)));
       const failures: Array<{ sink: string; error: Error }> = [];
       settled.forEach((r, i) => {
-        if (r.status === "rejected") failures.push({ sink: sinks[i]!.name, error: toError(r.reason) });
+        if (r.status === "rejected") failures.push({ sink: sinks[i]!.name, error: errorOf(r.reason) });
       });
       if (failures.length === 0) return;
       const stored = sinks.filter((_, i) => settled[i]!.status === "fulfilled").map((s) => s.name);
@@ -134,7 +134,7 @@ export function createSinks(cfg: SinksConfig, deps: SinksDeps = {}): ResultStore
           try {
             await s.markRunning(analysisId, ctx, opts);
           } catch (e: unknown) {
-            logger?.warn({ analysis_id: analysisId, sink: s.name, err: toError(e).message }, "could not mark the analysis running");
+            logger?.warn({ analysis_id: analysisId, sink: s.name, err: errorOf(e).message }, "could not mark the analysis running");
           }
         }),
       );
