@@ -1,0 +1,215 @@
+/**
+ * Runs gdb on one core: exactly one gdb process, batch mode, one generated
+ * command file (commandFile.ts), output split into sections (sections.ts).
+ *
+ * Safe by default: no init files (`-nx -nh`), no auto-loaded scripts
+ * (`set auto-load off`: a core's binary can carry `.debug_gdb_scripts` or an
+ * `<objfile>-gdb.py` that would otherwise run as Python on the worker), no
+ * network (`set debuginfod enabled off` unless debuginfod URLs are given).
+ * Both are `-iex`: they must hold before gdb opens any file, and `-ex`/`-x`
+ * run after gdb has read the files named on its command line.
+ *
+ * Bounded: a timeout, an AbortSignal and an output cap each end the run; gdb
+ * runs in its own process group (`detached`) and the whole group is killed,
+ * so nothing it started can outlive it.
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+import { GdbTimeoutError, PermanentError, toError } from "../errors.js";
+import { buildCommandFile, newNonce } from "./commandFile.js";
+import { splitSections } from "./sections.js";
+
+export interface GdbRunOptions {
+  core: string;
+  exe?: string | null;
+  sysroot?: string | null;
+  solibSearchPath?: string[];
+  debugFileDirectories?: string[];
+  /** Lets gdb fetch from these servers (space-separated URLs) into cacheDir; off when absent. */
+  debuginfod?: { urls: string; cacheDir: string } | null;
+  /** Default "gdb". */
+  gdbPath?: string;
+  /** Default 300000 (5 minutes). */
+  timeoutMs?: number;
+  /** Cap on gdb's stdout (and, separately, stderr); reaching it kills gdb and sets `truncated`. Default 64 MiB. */
+  maxOutputBytes?: number;
+  /** Frames per thread. Default 256. */
+  maxFrames?: number;
+  signal?: AbortSignal;
+  /** Called every `progressIntervalMs` while gdb runs, so the caller can heartbeat. */
+  onProgress?: () => void;
+  /** Default 2000. */
+  progressIntervalMs?: number;
+  /** Called with gdb's pid (= its process group id) once it has started. */
+  onSpawn?: (pid: number) => void;
+  /** Where the command file is written (a private subdirectory, removed afterwards). Default: the OS temp dir. */
+  tmpDir?: string;
+  /** Extra sections (name + CLI commands) appended to the command file: diagnostics and tests. */
+  extraSections?: Array<{ name: string; commands: string[] }>;
+}
+
+export interface GdbRun {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  durationMs: number;
+  truncated: boolean;
+  timedOut: boolean;
+  /** First line of `show version`, e.g. "GNU gdb (Debian 13.1-3) 13.1". */
+  version: string | null;
+  sections: Record<string, string>;
+  /** The command file's text, so a run can be reproduced by hand. */
+  commandFile: string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 300_000;
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_FRAMES = 256;
+
+/**
+ * Runs gdb once on `opts.core`. Resolves with whatever gdb printed, even
+ * when gdb reported errors or the output was cut at the cap (`truncated`).
+ *
+ * @throws PermanentError("gdb_not_installed") when `gdbPath` does not exist.
+ * @throws GdbTimeoutError when the timeout expires (the process group is killed).
+ * @throws the signal's reason when `opts.signal` aborts the run.
+ */
+export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
+  const gdbPath = opts.gdbPath ?? "gdb";
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxOutputBytes = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  const nonce = newNonce();
+  const commandFile = buildCommandFile({
+    core: opts.core,
+    exe: opts.exe ?? null,
+    sysroot: opts.sysroot ?? null,
+    solibSearchPath: opts.solibSearchPath ?? [],
+    debugFileDirectories: opts.debugFileDirectories ?? [],
+    maxFrames: opts.maxFrames ?? DEFAULT_MAX_FRAMES,
+    nonce,
+    ...(opts.extraSections ? { extraSections: opts.extraSections } : {}),
+  });
+  opts.signal?.throwIfAborted();
+
+  const dir = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), "coresight-gdb-"));
+  const file = path.join(dir, "commands.py");
+  let progress: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let pid: number | undefined;
+  let timedOut = false;
+  const killGroup = () => {
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  };
+  const onAbort = () => killGroup();
+  try {
+    await fs.writeFile(file, commandFile, { mode: 0o600 });
+    const debuginfod = opts.debuginfod ?? null;
+    const args = [
+      "-nx",
+      "-nh",
+      "-batch",
+      "-iex",
+      "set auto-load off",
+      "-iex",
+      `set debuginfod enabled ${debuginfod ? "on" : "off"}`,
+      "-x",
+      file,
+    ];
+    const started = performance.now();
+    const subprocess = execa(gdbPath, args, {
+      reject: false,
+      stdin: "ignore",
+      detached: true,
+      timeout: timeoutMs,
+      forceKillAfterDelay: 2000,
+      killSignal: "SIGKILL",
+      maxBuffer: maxOutputBytes,
+      stripFinalNewline: false,
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+      env: {
+        LC_ALL: "C",
+        LANG: "C",
+        // gdb's embedded Python must not import code from the environment.
+        PYTHONPATH: undefined,
+        PYTHONHOME: undefined,
+        PYTHONSTARTUP: undefined,
+        PYTHONNOUSERSITE: "1",
+        DEBUGINFOD_URLS: debuginfod ? debuginfod.urls : "",
+        ...(debuginfod ? { DEBUGINFOD_CACHE_PATH: debuginfod.cacheDir } : {}),
+      },
+    });
+    pid = subprocess.pid;
+    if (pid !== undefined) opts.onSpawn?.(pid);
+    // Our own timer and abort listener kill the whole group at once; execa's
+    // timeout and cancelSignal only reach gdb itself.
+    timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
+    }, timeoutMs);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.onProgress) progress = setInterval(opts.onProgress, opts.progressIntervalMs ?? 2000);
+    const r = await subprocess;
+    const durationMs = Math.round(performance.now() - started);
+    if (r.timedOut || timedOut || r.isCanceled || r.isMaxBuffer || opts.signal?.aborted) {
+      // execa settles as soon as it has sent the kill, not when gdb is gone:
+      // kill the group and wait for gdb's exit so that nothing outlives us.
+      killGroup();
+      await exited(subprocess, 5000);
+    }
+    if (r.failed && r.code === "ENOENT" && pid === undefined) {
+      throw new PermanentError("gdb_not_installed", `gdb not found: ${gdbPath} (install gdb or pass its path)`, { cause: r });
+    }
+    if (r.failed && pid === undefined) {
+      throw new PermanentError("gdb_failed", `could not start ${gdbPath}: ${r.shortMessage}`, { cause: r });
+    }
+    if (r.timedOut || timedOut) {
+      throw new GdbTimeoutError(`gdb did not finish within ${timeoutMs} ms on ${opts.core}`, { cause: r });
+    }
+    if (r.isCanceled || opts.signal?.aborted) {
+      throw toError(opts.signal?.reason ?? new Error("gdb run aborted"));
+    }
+    const stdout = typeof r.stdout === "string" ? r.stdout : "";
+    const stderr = typeof r.stderr === "string" ? r.stderr : "";
+    const sections = splitSections(stdout, nonce);
+    return {
+      stdout,
+      stderr,
+      exitCode: r.exitCode ?? null,
+      durationMs,
+      truncated: r.isMaxBuffer,
+      timedOut: false,
+      version: versionOf(sections.version),
+      sections,
+      commandFile,
+    };
+  } finally {
+    clearTimeout(timer);
+    clearInterval(progress);
+    opts.signal?.removeEventListener("abort", onAbort);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once the child has exited (and been reaped), or after `ms`. */
+async function exited(child: { exitCode: number | null; signalCode: string | null; once(e: "exit", f: () => void): unknown }, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    child.once("exit", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+function versionOf(text: string | undefined): string | null {
+  const first = text?.split("\n").find((l) => l.trim() !== "");
+  return first ? first.trim() : null;
+}
