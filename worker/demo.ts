@@ -108,6 +108,7 @@ async function main(): Promise<number> {
       s3: makeS3Client(config.s3),
       bucket: "coredumps",
       expiresSec: 3600,
+      skipMissing: true,
       log: say,
     });
     const deadline = Date.now() + 300_000;

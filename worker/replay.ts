@@ -26,6 +26,8 @@ export interface ReplayOptions {
   expiresSec: number;
   /** Give each event a new id so a replay analyzes again instead of being de-duplicated. */
   fresh?: boolean;
+  /** Skip (with a log line) events whose local dump does not exist, instead of failing. */
+  skipMissing?: boolean;
   log?: (line: string) => void;
 }
 
@@ -92,7 +94,13 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
     if (fileUrl && isLocalPath(fileUrl)) {
       if (!opts.s3) throw new Error(`${file}: its dump is a local file; set S3_ENDPOINT and AWS credentials so replay can upload it`);
       const local = [path.resolve(path.dirname(file), fileUrl), path.resolve(fileUrl)].find((p) => fs.existsSync(p));
-      if (!local) throw new Error(`${file}: dump ${fileUrl} not found (run make fixtures first)`);
+      if (!local) {
+        if (opts.skipMissing) {
+          opts.log?.(`skipped ${path.basename(file)}: dump ${fileUrl} was not built on this machine`);
+          continue;
+        }
+        throw new Error(`${file}: dump ${fileUrl} not found (run make fixtures first)`);
+      }
       if (!bucketReady) {
         await ensureBucket(opts.s3, opts.bucket);
         bucketReady = true;
