@@ -30,9 +30,12 @@ export function isSafeAnalysisId(id: string): boolean {
   return SAFE_ANALYSIS_ID.test(id) && id !== "." && id !== "..";
 }
 
-/** An optional string that may also arrive as null (normalized to undefined). */
+/**
+ * An optional string that may also arrive as null (normalized to undefined),
+ * or as a number (a unix `timestamp`, a numeric pod or node name) read as text.
+ */
 const optString = z
-  .string()
+  .union([z.string(), z.number().transform(String)], { error: "expected a string" })
   .nullish()
   .transform((v) => v ?? undefined);
 
@@ -98,8 +101,8 @@ export const CoredumpUploadedEventSchema = z.looseObject({
   id: z.string().min(1, "must not be empty"),
   time: optString,
   datacontenttype: optString,
-  /** The agent's token, copied into the body: never store, log or echo it. */
-  token: optString,
+  /** The agent's token, copied into the body: never store, log or echo it. Any type: it is never read. */
+  token: z.unknown().optional(),
   data: dataField,
 });
 

@@ -132,6 +132,14 @@ describe("parseEvent", () => {
     expect(ev.data.md5).toBe("d41d8cd98f00b204e9800998ecf8427e");
   });
 
+  it("reads a numeric timestamp or name as text, and ignores the token's type", () => {
+    const ev = parse(agentEvent({ token: { nested: TOKEN } }, { timestamp: 1765567205, node_ip: 167772167 }));
+    expect(ev.data.timestamp).toBe("1765567205");
+    expect(eventContext(ev).node).toBe("167772167");
+    expect(JSON.stringify(redactEvent(ev))).not.toContain(TOKEN);
+    expect(invalid(JSON.stringify(agentEvent({}, { pod_name: { name: "x" } }))).message).toMatch(/data\.pod_name: expected a string/);
+  });
+
   it("decodes data sent as a JSON string", () => {
     const o = agentEvent();
     const ev = parse({ ...o, data: JSON.stringify(o.data) });
