@@ -1,0 +1,253 @@
+/**
+ * Dump download throughput and memory, side by side in one run against a
+ * local s3rver in its own process:
+ *
+ * - `curl -s -o` of the presigned URL (the reference: C, no hashing);
+ * - downloadDump through the presigned URL and through GetObject, in this
+ *   process (md5 verified, as when the event carries one);
+ * - peak RSS of a separate node process running downloadDump (compiled code
+ *   in dist/) on a ≥1 GiB dump, both ways: the dump must stream, so the peak
+ *   must stay flat whatever the size.
+ *
+ * 256 MiB for throughput (best of 2); the RSS run uses 1 GiB when the disk has
+ * room (s3rver's copy + the download + the source), else 256 MiB, and says so.
+ * BENCH_BIG=1 also times 1 GiB in-process. Whole bench: well under 3 minutes.
+ */
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { downloadDump } from "../lib/storage/download.js";
+import { makeS3Client } from "../lib/storage/s3.js";
+import { parseDumpUrl } from "../lib/storage/url.js";
+import type { BenchTable } from "./table.js";
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The repository root: the nearest directory up from here holding scripts/s3-server.mjs. */
+function repoRoot(): string {
+  let dir = here;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "scripts", "s3-server.mjs"))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`scripts/s3-server.mjs not found above ${here}`);
+    dir = up;
+  }
+}
+
+interface Store {
+  endpoint: string;
+  client: S3Client;
+  stop(): Promise<void>;
+}
+
+async function startStore(dir: string): Promise<Store> {
+  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
+    process.execPath,
+    [path.join(repoRoot(), "scripts", "s3-server.mjs"), "--dir", dir, "--exit-with-stdin"],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (d: string) => {
+      out += d;
+      const nl = out.indexOf("\n");
+      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { endpoint: string }).endpoint);
+    });
+    child.once("exit", (code) => reject(new Error(`s3-server exited with ${code}`)));
+  });
+  const client = makeS3Client({ endpoint, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", forcePathStyle: true })!;
+  return {
+    endpoint,
+    client,
+    async stop() {
+      client.destroy();
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Writes `bytes` of random-ish data (a random block, varied per chunk) that starts like an ELF core; returns its md5. */
+async function makeDump(file: string, bytes: number): Promise<string> {
+  const block = randomBytes(8 * MiB);
+  block.set([0x7f, 0x45, 0x4c, 0x46], 0);
+  const hash = createHash("md5");
+  const ws = fs.createWriteStream(file);
+  let left = bytes;
+  for (let i = 0; left > 0; i++) {
+    const chunk = Buffer.from(block.subarray(0, Math.min(block.length, left)));
+    if (i > 0) chunk.writeUInt32LE(i, 0);
+    hash.update(chunk);
+    left -= chunk.length;
+    if (!ws.write(chunk)) await new Promise<void>((r) => ws.once("drain", () => r()));
+  }
+  await new Promise<void>((resolve, reject) => ws.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  return hash.digest("hex");
+}
+
+async function upload(store: Store, bucket: string, key: string, file: string): Promise<void> {
+  const { size } = await fsp.stat(file);
+  await store.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: fs.createReadStream(file, { highWaterMark: MiB }), ContentLength: size }));
+}
+
+function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: env ?? process.env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function timeCurl(url: string, out: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await run("curl", ["-s", "-f", "-o", out, url]);
+  const s = (performance.now() - t0) / 1000;
+  if (r.code !== 0) throw new Error(`curl failed (${r.code}): ${r.stderr}`);
+  await fsp.rm(out, { force: true });
+  return s;
+}
+
+async function timeDownload(location: ReturnType<typeof parseDumpUrl>, dir: string, md5: string, s3: S3Client | null): Promise<number> {
+  const t0 = performance.now();
+  const d = await downloadDump({ location, dir, fileName: "core", md5, maxBytes: 64 * GiB, s3, allowedHosts: ["127.0.0.1"], allowedFileRoots: [] });
+  const s = (performance.now() - t0) / 1000;
+  await fsp.rm(d.path, { force: true });
+  return s;
+}
+
+/** The child: imports the compiled storage modules, downloads once, reports its own peak RSS. */
+const CHILD = `
+const env = process.env;
+const { downloadDump } = await import(env.DL_MOD);
+const { makeS3Client } = await import(env.S3_MOD);
+const { parseDumpUrl } = await import(env.URL_MOD);
+const before = process.resourceUsage().maxRSS;
+const s3 = env.MODE === "s3" ? makeS3Client({ endpoint: env.ENDPOINT, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", forcePathStyle: true }) : null;
+const location = parseDumpUrl(env.MODE === "s3" ? "s3://" + env.BUCKET + "/" + env.KEY : env.DUMP_URL);
+const t0 = performance.now();
+const d = await downloadDump({ location, dir: env.DIR, fileName: "core", md5: env.MD5, maxBytes: 2 ** 40, s3, allowedHosts: ["127.0.0.1"], allowedFileRoots: [] });
+const ms = performance.now() - t0;
+const fs = await import("node:fs");
+fs.rmSync(d.path, { force: true });
+s3?.destroy();
+process.stdout.write(JSON.stringify({ ms, bytes: d.bytes, via: d.via, beforeKb: before, peakKb: process.resourceUsage().maxRSS }) + "\\n");
+`;
+
+interface ChildResult {
+  ms: number;
+  bytes: number;
+  via: string;
+  beforeKb: number;
+  peakKb: number;
+}
+
+async function childDownload(env: Record<string, string>): Promise<ChildResult> {
+  const mod = (p: string) => pathToFileURL(path.join(here, "..", "lib", "storage", p)).href;
+  const r = await run(process.execPath, ["--input-type=module", "-e", CHILD], {
+    ...process.env,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    DL_MOD: mod("download.js"),
+    S3_MOD: mod("s3.js"),
+    URL_MOD: mod("url.js"),
+    ...env,
+  });
+  if (r.code !== 0) throw new Error(`download child failed (${r.code}): ${r.stderr.slice(0, 2000)}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as ChildResult;
+}
+
+async function freeBytes(dir: string): Promise<number> {
+  const st = await fsp.statfs(dir);
+  return st.bavail * st.bsize;
+}
+
+export default async function benchDownload(): Promise<BenchTable> {
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), "bench-download-"));
+  const storeDir = path.join(work, "s3");
+  const jobDir = path.join(work, "job");
+  await fsp.mkdir(storeDir);
+  await fsp.mkdir(jobDir);
+  const store = await startStore(storeDir);
+  const bucket = "bench";
+  const rows: BenchTable["rows"] = [];
+  const notes: string[] = [];
+  const mbps = (bytes: number, s: number) => bytes / MiB / s;
+  try {
+    await store.client.send(new CreateBucketCommand({ Bucket: bucket }));
+    const presign = (key: string) => getSignedUrl(store.client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 3600 });
+
+    const sizes = [256 * MiB, ...(process.env.BENCH_BIG === "1" ? [GiB] : [])];
+    for (const size of sizes) {
+      const key = `dumps/core.${size / MiB}m`;
+      const src = path.join(work, "src");
+      const md5 = await makeDump(src, size);
+      await upload(store, bucket, key, src);
+      await fsp.rm(src);
+      const url = await presign(key);
+      const best = async (f: () => Promise<number>) => Math.min(await f(), await f());
+      const curl = await best(() => timeCurl(url, path.join(jobDir, "curl.out")));
+      const viaUrl = await best(() => timeDownload(parseDumpUrl(url), jobDir, md5, null));
+      const viaS3 = await best(() => timeDownload(parseDumpUrl(`s3://${bucket}/${key}`), jobDir, md5, store.client));
+      const label = `${size / MiB} MiB`;
+      rows.push([`curl -s -o (presigned URL)`, label, curl, mbps(size, curl), "1.00", "-"]);
+      rows.push([`downloadDump, presigned URL (fetch)`, label, viaUrl, mbps(size, viaUrl), (curl / viaUrl).toFixed(2), "-"]);
+      rows.push([`downloadDump, GetObject (SDK)`, label, viaS3, mbps(size, viaS3), (curl / viaS3).toFixed(2), "-"]);
+      await store.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(0) })); // free s3rver's disk
+    }
+
+    // Peak RSS of a separate process downloading a big dump.
+    const free = await freeBytes(work);
+    const rssSize = free > 4 * GiB ? GiB : 256 * MiB;
+    if (rssSize < GiB) notes.push(`only ${(free / GiB).toFixed(1)} GiB free: the RSS run used 256 MiB instead of 1 GiB`);
+    const key = "dumps/core.rss";
+    const src = path.join(work, "src");
+    const md5 = await makeDump(src, rssSize);
+    await upload(store, bucket, key, src);
+    await fsp.rm(src);
+    const url = await presign(key);
+    const common = { DIR: jobDir, MD5: md5, BUCKET: bucket, KEY: key, ENDPOINT: store.endpoint };
+    for (const [mode, label] of [
+      ["url", "presigned URL"],
+      ["s3", "GetObject"],
+    ] as const) {
+      const r = await childDownload({ ...common, MODE: mode, DUMP_URL: url });
+      if (r.bytes !== rssSize) throw new Error(`child downloaded ${r.bytes} bytes, expected ${rssSize}`);
+      rows.push([
+        `separate process, ${label}`,
+        `${rssSize / MiB} MiB`,
+        r.ms / 1000,
+        mbps(rssSize, r.ms / 1000),
+        "-",
+        `${(r.peakKb / 1024).toFixed(0)} (${(r.beforeKb / 1024).toFixed(0)} after imports)`,
+      ]);
+    }
+    notes.push(
+      "MB/s = MiB per second, best of 2; `vs curl` = curl time / downloadDump time (1.00 = as fast as curl). downloadDump streams through an md5 hash and writes via a .part file, with the expected md5 verified.",
+      "Peak RSS = process.resourceUsage().maxRSS of a fresh node process running the compiled downloadDump (dist/lib/storage); flat with size means the dump is streamed, never buffered.",
+      "s3rver serves from its own process on loopback, so the store is part of every number; only the ratios between rows are meaningful.",
+    );
+  } finally {
+    await store.stop();
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+  return {
+    title: "Dump download (s3rver on loopback)",
+    columns: ["path", "size", "seconds", "MiB/s", "vs curl", "peak RSS MiB"],
+    rows,
+    notes,
+  };
+}
