@@ -239,7 +239,7 @@ rust_panic() {
   local t0 dir
   t0="$(date +%s%3N)"
   dir="$(fresh_dir "$name")"
-  if ! "$RUSTC_BIN" -C panic=abort -g -C opt-level=0 -C force-frame-pointers=yes -o "$dir/$name" "$SRC/rust-panic.rs" 2>"$dir/compile.log"; then
+  if ! "$RUSTC_BIN" --crate-name port_config -C panic=abort -g -C opt-level=0 -C force-frame-pointers=yes -o "$dir/$name" "$SRC/rust-panic.rs" 2>"$dir/compile.log"; then
     fail "$name" "$dir" "compile error: $(head -c 500 "$dir/compile.log")"
     return 0
   fi

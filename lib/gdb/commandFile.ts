@@ -126,7 +126,9 @@ export function sectionCommands(opts: CommandFileOptions): Array<{ name: string;
     { name: "banner", commands: load },
     { name: "sharedlibrary", commands: ["info sharedlibrary"] },
     { name: "backtrace", commands: [`thread apply all bt full ${opts.maxFrames}`] },
-    { name: "siginfo", commands: ["print $_siginfo"] },
+    // C syntax whatever the program's language: in a Rust program gdb would
+    // print `siginfo {si_signo: 6, ...}`, and `__abort_msg` needs C casts.
+    { name: "siginfo", commands: ["set language c", "print $_siginfo"] },
     // `thread apply all` restores the selected thread: still the crashing one.
     { name: "registers", commands: ["info registers"] },
     { name: "disassembly", commands: ["x/16i $pc"] },

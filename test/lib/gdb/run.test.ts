@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { GdbTimeoutError, PermanentError } from "../../../lib/errors.js";
 import { runGdb } from "../../../lib/gdb/run.js";
 import { ERRORS_KEY } from "../../../lib/gdb/sections.js";
-import { fixture, requireFixtures } from "../../helpers/fixtures.js";
+import { fixture, fixtureMissing, requireFixtures } from "../../helpers/fixtures.js";
 
 function groupAlive(pgid: number): boolean {
   try {
@@ -74,6 +74,14 @@ describe("runGdb", () => {
     expect(run.sections.banner).toMatch(/Program terminated with signal SIGSEGV/);
     expect(run.sections.broken).toMatch(/^\$\d+ = 42$/);
     expect(run.sections.end).toBe("");
+  });
+
+  test("siginfo is printed in C syntax even for a Rust program", async () => {
+    const f = fixture("rust-panic");
+    if (fixtureMissing("rust-panic")) return;
+    // Without libc's debug info frame #0 has no language and gdb falls back to Rust's.
+    const run = await runGdb({ core: f.core, exe: f.exe, debugFileDirectories: [path.join(tmp, "none")] });
+    expect(run.sections.siginfo).toMatch(/^\$\d+ = \{si_signo = 6, si_errno = 0, si_code = -6,/);
   });
 
   test("frames per thread are bounded by maxFrames", async () => {

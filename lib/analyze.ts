@@ -1,0 +1,243 @@
+/**
+ * Analyzes one dump: check it, decompress it if needed, run gdb once, parse,
+ * summarize, and return a result document (schema v1).
+ *
+ * Never throws for a bad input or a gdb problem: every such case is a failed
+ * result with a stable code (file_not_found, empty_file, not_a_core,
+ * truncated_core, executable_not_found, gdb_not_installed, gdb_timeout,
+ * gdb_failed, internal_error for the unexpected). The one exception is an
+ * abort through `signal` (shutdown, job cancelled): that rejects with the
+ * signal's reason, because a cancelled analysis is not a result.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { decompressor } from "./core/compression.js";
+import { inspectCore, type CoreFileInfo } from "./core/elf.js";
+import { CoreSightError, PermanentError, toError } from "./errors.js";
+import { parseBacktrace } from "./gdb/parseBacktrace.js";
+import { runGdb, type GdbRun } from "./gdb/run.js";
+import { ERRORS_KEY } from "./gdb/sections.js";
+import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
+import { summarize } from "./gdb/summarize.js";
+import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
+import { AT_ENTRY, readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
+
+export interface AnalyzeOptions {
+  /** The dump: a raw ELF core, or gzip/zstd-compressed (detected by magic bytes). */
+  core: string;
+  /** The crashed executable; when absent, the path the core names is used if it exists (under `sysroot`). */
+  exe?: string | null;
+  /** Root that the core's absolute library paths are resolved under (gdb `set sysroot`). */
+  sysroot?: string | null;
+  solibSearchPath?: string[];
+  debugFileDirectories?: string[];
+  debuginfod?: { urls: string; cacheDir: string } | null;
+  gdbPath?: string;
+  timeoutMs?: number;
+  maxOutputBytes?: number;
+  maxFrames?: number;
+  /** Where a compressed dump is decompressed (removed afterwards); default: a temp dir. */
+  workDir?: string;
+  signal?: AbortSignal;
+  onProgress?: () => void;
+  /** Look for the executable the core names when `exe` is not given. Default true. */
+  locateExecutable?: boolean;
+  zstdPath?: string;
+  /** Receives the timings of this analysis (benchmarks, logs). */
+  onTimings?: (t: AnalyzeTimings) => void;
+}
+
+export interface AnalyzeTimings {
+  /** The whole analyzeCore call. */
+  totalMs: number;
+  /** Wall time of the gdb process. */
+  gdbMs: number;
+  decompressMs: number;
+}
+
+/** gdb's stderr kept in a result: enough for the warnings, bounded for the store. */
+export const MAX_STDERR_IN_RESULT = 16 * 1024;
+
+/**
+ * Analyzes a dump with gdb. Resolves with a completed or a failed result;
+ * rejects only when `opts.signal` aborts.
+ */
+export async function analyzeCore(opts: AnalyzeOptions): Promise<Result> {
+  const started = performance.now();
+  const timings: AnalyzeTimings = { totalMs: 0, gdbMs: 0, decompressMs: 0 };
+  const cleanups: Array<() => Promise<void>> = [];
+  try {
+    return await analyze(opts, timings, cleanups);
+  } catch (e: unknown) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? e;
+    const err = toError(e);
+    const code = err instanceof CoreSightError ? err.code : "internal_error";
+    const message = err instanceof CoreSightError ? err.message : `unexpected error while analyzing ${opts.core}: ${err.message}`;
+    return failedResult(code, message);
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    timings.totalMs = Math.round(performance.now() - started);
+    opts.onTimings?.(timings);
+  }
+}
+
+async function analyze(opts: AnalyzeOptions, timings: AnalyzeTimings, cleanups: Array<() => Promise<void>>): Promise<Result> {
+  const original = await inspectCore(opts.core);
+  let core = path.resolve(opts.core);
+  let info: CoreFileInfo = original;
+
+  if (opts.exe) {
+    const exe = path.resolve(opts.exe);
+    const st = await fs.stat(exe).catch(() => null);
+    if (!st) throw new PermanentError("executable_not_found", `executable not found: ${exe}`);
+    if (!st.isFile()) throw new PermanentError("executable_not_found", `executable is not a regular file: ${exe}`);
+  }
+
+  if (original.compression) {
+    const t = performance.now();
+    const dir = await fs.mkdtemp(path.join(opts.workDir ?? os.tmpdir(), "coresight-core-"));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    core = path.join(dir, "core");
+    await decompressTo(opts.core, core, original.compression, opts);
+    timings.decompressMs = Math.round(performance.now() - t);
+    info = await inspectCore(core);
+    if (info.compression) throw new PermanentError("not_a_core", `${opts.core} decompresses to another ${info.compression} stream, not a core`);
+  }
+
+  const notes = await readCoreNotes(core).catch(() => null);
+  let exe = opts.exe ? path.resolve(opts.exe) : null;
+  if (!exe && opts.locateExecutable !== false && notes) exe = await locateExecutable(notes, opts.sysroot ?? null);
+
+  let run: GdbRun;
+  try {
+    run = await runGdb({
+      core,
+      exe,
+      sysroot: opts.sysroot ?? null,
+      solibSearchPath: opts.solibSearchPath ?? [],
+      debugFileDirectories: opts.debugFileDirectories ?? [],
+      debuginfod: opts.debuginfod ?? null,
+      ...(opts.gdbPath ? { gdbPath: opts.gdbPath } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.maxOutputBytes !== undefined ? { maxOutputBytes: opts.maxOutputBytes } : {}),
+      ...(opts.maxFrames !== undefined ? { maxFrames: opts.maxFrames } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.workDir ? { tmpDir: opts.workDir } : {}),
+    });
+  } catch (e: unknown) {
+    if (opts.signal?.aborted) throw e;
+    throw e instanceof CoreSightError ? e : new PermanentError("gdb_failed", `gdb could not run: ${toError(e).message}`, { cause: e });
+  }
+  timings.gdbMs = run.durationMs;
+  return resultOf(run, original, info, notes, exe);
+}
+
+/** Builds the result from one gdb run. Pure apart from its inputs. */
+export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo, notes: CoreNotes | null, exe: string | null): Result {
+  const s = run.sections;
+  const bt = parseBacktrace(`${s.banner ?? ""}\n${s.backtrace ?? ""}`);
+  const summary = summarize(bt, { siginfoText: s.siginfo ?? null });
+  const gdb = {
+    version: run.version,
+    exit_code: run.exitCode,
+    duration_ms: run.durationMs,
+    truncated: run.truncated,
+    stderr: bounded(run.stderr, MAX_STDERR_IN_RESULT),
+  };
+  const executable = summary.executable ?? notes?.execfn ?? exe ?? notes?.fname ?? null;
+  const core = {
+    size: original.size,
+    executable,
+    command_line: summary.command_line ?? notes?.psargs ?? null,
+    architecture: info.machine,
+  };
+  if (summary.threads.length === 0) {
+    const why = gdbComplaint(run);
+    if (info.truncated) {
+      return failedResult("truncated_core", `core file is truncated (${info.size} of ${info.expectedSize} bytes) and gdb found no thread in it${why ? `: ${why}` : ""}`, { gdb, core });
+    }
+    const what = run.truncated ? "gdb's output was cut at the output limit before any thread" : "gdb found no thread in the core";
+    return failedResult("gdb_failed", `${what}${why ? `: ${why}` : ""}`, { gdb, core });
+  }
+  return {
+    schema_version: SCHEMA_VERSION,
+    status: "completed",
+    signal: summary.signal,
+    crash_thread: summary.crash_thread,
+    threads: summary.threads,
+    crash_frame: summary.crash_frame,
+    signature: summary.signature,
+    quality: summary.quality,
+    shared_libraries: parseSharedLibraries(s.sharedlibrary).map(({ from, to, symbols_read, path: p }) => ({ from, to, symbols_read, path: p })),
+    abort_message: abortMessageOf(s.abort_message),
+    gdb,
+    core,
+  };
+}
+
+/** The abort_message section is one JSON line: {"abort_message": string|null}. */
+export function abortMessageOf(text: string | undefined): string | null {
+  if (!text) return null;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const v = (JSON.parse(line) as { abort_message?: unknown }).abort_message;
+      if (typeof v === "string" && v.trim() !== "") return v.replace(/\s+$/, "");
+    } catch {
+      // not our line
+    }
+  }
+  return null;
+}
+
+/** The most telling thing gdb said when it found nothing: its in-band errors, else stderr. */
+function gdbComplaint(run: GdbRun): string {
+  const errors = run.sections[ERRORS_KEY];
+  const lines = (errors ?? run.stderr).split("\n").map((l) => l.trim()).filter(Boolean);
+  return bounded(lines.slice(0, 3).join("; "), 500);
+}
+
+function bounded(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max)}\n[... ${s.length - max} more characters]`;
+}
+
+/**
+ * The executable the core names: the file mapping that holds the entry
+ * point (AT_ENTRY), else AT_EXECFN; used only if it exists here (under
+ * `sysroot`, when one is given: never this machine's file then).
+ */
+export async function locateExecutable(notes: CoreNotes, sysroot: string | null): Promise<string | null> {
+  const entry = notes.auxv.get(AT_ENTRY);
+  const candidates: string[] = [];
+  if (entry !== undefined) {
+    const m = notes.mappings.find((x) => entry >= x.start && entry < x.end);
+    if (m) candidates.push(m.path);
+  }
+  if (notes.execfn) candidates.push(notes.execfn);
+  for (const c of candidates) {
+    if (!path.isAbsolute(c)) continue;
+    const p = sysroot ? path.join(sysroot, c) : c;
+    const st = await fs.stat(p).catch(() => null);
+    if (st?.isFile()) return p;
+  }
+  return null;
+}
+
+async function decompressTo(src: string, dest: string, kind: NonNullable<CoreFileInfo["compression"]>, opts: AnalyzeOptions): Promise<void> {
+  try {
+    await pipeline(createReadStream(src), decompressor(kind, opts.zstdPath), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
+  } catch (e: unknown) {
+    if (opts.signal?.aborted) throw e;
+    const err = toError(e);
+    if (err instanceof PermanentError && err.code === "unsupported_compression") throw err;
+    // A cut compressed dump decompresses to a cut core: still worth a look.
+    const written = (await fs.stat(dest).catch(() => null))?.size ?? 0;
+    if (written > 0 && /unexpected end|premature end|truncated|incomplete/i.test(err.message)) return;
+    throw new PermanentError("not_a_core", `could not decompress the ${kind} dump ${src}: ${err.message}`, { cause: e });
+  }
+}
+

@@ -1,0 +1,131 @@
+/**
+ * Checks on a dump before gdb sees it: is it there, is it compressed, is it
+ * an ELF core, for which architecture, and is it complete. Reads only the
+ * first bytes, the ELF header and the program header table (never the
+ * whole file), so a 20 GB core costs three small reads.
+ *
+ * A core whose program headers describe data past the end of the file is
+ * `truncated` (the dump was cut: a full disk, a size limit, an interrupted
+ * upload); gdb still gets a partial backtrace out of most such cores, so it
+ * is reported, not refused. A core cut inside its header or program header
+ * table is unusable: `truncated_core`.
+ *
+ * ELF parsing itself is lib/symbols/elf.ts; this module decides what is a
+ * usable core and turns the answers into PermanentError codes.
+ */
+import fs from "node:fs/promises";
+import { PermanentError } from "../errors.js";
+import { parseElfHeader, parseProgramHeader, machineName, type ElfHeader, type ProgramHeader } from "../symbols/elf.js";
+import { detectCompression, type Compression } from "./compression.js";
+
+export type ElfType = "none" | "rel" | "exec" | "dyn" | "core" | "other";
+
+export interface CoreFileInfo {
+  /** Size in bytes of the file as it is (compressed or not). */
+  size: number;
+  /** Compression detected by magic bytes; when set, the ELF fields are null (inspect the decompressed file). */
+  compression: Compression | null;
+  /** gdb/uname-style name from e_machine: x86_64, aarch64, ... */
+  machine: string | null;
+  class: 32 | 64 | null;
+  endian: "little" | "big" | null;
+  type: ElfType | null;
+  /** Program headers point past the end of the file: the dump was cut. */
+  truncated: boolean;
+  /** The size the program headers call for (the end of the last segment's file data). */
+  expectedSize: number | null;
+}
+
+const ELF_TYPES: Record<number, ElfType> = { 0: "none", 1: "rel", 2: "exec", 3: "dyn", 4: "core" };
+/** A core with more program headers than this is not something gdb will read either. */
+const MAX_PROGRAM_HEADERS = 4 * 1024 * 1024;
+
+/**
+ * Inspects a dump without reading it whole.
+ *
+ * @throws PermanentError with code file_not_found, empty_file, not_a_core
+ *   (not ELF, or ELF but not ET_CORE) or truncated_core (cut inside its headers).
+ *   A compressed file is not an error: `compression` is set, the ELF fields null.
+ */
+export async function inspectCore(path: string): Promise<CoreFileInfo> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(path, "r");
+  } catch (e: unknown) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") throw new PermanentError("file_not_found", `core file not found: ${path}`, { cause: e });
+    if (code === "EACCES" || code === "EPERM") throw new PermanentError("file_not_found", `core file not readable (permission denied): ${path}`, { cause: e });
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new PermanentError("not_a_core", `${path} is a directory, not a core file`);
+    const size = st.size;
+    if (size === 0) throw new PermanentError("empty_file", `core file is empty (0 bytes): ${path}`);
+    const head = Buffer.alloc(64);
+    const { bytesRead } = await fh.read(head, 0, 64, 0);
+    const compression = detectCompression(head.subarray(0, bytesRead));
+    if (compression) {
+      return { size, compression, machine: null, class: null, endian: null, type: null, truncated: false, expectedSize: null };
+    }
+    if (bytesRead < 4 || head.readUInt32BE(0) !== 0x7f454c46) {
+      throw new PermanentError("not_a_core", `not an ELF core file (no ELF magic, starts with ${describeHead(head.subarray(0, Math.min(bytesRead, 8)))}): ${path}`);
+    }
+    const headerSize = head[4] === 1 ? 52 : 64;
+    if (bytesRead < headerSize) throw new PermanentError("truncated_core", `core file is cut inside its ELF header (${size} bytes): ${path}`);
+    let header: ElfHeader;
+    try {
+      header = parseElfHeader(head.subarray(0, bytesRead));
+    } catch (e: unknown) {
+      throw new PermanentError("not_a_core", `not a usable ELF file (${(e as Error).message}): ${path}`, { cause: e });
+    }
+    const type = ELF_TYPES[header.type] ?? "other";
+    const info = {
+      size,
+      compression: null,
+      machine: machineName(header.machine, header.is64, header.littleEndian),
+      class: header.is64 ? (64 as const) : (32 as const),
+      endian: header.littleEndian ? ("little" as const) : ("big" as const),
+      type,
+    };
+    if (type !== "core") {
+      const what = type === "exec" || type === "dyn" ? "an executable or shared library" : `an ELF ${type} file`;
+      throw new PermanentError("not_a_core", `${path} is ${what} (e_type ${header.type}), not a core dump (ET_CORE)`);
+    }
+    const phdrs = await readProgramHeaders(fh, header, size, path);
+    let expectedSize = 0;
+    for (const ph of phdrs) expectedSize = Math.max(expectedSize, ph.offset + ph.filesz);
+    return { ...info, truncated: expectedSize > size, expectedSize };
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readProgramHeaders(fh: fs.FileHandle, h: ElfHeader, size: number, path: string): Promise<ProgramHeader[]> {
+  let phnum = h.phnum;
+  const minEntry = h.is64 ? 56 : 32;
+  if (phnum === 0xffff) {
+    // Extended numbering (PN_XNUM): the count is section 0's sh_info.
+    const shEntry = h.is64 ? 64 : 40;
+    if (h.shoff === 0 || h.shoff + shEntry > size) throw new PermanentError("truncated_core", `core file is cut before its section header 0 (needed for its ${">"}65535 program headers): ${path}`);
+    const s0 = Buffer.alloc(shEntry);
+    await fh.read(s0, 0, shEntry, h.shoff);
+    phnum = h.littleEndian ? s0.readUInt32LE(h.is64 ? 44 : 28) : s0.readUInt32BE(h.is64 ? 44 : 28);
+  }
+  if (phnum === 0) throw new PermanentError("not_a_core", `core file has no program headers: ${path}`);
+  if (h.phentsize < minEntry || phnum > MAX_PROGRAM_HEADERS) throw new PermanentError("not_a_core", `core file has a corrupt program header table (${phnum} × ${h.phentsize} bytes): ${path}`);
+  const tableSize = phnum * h.phentsize;
+  if (h.phoff + tableSize > size) {
+    throw new PermanentError("truncated_core", `core file is cut inside its program header table (needs ${h.phoff + tableSize} bytes, has ${size}): ${path}`);
+  }
+  const buf = Buffer.alloc(tableSize);
+  await fh.read(buf, 0, tableSize, h.phoff);
+  const out: ProgramHeader[] = [];
+  for (let i = 0; i < phnum; i++) out.push(parseProgramHeader(buf, i * h.phentsize, h));
+  return out;
+}
+
+function describeHead(b: Buffer): string {
+  const printable = /^[\x20-\x7e\t\r\n]*$/.test(b.toString("latin1"));
+  return printable ? JSON.stringify(b.toString("latin1")) : `0x${b.toString("hex")}`;
+}

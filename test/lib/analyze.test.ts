@@ -1,0 +1,252 @@
+/**
+ * analyzeCore against real gdb on the real fixture cores (build them first:
+ * `make fixtures`). Golden expectations in fixtures/golden/; UPDATE_GOLDEN=1
+ * rewrites them.
+ *
+ * The golden runs hide the system's separate debug info (an empty
+ * debug-file-directory), so that they do not depend on whether libc6-dbg is
+ * installed: the fixtures carry their own DWARF, libc is named by its
+ * dynamic symbols only.
+ */
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { analyzeCore, type AnalyzeOptions } from "../../lib/analyze.js";
+import { ResultSchema, type Result } from "../../lib/result.js";
+import { FIXTURE_NAMES, compressedCores, fixture, fixtureMissing, requireFixtures, strippedSymbols, type FixtureName } from "../helpers/fixtures.js";
+import { expectGolden } from "../helpers/golden.js";
+
+let tmp: string;
+let noDebug: string;
+beforeAll(async () => {
+  requireFixtures();
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "analyze-test-"));
+  noDebug = path.join(tmp, "no-system-debug-info");
+  await fs.mkdir(noDebug);
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+async function analyze(opts: Partial<AnalyzeOptions> & { core: string }): Promise<Result> {
+  const r = await analyzeCore({ debugFileDirectories: [noDebug], ...opts });
+  // Whatever happens, the result is a valid v1 document.
+  expect(ResultSchema.safeParse(r).error).toBeUndefined();
+  return r;
+}
+
+/** What a golden file pins down: the behaviour, not the machine. */
+function goldenView(r: Result) {
+  const crash = r.threads.find((t) => t.crashed);
+  return {
+    status: r.status,
+    error_code: r.error?.code ?? null,
+    signal: r.signal && { name: r.signal.name, number: r.signal.number, code: r.signal.code, fault_address: r.signal.fault_address },
+    crash_thread: r.crash_thread,
+    thread_count: r.threads.length,
+    crash_thread_frames: crash?.frames.length ?? 0,
+    crash_frame: r.crash_frame && {
+      function: r.crash_frame.function,
+      file: r.crash_frame.file && path.basename(r.crash_frame.file),
+      line: r.crash_frame.line,
+    },
+    abort_message: r.abort_message,
+    signature: r.signature && { text: r.signature.text, hash: r.signature.hash },
+    architecture: r.core?.architecture ?? null,
+    executable: r.core?.executable ?? null,
+  };
+}
+
+describe("analyzeCore on the fixture cores (golden)", () => {
+  for (const name of FIXTURE_NAMES) {
+    test(name, async () => {
+      const missing = fixtureMissing(name);
+      if (missing) {
+        // rust-panic without rustc: recorded at build time, not a failure.
+        expect(name).toBe("rust-panic");
+        console.warn(`${name}: ${missing}`);
+        return;
+      }
+      const f = fixture(name);
+      const r = await analyze({ core: f.core, exe: f.exe });
+      expect(r.status).toBe("completed");
+      expect(r.gdb?.version).toMatch(/GNU gdb/);
+      expect(r.gdb?.truncated).toBe(false);
+      await expectGolden(name, goldenView(r));
+    });
+  }
+});
+
+describe("the user's code is the crash frame", () => {
+  // With the system's debug info (libc6-dbg, when installed) libc frames get
+  // names and locals; the crash frame must not move.
+  const cases: Array<[FixtureName, string]> = [
+    ["abort-assert", "withdraw"],
+    ["cxx-uncaught", "app::load_config"],
+    ["rust-panic", "port_config::parse_port"],
+    ["multithread", "parse_message"],
+  ];
+  for (const [name, fn] of cases) {
+    test(`${name}: ${fn}`, async () => {
+      if (fixtureMissing(name)) return;
+      const f = fixture(name);
+      const r = await analyzeCore({ core: f.core, exe: f.exe });
+      expect(r.crash_frame?.function).toBe(fn);
+      expect(r.crash_frame?.file).toMatch(/fixtures\/crashes\//);
+    });
+  }
+
+  // KNOWN BUG (lib/gdb/crash.ts crashFrameIndex): without libc's debug info,
+  // frame #0 of an abort is `0x... in ?? () from .../libc.so.6` (the static
+  // __pthread_kill_implementation), before any machinery frame, so frame #0
+  // is taken as the crash frame (function null). These tests flip to failing
+  // when that is fixed: then turn them into plain tests and UPDATE_GOLDEN=1.
+  for (const [name, fn] of cases.filter(([n]) => n !== "multithread")) {
+    test.failing(`${name}: ${fn}, without libc's debug info`, async () => {
+      if (fixtureMissing(name)) throw new Error("fixture missing");
+      const f = fixture(name);
+      const r = await analyze({ core: f.core, exe: f.exe });
+      expect(r.crash_frame?.function).toBe(fn);
+    });
+  }
+
+  test("the assertion text lands in abort_message", async () => {
+    const r = await analyze({ core: fixture("abort-assert").core });
+    expect(r.abort_message).toContain("Assertion `w->balance >= 0 && \"balance must never go negative\"' failed.");
+    expect(r.abort_message).not.toMatch(/\n$/);
+  });
+
+  test("the multithread crash thread is the crasher, not main", async () => {
+    const r = await analyze({ core: fixture("multithread").core });
+    const crash = r.threads.find((t) => t.crashed)!;
+    expect(r.threads).toHaveLength(5);
+    expect(crash.frames.some((fr) => fr.function === "crasher")).toBe(true);
+    expect(r.threads.filter((t) => t.crashed)).toHaveLength(1);
+    const others = r.threads.filter((t) => !t.crashed).map((t) => t.frames.map((fr) => fr.function).join(" "));
+    expect(others.filter((s) => /\bwaiter\b/.test(s))).toHaveLength(2);
+    expect(others.filter((s) => /\bsleeper\b/.test(s))).toHaveLength(1);
+    expect(others.filter((s) => /\bmain\b/.test(s))).toHaveLength(1);
+  });
+});
+
+describe("inputs", () => {
+  test("without --exe, the executable the core names is found", async () => {
+    const r = await analyze({ core: fixture("div-zero").core });
+    expect(r.crash_frame?.function).toBe("average");
+    expect(r.core?.command_line).toBe("./div-zero");
+  });
+
+  test("locateExecutable: false analyzes the core alone", async () => {
+    const r = await analyze({ core: fixture("div-zero").core, locateExecutable: false });
+    expect(r.status).toBe("completed");
+    expect(r.crash_frame?.function ?? null).toBeNull();
+    expect(r.signal?.code).toBe("FPE_INTDIV");
+  });
+
+  test("gzip and zstd dumps are decompressed into workDir and cleaned up", async () => {
+    const plain = await analyze({ core: fixture("null-deref").core });
+    for (const c of [compressedCores.gzip, compressedCores.zstd]) {
+      const work = await fs.mkdtemp(path.join(tmp, "work-"));
+      const r = await analyze({ core: c, workDir: work, exe: fixture("null-deref").exe });
+      expect(r.status).toBe("completed");
+      expect(r.signature).toEqual(plain.signature);
+      expect(r.core?.size).toBe((await fs.stat(c)).size);
+      expect(await fs.readdir(work)).toEqual([]);
+    }
+  });
+
+  test("stripped binary: ?? frames, then named with its split debug info", async () => {
+    const f = fixture("stripped");
+    const bare = await analyze({ core: f.core, exe: f.exe });
+    expect(bare.crash_frame?.function ?? null).toBeNull();
+    const named = await analyze({ core: f.core, exe: f.exe, debugFileDirectories: [strippedSymbols.debugRoot] });
+    expect(named.crash_frame).toMatchObject({ function: "store_total", line: expect.any(Number) });
+    expect(named.quality).toBeGreaterThan(bare.quality);
+  });
+});
+
+describe("bad inputs are failed results, never exceptions", () => {
+  async function cut(bytes: number | "half"): Promise<string> {
+    const src = fixture("null-deref").core;
+    const size = (await fs.stat(src)).size;
+    const n = bytes === "half" ? Math.floor(size / 2) : bytes;
+    const out = path.join(tmp, `cut-${bytes}`);
+    const fh = await fs.open(src, "r");
+    const buf = Buffer.alloc(n);
+    await fh.read(buf, 0, n, 0);
+    await fh.close();
+    await fs.writeFile(out, buf);
+    return out;
+  }
+
+  const cases: Array<[string, () => Promise<Partial<AnalyzeOptions> & { core: string }>, string]> = [
+    ["nonexistent core", async () => ({ core: path.join(tmp, "does-not-exist") }), "file_not_found"],
+    ["zero-byte file", async () => {
+      const p = path.join(tmp, "empty");
+      await fs.writeFile(p, "");
+      return { core: p };
+    }, "empty_file"],
+    ["a text file", async () => {
+      const p = path.join(tmp, "notes.txt");
+      await fs.writeFile(p, "Core was generated by `nothing'.\n");
+      return { core: p };
+    }, "not_a_core"],
+    ["an ELF executable", async () => ({ core: fixture("null-deref").exe }), "not_a_core"],
+    ["the first 1 KB of a core", async () => ({ core: await cut(1024) }), "truncated_core"],
+    ["a corrupt gzip stream", async () => {
+      const p = path.join(tmp, "bad.gz");
+      await fs.writeFile(p, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+      return { core: p };
+    }, "not_a_core"],
+    ["missing --exe", async () => ({ core: fixture("null-deref").core, exe: path.join(tmp, "no-such-exe") }), "executable_not_found"],
+    ["gdb not installed", async () => ({ core: fixture("null-deref").core, gdbPath: "/nonexistent/gdb" }), "gdb_not_installed"],
+    ["a tiny timeout", async () => ({ core: fixture("multithread").core, timeoutMs: 20 }), "gdb_timeout"],
+  ];
+  for (const [what, input, code] of cases) {
+    test(`${what} → ${code}`, async () => {
+      const r = await analyze(await input());
+      expect(r.status).toBe("failed");
+      expect(r.error?.code).toBe(code);
+      expect(r.error?.message.length).toBeGreaterThan(10);
+    });
+  }
+
+  test("a core cut in half still gives a partial analysis or truncated_core", async () => {
+    const r = await analyze({ core: await cut("half"), exe: fixture("null-deref").exe });
+    if (r.status === "failed") expect(r.error?.code).toBe("truncated_core");
+    else expect(r.threads.length).toBeGreaterThan(0);
+  });
+
+  test("an output cap marks the result truncated", async () => {
+    const f = fixture("stack-overflow");
+    const r = await analyze({ core: f.core, exe: f.exe, maxOutputBytes: 6000 });
+    expect(r.gdb?.truncated).toBe(true);
+  });
+
+  test("an abort rejects instead of producing a result", async () => {
+    const ac = new AbortController();
+    ac.abort(new Error("worker stopping"));
+    await expect(analyzeCore({ core: fixture("null-deref").core, signal: ac.signal })).rejects.toThrow("worker stopping");
+  });
+});
+
+describe("safety", () => {
+  test("scripts auto-loaded from the binary never run", async () => {
+    const f = fixture("autoload");
+    const markers = ["AUTOLOADED-section", "AUTOLOADED-file"].map((m) => `${f.exe}.${m}`);
+    for (const m of markers) await fs.rm(m, { force: true });
+    const r = await analyze({ core: f.core, exe: f.exe });
+    expect(r.crash_frame?.function).toBe("crash_here");
+    for (const m of markers) expect(await fs.stat(m).catch(() => null)).toBeNull();
+  });
+});
+
+describe("timings", () => {
+  test("onTimings reports gdb time within the total", async () => {
+    let t: { totalMs: number; gdbMs: number } | undefined;
+    const r = await analyze({ core: fixture("null-deref").core, onTimings: (x) => (t = x) });
+    expect(t!.gdbMs).toBe(r.gdb!.duration_ms);
+    expect(t!.totalMs).toBeGreaterThanOrEqual(t!.gdbMs);
+  });
+});
