@@ -13,6 +13,8 @@
  * `failed` result (`retries_exhausted`), so nothing is ever lost silently.
  */
 
+import { types } from "node:util";
+
 export type ErrorCode =
   | "invalid_event"
   | "invalid_input"
@@ -71,9 +73,13 @@ export class GdbTimeoutError extends PermanentError {
   }
 }
 
-/** Normalizes anything thrown into an Error; never lets a string escape. */
+/**
+ * Normalizes anything thrown into an Error; never lets a string escape.
+ * `isNativeError` also catches errors from another realm (jest's VM
+ * contexts), which fail `instanceof Error`.
+ */
 export function toError(e: unknown): Error {
-  if (e instanceof Error) return e;
+  if (e instanceof Error || types.isNativeError(e)) return e;
   if (typeof e === "string") return new Error(e);
   try {
     return new Error(JSON.stringify(e));

@@ -17,8 +17,9 @@
 import PQueue from "p-queue";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import type { Config } from "../lib/config.js";
-import { errorCodeOf, toError, TransientError } from "../lib/errors.js";
+import { errorCodeOf, isPermanent, toError, TransientError } from "../lib/errors.js";
 import type { Logger } from "../lib/log.js";
+import { jitter } from "../lib/results/retry.js";
 import type { Metrics } from "./metrics.js";
 import { ShutdownError, type Pipeline } from "./pipeline.js";
 
@@ -120,11 +121,29 @@ export class QueueConsumer {
         msg.nak();
         metrics?.settled.inc({ action: "nak" });
         logger.info({ seq: msg.seq, attempt }, "job interrupted by shutdown; message returned to the queue");
+      } else if (isPermanent(err)) {
+        // Only the result store throws permanent errors past the pipeline:
+        // the API rejected the document (4xx). Retrying as-is rarely helps,
+        // but dropping would lose the event; keep it queued at the longest
+        // backoff so an operator can fix the API side (e.g. a token).
+        const backoff = config.nats.backoffMs;
+        const delay = backoff[backoff.length - 1] ?? 0;
+        if (attempt >= config.nats.maxDeliver) {
+          await this.exhausted(msg, input, err);
+        } else {
+          msg.nak(delay);
+          metrics?.settled.inc({ action: "nak" });
+          logger.error(
+            { seq: msg.seq, attempt, retry_in_ms: delay, error_code: errorCodeOf(err), err: err.message },
+            "result store rejected the result; message kept for retry",
+          );
+        }
       } else if (attempt >= config.nats.maxDeliver) {
         await this.exhausted(msg, input, err);
       } else {
         const backoff = config.nats.backoffMs;
-        const planned = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 0;
+        // Jitter spreads the retries of a pool that failed together.
+        const planned = jitter(backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 0);
         const delay = err instanceof TransientError && err.retryAfterMs !== undefined ? Math.max(planned, err.retryAfterMs) : planned;
         msg.nak(delay);
         metrics?.settled.inc({ action: "nak" });

@@ -106,7 +106,7 @@ export function createPipeline(deps: PipelineDeps) {
   ): Promise<void> {
     const started = performance.now();
     const ctx = ev ? eventContext(ev) : null;
-    const doc = resultDocument(result, ctx as never, { analysis_id: analysisId, attempt, worker });
+    const doc = resultDocument(result, ctx, { analysis_id: analysisId, attempt, worker });
     await store.store(analysisId, doc, { signal, status: result.status });
     const ms = Math.round(performance.now() - started);
     metrics?.stageSeconds.observe({ stage: "store" }, ms / 1000);
@@ -151,7 +151,7 @@ export function createPipeline(deps: PipelineDeps) {
     try {
       dir = await createJobDir(config.workDir, analysisId);
       const t0 = performance.now();
-      const location = parseDumpUrl(ev.data.file_url);
+      const location = parseDumpUrl(ev.data.file_url, { s3Endpoint: config.s3.endpoint });
       log.info({ stage: "download", url: redactUrl(ev.data.file_url), kind: location.kind }, "download started");
       const dl = await downloadDump({
         location,

@@ -145,7 +145,7 @@ describe("queue-driven worker pool", () => {
   it("a pool of two workers stores N results for N events, each exactly once, and logs every event", async () => {
     const sc = await scenario("pool", { RESULT_SINKS: "http,file,nats", RESULT_SUBJECT: "coresight.pooltest" });
     const natsResults: string[] = [];
-    const sub = nc.subscribe("coresight.pooltest.>", { callback: (_e, m) => natsResults.push(m.subject) });
+    const sub = nc.subscribe("coresight.pooltest.>", { callback: (_e, m) => void natsResults.push(m.subject) });
     const a = sc.start();
     const b = sc.start();
     await Promise.all([sc.ready(a), sc.ready(b)]);
