@@ -3,7 +3,7 @@
  * from headers and notes only. The build-id is the identity every symbol
  * source is keyed by: a file is used for a module only when they match.
  */
-import { ElfFile, NotElfError, PT_LOAD, SHF_EXECINSTR, SHT_NOBITS, buildIdOf, machineName } from "./elf.js";
+import { ElfFile, NotElfError, PT_LOAD, SHF_EXECINSTR, SHT_NOBITS, buildIdOf, machineName, readWord } from "./elf.js";
 
 export interface ElfDescription {
   path: string;
@@ -17,7 +17,33 @@ export interface ElfDescription {
   hasDebugInfo: boolean;
   /** `.symtab` with contents: full function names even without DWARF. */
   hasSymtab: boolean;
+  /** DT_SONAME of a shared library: the name the dynamic loader looks it up by (often a symlink). */
+  soname: string | null;
   size: number;
+}
+
+const SHT_DYNAMIC = 6;
+const DT_SONAME = 14;
+
+/** DT_SONAME from the `.dynamic` section and the string table it links to. */
+async function sonameOf(elf: ElfFile, sections: Awaited<ReturnType<ElfFile["sectionHeaders"]>>): Promise<string | null> {
+  const dyn = sections.find((s) => s.type === SHT_DYNAMIC);
+  const strtab = dyn ? sections[dyn.link] : undefined;
+  if (!dyn || !strtab || strtab.type === SHT_NOBITS) return null;
+  const { is64, littleEndian } = elf.header;
+  const ws = is64 ? 8 : 4;
+  const buf = await elf.read(dyn.offset, Math.min(dyn.size, 64 * 1024));
+  for (let off = 0; off + 2 * ws <= buf.length; off += 2 * ws) {
+    const tag = readWord(buf, off, is64, littleEndian);
+    if (tag === 0) break;
+    if (tag !== DT_SONAME) continue;
+    const at = readWord(buf, off + ws, is64, littleEndian);
+    if (at >= strtab.size) return null;
+    const str = await elf.read(strtab.offset + at, Math.min(256, strtab.size - at));
+    const nul = str.indexOf(0);
+    return str.toString("utf8", 0, nul === -1 ? str.length : nul) || null;
+  }
+  return null;
 }
 
 /** Describes an ELF file. Throws NotElfError for anything that is not ELF, and fs errors as they come. */
@@ -42,6 +68,7 @@ export async function describeElf(path: string): Promise<ElfDescription> {
       hasCode,
       hasDebugInfo: has(".debug_info") || has(".zdebug_info"),
       hasSymtab: has(".symtab"),
+      soname: await sonameOf(elf, sections),
       size: elf.size,
     };
   } finally {

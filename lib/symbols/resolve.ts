@@ -59,6 +59,8 @@ export interface ResolvedModule extends InventoryModule {
   rejected: Candidate[];
   /** Sources that failed (network, permissions): the module may exist there. */
   errors: string[];
+  /** DT_SONAME of the found binary: the loader's name for it (libstdc++.so.6 for libstdc++.so.6.0.30). */
+  soname: string | null;
   /** Set when the core recorded no build-id and an explicit --exe was trusted. */
   unverified?: boolean;
 }
@@ -274,6 +276,7 @@ export async function resolveModule(mod: InventoryModule, opts: ResolveOptions):
     cached: primary?.cached ?? false,
     debug: binary && debug ? { file: debug.desc.path, source: debug.source, cached: debug.cached } : null,
     symbols,
+    soname: binary?.desc.soname ?? null,
     rejected,
     errors,
     ...(primary && id === null ? { unverified: true } : {}),

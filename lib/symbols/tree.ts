@@ -49,25 +49,36 @@ export async function assembleTree(modules: ResolvedModule[], dir: string): Prom
   await Promise.all([sysroot, solib, debugDir].map((d) => fs.mkdir(d, { recursive: true })));
 
   const found = modules.filter((m) => m.status === "found" && m.file !== null);
+  // The loader knows a library by its DT_SONAME, usually a symlink beside the
+  // real file (libstdc++.so.6 -> libstdc++.so.6.0.30): gdb asks for that name.
+  const namesOf = (m: ResolvedModule) => {
+    const names = [m.path];
+    if (m.soname && !m.soname.includes("/") && m.soname !== path.basename(m.path)) names.push(path.join(path.dirname(m.path), m.soname));
+    return names;
+  };
   const byBase = new Map<string, Set<string>>();
   for (const m of found) {
-    const base = path.basename(m.path);
-    byBase.set(base, (byBase.get(base) ?? new Set()).add(m.build_id ?? m.file!));
+    for (const n of namesOf(m)) {
+      const base = path.basename(n);
+      byBase.set(base, (byBase.get(base) ?? new Set()).add(m.build_id ?? m.file!));
+    }
   }
 
   let exe: string | null = null;
   for (const m of found) {
     const file = m.file!;
     if (m.executable) exe = file;
-    for (const alias of pathAliases(m.path)) {
-      if (!alias.startsWith("/")) continue;
-      const link = path.join(sysroot, alias);
-      await place(file, link, m.cached);
-      // Point gdb at the job's own link: a cache file may be evicted meanwhile.
-      if (m.executable && m.cached && alias === m.path) exe = link;
+    for (const name of namesOf(m)) {
+      for (const alias of pathAliases(name)) {
+        if (!alias.startsWith("/")) continue;
+        const link = path.join(sysroot, alias);
+        await place(file, link, m.cached);
+        // Point gdb at the job's own link: a cache file may be evicted meanwhile.
+        if (m.executable && m.cached && alias === m.path) exe = link;
+      }
+      const base = path.basename(name);
+      if (!m.executable && byBase.get(base)?.size === 1) await place(file, path.join(solib, base), m.cached);
     }
-    const base = path.basename(m.path);
-    if (!m.executable && byBase.get(base)?.size === 1) await place(file, path.join(solib, base), m.cached);
     if (m.debug && m.build_id) {
       const id = m.build_id;
       await place(m.debug.file, path.join(debugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`), m.debug.cached);

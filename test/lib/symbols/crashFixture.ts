@@ -84,3 +84,28 @@ __attribute__((noinline)) int lib_crash(int *p) {
 export const LIB_MAIN = `int lib_crash(int *p);
 int main(void) { return lib_crash(0); }
 `;
+
+/** Compiles C++ `source` into `dir/name` with g++ (same flags as `compile`). */
+export async function compileCxx(dir: string, name: string, source: string, flags: string[] = []): Promise<string> {
+  const src = path.join(dir, `${name}.cpp`);
+  await fs.writeFile(src, source);
+  const out = path.join(dir, name);
+  await execa("g++", ["-g", "-O0", "-fno-omit-frame-pointer", "-Wl,--build-id", "-o", out, src, ...flags], { cwd: dir });
+  return out;
+}
+
+/** Throws, uncaught, by argv[1]: "std" a std::runtime_error, "derived" a class derived from it, "plain" a struct. */
+export const CXX_THROW = `#include <stdexcept>
+#include <string>
+#include <cstring>
+namespace app {
+struct ConfigError : std::runtime_error { using std::runtime_error::runtime_error; };
+struct Plain { int code; };
+__attribute__((noinline)) void fail(const char *how, const std::string &path) {
+  if (std::strcmp(how, "std") == 0) throw std::runtime_error("config file missing: " + path);
+  if (std::strcmp(how, "derived") == 0) throw ConfigError("bad config: " + path);
+  throw Plain{42};
+}
+}
+int main(int argc, char **argv) { app::fail(argc > 1 ? argv[1] : "std", "/etc/app.yaml"); return 0; }
+`;

@@ -1,0 +1,132 @@
+/**
+ * Analysis with symbol resolution: what the pipeline and `analyze` call.
+ *
+ *   inventory (core alone) → resolve each module by build-id → per-job tree
+ *   → analyzeCore with that tree as gdb's whole world → modules, symbolication,
+ *   quality scaled by what was found.
+ *
+ * gdb sees only files whose build-id matches the core (sysroot = the job's
+ * tree, never this machine's /), so a frame is either named correctly or `??`
+ * with its module, never plausibly and wrongly. When resolution itself cannot
+ * run (eu-unstrip missing), the analysis still runs, on an empty tree: fewer
+ * names, no wrong ones.
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { analyzeCore, type AnalyzeOptions } from "./analyze.js";
+import { decompressor } from "./core/compression.js";
+import { inspectCore } from "./core/elf.js";
+import type { Result } from "./result.js";
+import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
+import { applySymbolReport } from "./symbols/report.js";
+import { hasCxxThrow, probeCxxException } from "./symbols/runtime.js";
+import { assembleTree } from "./symbols/tree.js";
+
+export type { SymbolsOptions } from "./symbols/prepare.js";
+
+export type AnalyzeWithSymbolsOptions = Omit<AnalyzeOptions, "sysroot" | "exe" | "workDir" | "gdbPath"> & {
+  exe?: string | null;
+  /** The crashed container's files (an extracted image); overrides symbols.sysroot. */
+  sysroot?: string | null;
+  symbols?: SymbolsOptions;
+  /** The job's directory: the symbol tree and gdb's debuginfod cache go under it. */
+  workDir: string;
+  gdbPath?: string;
+  gdbMultiarchPath?: string;
+  /** Called once resolution is done (for logs and `symbols list`). */
+  onSymbols?: (prepared: PreparedSymbols) => void;
+};
+
+/**
+ * Analyzes a core after assembling its exact file set by build-id. Never
+ * throws for a bad core or a missing symbol (returns a failed or a degraded
+ * completed result); an abort still rejects like analyzeCore.
+ */
+export async function analyzeWithSymbols(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
+  const raw = await decompressed(opts);
+  try {
+    return await analyzeRaw(raw ? { ...opts, core: raw } : opts);
+  } finally {
+    if (raw) await fs.rm(raw, { force: true });
+  }
+}
+
+/**
+ * A compressed dump is decompressed once into the job directory, so the
+ * inventory and gdb read the same raw core. Null when the dump is not
+ * compressed, or when decompression fails: analyzeCore then reports the
+ * problem in its own words (or analyzes what a cut stream gave).
+ */
+async function decompressed(opts: AnalyzeWithSymbolsOptions): Promise<string | null> {
+  const info = await inspectCore(opts.core).catch(() => null);
+  if (!info?.compression) return null;
+  const dest = path.join(opts.workDir, "core.decompressed");
+  try {
+    await fs.mkdir(opts.workDir, { recursive: true });
+    await pipeline(createReadStream(opts.core), decompressor(info.compression), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
+    return dest;
+  } catch (e: unknown) {
+    await fs.rm(dest, { force: true });
+    if (opts.signal?.aborted) throw e;
+    return null;
+  }
+}
+
+async function analyzeRaw(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
+  const { symbols, gdbMultiarchPath, onSymbols, exe, sysroot, workDir, gdbPath, ...rest } = opts;
+  let prepared: PreparedSymbols | null = null;
+  try {
+    prepared = await prepareSymbols({
+      core: opts.core,
+      workDir,
+      exe: exe ?? null,
+      sysroot: sysroot ?? null,
+      ...(symbols ? { symbols } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    onSymbols?.(prepared);
+  } catch (e: unknown) {
+    if (opts.signal?.aborted) throw e;
+    // Not a core (analyzeCore owns the failed result's wording and code), or
+    // resolution could not run (eu-unstrip missing): analyze on an empty
+    // tree, so gdb still takes nothing from this machine's /.
+    const tree = await assembleTree([], path.join(workDir, "symbols"));
+    return analyzeCore({
+      ...rest,
+      workDir,
+      ...(exe ? { exe } : {}),
+      ...(gdbPath ? { gdbPath } : {}),
+      sysroot: tree.sysroot,
+      debugFileDirectories: tree.debugFileDirectories,
+    });
+  }
+
+  const urls = prepared.debuginfodUrls;
+  const gdb = prepared.foreign ? (gdbMultiarchPath ?? "gdb-multiarch") : (gdbPath ?? "gdb");
+  let result = await analyzeCore({
+    ...rest,
+    workDir,
+    ...(prepared.tree.exe ? { exe: prepared.tree.exe } : {}),
+    sysroot: prepared.tree.sysroot,
+    solibSearchPath: prepared.tree.solibSearchPath,
+    debugFileDirectories: prepared.tree.debugFileDirectories,
+    // gdb's own client is a second chance (sources, a file the worker's fetch missed);
+    // its cache is per job, the worker's cache is the one that persists.
+    debuginfod: urls.length > 0 ? { urls: urls.join(" "), cacheDir: path.join(workDir, "debuginfod") } : null,
+    gdbPath: gdb,
+  });
+  if (result.status === "completed" && hasCxxThrow(result) && !result.runtime?.exception_type) {
+    const probe = await probeCxxException({
+      core: opts.core,
+      ...prepared.tree,
+      gdbPath: gdb,
+      workDir,
+      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (probe) result = { ...result, runtime: { ...result.runtime, ...probe } };
+  }
+  return applySymbolReport(result, prepared.modules, { architecture: prepared.inventory.machine });
+}
