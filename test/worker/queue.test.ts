@@ -136,7 +136,7 @@ const docsFor = (prefix: string) => storedDocs().filter(([, docs]) => docs.some(
 async function slowGdb(dir: string, seconds: number): Promise<{ gdb: string; marker: string }> {
   const gdb = path.join(dir, "slow-gdb.sh");
   const marker = path.join(dir, "gdb-started");
-  await fs.writeFile(gdb, `#!/bin/sh\ntouch "${marker}"\nsleep ${seconds}\nexec gdb "$@"\n`, { mode: 0o755 });
+  await fs.writeFile(gdb, `#!/bin/sh\n# The start-up check (gdb --version) passes straight through.\n[ "$1" = "--version" ] && exec gdb "$@"\necho $$ > "${marker}"\nsleep ${seconds}\nexec gdb "$@"\n`, { mode: 0o755 });
   return { gdb, marker };
 }
 const exists = (p: string) => fs.access(p).then(() => true, () => undefined);
@@ -193,6 +193,13 @@ describe("queue-driven worker pool", () => {
     await eventually(() => exists(slow.marker), 30_000, "gdb to start in the victim");
     victim.kill("SIGKILL");
     await victim.exited;
+    // gdb runs in its own process group (so the worker can kill it on
+    // timeout); in a pod it dies with the container, here we end it.
+    try {
+      process.kill(-Number(await fs.readFile(slow.marker, "utf8")), "SIGKILL");
+    } catch {
+      // already gone
+    }
     const rescuer = sc.start();
     const line = await rescuer.waitForLine((l) => l.msg === "Received coredump.uploaded", 60_000);
     expect(line.delivery_count).toBe(2);
