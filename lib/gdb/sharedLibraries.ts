@@ -18,7 +18,8 @@ export interface ParsedSharedLibrary extends SharedLibrary {
 }
 
 const ADDR = "0x[0-9a-fA-F]+";
-const ROW = new RegExp(`^\\s*(?:(${ADDR})\\s+(${ADDR})\\s+)?(Yes \\(\\*\\)|Yes|No)\\s+(\\S.*?)\\s*$`);
+// A row without addresses is indented to the "Syms Read" column: "No shared libraries loaded" is not a row.
+const ROW = new RegExp(`^(?:\\s*(${ADDR})\\s+(${ADDR})\\s+|\\s+)(Yes \\(\\*\\)|Yes|No)\\s+(\\S.*?)\\s*$`);
 
 /** Never throws; lines that are not rows (header, footnote, warnings) are skipped. */
 export function parseSharedLibraries(text: string | null | undefined): ParsedSharedLibrary[] {
