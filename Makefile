@@ -33,6 +33,7 @@ bench: build fixtures
 
 schema: build
 	node dist/worker/cli.js schema > docs/result.schema.json
+	node dist/worker/cli.js schema --document > docs/result-document.schema.json
 
 clean:
 	rm -rf dist build

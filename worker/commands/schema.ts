@@ -1,18 +1,33 @@
 import { z } from "zod";
 import { ResultSchema } from "../../lib/result.js";
-import type { Command } from "../command.js";
+import { ResultDocumentSchema } from "../../lib/results/document.js";
+import { parseArgs, type Command } from "../command.js";
+
+/** JSON Schema of the v1 result, or of the stored document (result + event context). */
+export function schemaJson(which: "result" | "document"): string {
+  const json =
+    which === "result"
+      ? { $id: "https://coresight.dev/schemas/result-v1.json", title: "CoreSight analysis result v1", ...z.toJSONSchema(ResultSchema, { io: "output" }) }
+      : { $id: "https://coresight.dev/schemas/result-document-v1.json", title: "CoreSight stored result document v1", ...z.toJSONSchema(ResultDocumentSchema, { io: "output" }) };
+  return JSON.stringify(json, null, 2) + "\n";
+}
 
 const schema: Command = {
   name: "schema",
   summary: "print the result schema v1 as JSON Schema",
-  help: `Usage: coresight-worker schema
+  help: `Usage: coresight-worker schema [--document]
 
-Prints the JSON Schema of the result document (schema_version 1), the
-document that analyze --json prints and the worker stores. The same text is
-committed as docs/result.schema.json (make schema regenerates it).`,
-  async run() {
-    const json = z.toJSONSchema(ResultSchema, { io: "output" });
-    process.stdout.write(JSON.stringify({ $id: "https://coresight.dev/schemas/result-v1.json", title: "CoreSight analysis result v1", ...json }, null, 2) + "\n");
+Prints the JSON Schema of the result (schema_version 1): the document that
+\`analyze --json\` prints. With --document, the schema of what the worker
+stores (PUT body / file / NATS event data): the result plus analysis_id,
+attempt, worker_id and the event context.
+
+The same texts are committed as docs/result.schema.json and
+docs/result-document.schema.json (\`make schema\` regenerates them; a test
+fails when they drift from the code).`,
+  async run(argv) {
+    const args = parseArgs(argv, { flags: ["document"] });
+    process.stdout.write(schemaJson(args.flags.has("document") ? "document" : "result"));
     return 0;
   },
 };
