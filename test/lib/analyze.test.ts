@@ -12,8 +12,10 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { execa } from "execa";
 import { analyzeCore, type AnalyzeOptions } from "../../lib/analyze.js";
 import { ResultSchema, type Result } from "../../lib/result.js";
+import { ElfFile, PT_NOTE } from "../../lib/symbols/elf.js";
 import { FIXTURE_NAMES, compressedCores, fixture, fixtureMissing, requireFixtures, strippedSymbols, type FixtureName } from "../helpers/fixtures.js";
 import { expectGolden } from "../helpers/golden.js";
 
@@ -212,10 +214,21 @@ describe("bad inputs are failed results, never exceptions", () => {
     });
   }
 
-  test("a core cut in half still gives a partial analysis or truncated_core", async () => {
+  test("a core cut in half still gives the crash frame (registers are in the notes)", async () => {
     const r = await analyze({ core: await cut("half"), exe: fixture("null-deref").exe });
-    if (r.status === "failed") expect(r.error?.code).toBe("truncated_core");
-    else expect(r.threads.length).toBeGreaterThan(0);
+    expect(r.status).toBe("completed");
+    expect(r.crash_frame?.function).toBe("store_total");
+  });
+
+  test("a core cut inside its notes is truncated_core, from what gdb says", async () => {
+    const elf = await ElfFile.open(fixture("null-deref").core);
+    const note = (await elf.programHeaders()).find((p) => p.type === PT_NOTE)!;
+    await elf.close();
+    const r = await analyze({ core: await cut(note.offset + 16), exe: fixture("null-deref").exe });
+    expect(r.status).toBe("failed");
+    expect(r.error?.code).toBe("truncated_core");
+    expect(r.error?.message).toMatch(/gdb found no thread/);
+    expect(r.gdb?.version).toMatch(/GNU gdb/);
   });
 
   test("an output cap marks the result truncated", async () => {
@@ -239,6 +252,18 @@ describe("safety", () => {
     const r = await analyze({ core: f.core, exe: f.exe });
     expect(r.crash_frame?.function).toBe("crash_here");
     for (const m of markers) expect(await fs.stat(m).catch(() => null)).toBeNull();
+  });
+
+  test("control: with auto-load on, the same fixture does create both markers", async () => {
+    // Proves the test above can fail: the fixture's scripts are live.
+    const f = fixture("autoload");
+    const markers = ["AUTOLOADED-section", "AUTOLOADED-file"].map((m) => `${f.exe}.${m}`);
+    try {
+      await execa("gdb", ["-nx", "-nh", "-batch", "-iex", "set auto-load safe-path /", "-ex", `file ${f.exe}`, "-ex", `core-file ${f.core}`], { reject: false, stdin: "ignore" });
+      for (const m of markers) expect(await fs.stat(m).catch(() => null)).not.toBeNull();
+    } finally {
+      for (const m of markers) await fs.rm(m, { force: true });
+    }
   });
 });
 
