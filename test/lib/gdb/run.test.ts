@@ -96,9 +96,11 @@ describe("runGdb", () => {
     const dir = path.join(tmp, "we'ird dir \"x\"");
     await fs.mkdir(dir);
     await fs.copyFile(f.core, path.join(dir, "co re"));
-    const run = await runGdb({ core: path.join(dir, "co re"), exe: f.exe });
+    await fs.copyFile(f.exe, path.join(dir, "the 'exe'"));
+    const run = await runGdb({ core: path.join(dir, "co re"), exe: path.join(dir, "the 'exe'") });
     expect(run.sections[ERRORS_KEY]).toBeUndefined();
     expect(run.sections.banner).toMatch(/Program terminated with signal SIGFPE/);
+    expect(run.sections.backtrace).toMatch(/in average \(/);
     await fs.rm(dir, { recursive: true });
   });
 
