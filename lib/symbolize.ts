@@ -112,9 +112,9 @@ async function analyzeRaw(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
     sysroot: prepared.tree.sysroot,
     solibSearchPath: prepared.tree.solibSearchPath,
     debugFileDirectories: prepared.tree.debugFileDirectories,
-    // gdb's own client is a second chance (sources, a file the worker's fetch missed);
-    // its cache is per job, the worker's cache is the one that persists.
-    debuginfod: urls.length > 0 ? { urls: urls.join(" "), cacheDir: path.join(workDir, "debuginfod") } : null,
+    // The worker fetched from debuginfod already (into its persistent cache);
+    // gdb's own client, per job, only on request (see SymbolsOptions.gdbDebuginfod).
+    debuginfod: symbols?.gdbDebuginfod && urls.length > 0 ? { urls: urls.join(" "), cacheDir: path.join(workDir, "debuginfod") } : null,
     gdbPath: gdb,
   });
   if (result.status === "completed" && hasCxxThrow(result) && !result.runtime?.exception_type) {

@@ -13,6 +13,8 @@
  * - Recency is the file's mtime, set on every hit (atime is unreliable under
  *   `relatime`/`noatime`); eviction removes the least recently used entries
  *   until the total fits `maxBytes`, right after each insert.
+ * - A miss ("the source does not have it") is remembered in memory for a
+ *   minute, never on disk: a build uploaded later is found soon after.
  * - Eviction may remove a file a running job is using: jobs therefore
  *   hard-link cache files into their own directory (see tree.ts), which
  *   keeps the data alive until the job ends.
@@ -34,11 +36,19 @@ const STALE_TMP_MS = 60 * 60 * 1000;
 
 /** In-flight fetches per cache file, so concurrent jobs in one process download a file once. */
 const inflight = new Map<string, Promise<string | null>>();
+/** Recent misses per cache file (expiry time): a module absent from the store is not asked for again on every job. */
+const misses = new Map<string, number>();
+const MAX_MISSES = 100_000;
 
 export class SymbolCache {
+  /**
+   * @param missTtlMs how long "the source does not have it" is remembered in
+   *   this process (short: a build uploaded meanwhile is found soon after).
+   */
   constructor(
     readonly dir: string,
     readonly maxBytes: number,
+    readonly missTtlMs = 60_000,
   ) {}
 
   /** The file path of a key (`<source>/<build-id>/<kind>`); keys are validated to stay inside the cache. */
@@ -64,18 +74,28 @@ export class SymbolCache {
    * The cached file for `key`, fetching it on a miss with `download(tmpFile)`,
    * which writes the file and returns false when the source does not have it.
    * Returns the file and whether it was a hit; null when the source has no
-   * such file (misses are not cached: the file may be uploaded later).
+   * such file (remembered for `missTtlMs` only, in memory: it may be
+   * uploaded later).
    */
   async getOrFetch(key: string, download: (tmpFile: string) => Promise<boolean>): Promise<{ file: string; hit: boolean } | null> {
     const hit = await this.get(key);
     if (hit) return { file: hit, hit: true };
     const file = this.pathOf(key);
+    const missUntil = misses.get(file);
+    if (missUntil !== undefined) {
+      if (missUntil > Date.now()) return null;
+      misses.delete(file);
+    }
     let p = inflight.get(file);
     if (!p) {
       p = this.insert(key, download).finally(() => inflight.delete(file));
       inflight.set(file, p);
     }
     const got = await p;
+    if (!got && this.missTtlMs > 0) {
+      if (misses.size >= MAX_MISSES) misses.clear();
+      misses.set(file, Date.now() + this.missTtlMs);
+    }
     return got ? { file: got, hit: false } : null;
   }
 

@@ -25,6 +25,14 @@ export interface SymbolsOptions {
   s3?: S3Client | null;
   /** Ladder order; default exe, sysroot, symbol_store, debuginfod, host. */
   order?: readonly SourceName[];
+  /**
+   * Also let gdb's own debuginfod client query DEBUGINFOD_URLS (default off:
+   * the worker has already fetched every executable and debug file those
+   * servers have for the core's modules; gdb's client adds lookups per job
+   * for sources and the vDSO, which the result does not use: free on
+   * loopback, a round trip each against a remote server).
+   */
+  gdbDebuginfod?: boolean;
   /** This machine's root for the `host` source ("/"). */
   hostRoot?: string;
   fetch?: typeof fetch;

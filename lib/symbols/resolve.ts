@@ -8,12 +8,16 @@
  *   sysroot       a directory holding the crashed container's files (an
  *                 extracted image): <sysroot>/<module path>, symlinks
  *                 resolved inside the sysroot, and its /usr/lib/debug
+ *   host          this machine's own files at the module's path and its
+ *                 /usr/lib/debug/.build-id
  *   symbol_store  <store>/<build-id>/{executable,debuginfo}, local or S3
  *                 (S3 through the local cache)
  *   debuginfod    <url>/buildid/<build-id>/{executable,debuginfo}, through the cache
- *   host          this machine's own files at the module's path and its
- *                 /usr/lib/debug/.build-id
  *
+ * `host` comes before the network by default: it is used only for the very
+ * same build (equal build-id), so it can only save round trips, and a
+ * container's libc that happens to match the worker's is found without
+ * asking S3 or debuginfod on every job.
  * The rule that makes the answer trustworthy: a candidate is used only when
  * its build-id equals the one the core recorded. A candidate that differs is
  * remembered as rejected; if nothing matches, the module is `mismatched`
@@ -32,9 +36,9 @@ import { debuginfodFetch } from "./debuginfod.js";
 import type { InventoryModule } from "./inventory.js";
 import type { StoreKind, SymbolStore } from "./store.js";
 
-export const SOURCES = ["exe", "sysroot", "symbol_store", "debuginfod", "host"] as const;
+export const SOURCES = ["exe", "sysroot", "host", "symbol_store", "debuginfod"] as const;
 export type SourceName = (typeof SOURCES)[number];
-/** Cheap local sources first, the network next, this machine last. */
+/** Local sources first (the operator's, the image's, this machine's same builds), then the network. */
 export const DEFAULT_ORDER: readonly SourceName[] = SOURCES;
 
 export interface Candidate {

@@ -30,11 +30,11 @@ module's exact file by build-id (the id the linker stamps into every ELF
 file and the kernel records in the core), from, in order:
   exe           --exe FILE (the executable only)
   sysroot       --sysroot DIR / SYSROOT: the crashed container's files
+  host          this machine's own files, only when the build-id matches
   symbol_store  SYMBOL_STORE: <build-id>/executable, <build-id>/debuginfo
                 on a directory or s3://bucket/prefix (cached in
                 SYMBOL_CACHE_DIR, bounded by SYMBOL_CACHE_MAX_BYTES)
   debuginfod    DEBUGINFOD_URLS: <url>/buildid/<build-id>/...
-  host          this machine's own files, only when the build-id matches
 A file with another build-id is reported "mismatched" and never used.
 
 Subcommands:
@@ -60,7 +60,7 @@ Options:
   --exe FILE      the crashed executable, when you have it
   --sysroot DIR   directory with the container's files [default: SYSROOT]
   --debuginfod U  debuginfod URLs, space-separated [default: DEBUGINFOD_URLS]
-  --order LIST    ladder order [default: exe,sysroot,symbol_store,debuginfod,host]
+  --order LIST    ladder order [default: exe,sysroot,host,symbol_store,debuginfod]
   --json          machine-readable output
   -h, --help      show this help
 

@@ -32,17 +32,27 @@ describe("SymbolCache", () => {
     expect((await fs.stat(a!.file)).size).toBe(100);
   });
 
-  test("what the source does not have is not cached (it may be uploaded later) and leaves no temp file", async () => {
-    const cache = new SymbolCache(dir, 1 << 20);
+  test("what the source does not have is remembered only for the miss TTL, never on disk", async () => {
     let n = 0;
     const none = async () => {
       n++;
       return false;
     };
-    expect(await cache.getOrFetch(`debuginfod/${ID(2)}/debuginfo`, none)).toBeNull();
-    expect(await cache.getOrFetch(`debuginfod/${ID(2)}/debuginfo`, none)).toBeNull();
+    const noTtl = new SymbolCache(dir, 1 << 20, 0);
+    expect(await noTtl.getOrFetch(`debuginfod/${ID(2)}/debuginfo`, none)).toBeNull();
+    expect(await noTtl.getOrFetch(`debuginfod/${ID(2)}/debuginfo`, none)).toBeNull();
     expect(n).toBe(2);
     expect(await fs.readdir(path.join(dir, ".tmp"))).toEqual([]);
+
+    const ttl = new SymbolCache(dir, 1 << 20, 60_000);
+    n = 0;
+    expect(await ttl.getOrFetch(`debuginfod/${ID(5)}/debuginfo`, none)).toBeNull();
+    expect(await ttl.getOrFetch(`debuginfod/${ID(5)}/debuginfo`, none)).toBeNull();
+    expect(n).toBe(1);
+    // Another cache directory is another cache: its misses are its own.
+    const other = new SymbolCache(path.join(dir, "other"), 1 << 20, 60_000);
+    expect(await other.getOrFetch(`debuginfod/${ID(5)}/debuginfo`, none)).toBeNull();
+    expect(n).toBe(2);
   });
 
   test("a failed download leaves neither an entry nor a temp file", async () => {
