@@ -55,11 +55,27 @@ export function crashFrameIndex(frames: Frame[]): number {
     }
     // Unsymbolized libc/libstdc++ frames between abort() and the caller are
     // glibc's or the C++ runtime's own (malloc_printerr, __libc_message, ...).
-    if (sawMachinery && f.function === null && isRuntimeLibrary(f.library)) continue;
+    // Above the machinery too: without libc6-dbg, frame #0 of an abort is
+    // `?? () from libc.so.6` (the static __pthread_kill_implementation),
+    // followed by raise/abort.
+    if (f.function === null && isRuntimeLibrary(f.library) && (sawMachinery || machineryFollows(frames, i))) continue;
     return i;
   }
   const any = frames.findIndex((f) => !f.signal_handler && !isMachineryFrame(f));
   return any === -1 ? 0 : any;
+}
+
+/**
+ * True when, below frame `i`, only unsymbolized runtime-library frames stand
+ * between it and a machinery frame (looking a few frames ahead).
+ */
+function machineryFollows(frames: Frame[], i: number): boolean {
+  for (let j = i + 1; j < Math.min(frames.length, i + 8); j++) {
+    const f = frames[j]!;
+    if (f.signal_handler || isMachineryFrame(f)) return true;
+    if (!(f.function === null && isRuntimeLibrary(f.library))) return false;
+  }
+  return false;
 }
 
 /** glibc/musl/BSD functions that deliver a signal to the process itself. */
@@ -94,7 +110,7 @@ const MACHINERY = new Set([
 
 const MACHINERY_PREFIXES = [
   "_Unwind_", "__cxxabiv1::", "__gnu_cxx::__verbose_terminate", "std::__throw_", "std::__cxx11::__throw",
-  "core::panicking::", "std::panicking::", "core::panic::", "std::panic::", "rust_panic",
+  "core::panicking::", "std::panicking::", "core::panic::", "std::panic::",
   "std::sys_common::backtrace::__rust_end_short_backtrace", "std::sys::backtrace::__rust_end_short_backtrace",
   "std::rt::lang_start_internal::{{closure}}::abort", "panic_abort::", "__rustc::", "std::rt::__rust_",
 ];

@@ -36,11 +36,27 @@ export function signatureOf(thread: Thread, opts: { maxFrames?: number } = {}): 
   if (start === -1) return null;
   const frames: string[] = [];
   for (let i = start; i < thread.frames.length && frames.length < max; i++) {
-    frames.push(normalizeFrame(thread.frames[i]!));
+    const f = thread.frames[i]!;
+    // Thread and process start-up frames say how the thread began, not
+    // where it crashed; past the crash frame they only add noise.
+    if (i > start && isStartupFrame(f)) break;
+    frames.push(normalizeFrame(f));
   }
   if (frames.length === 0) return null;
   const text = frames.join(" | ");
   return { text, hash: hashOf(text), frames };
+}
+
+const STARTUP = new Set([
+  "start_thread", "clone", "clone3", "__clone", "__clone3", "__clone_internal", "thread_start", "_start", "__libc_start_main",
+  "__libc_start_call_main", "__libc_start_main_impl", "__libc_start_main_alias_2", "__start", "_dl_start_user",
+]);
+
+/** Thread/process entry frames (glibc's start_thread, clone3, _start, ...). */
+function isStartupFrame(f: Frame): boolean {
+  if (f.function === null) return false;
+  const name = normalizeFunction(f.function);
+  return STARTUP.has(name) || STARTUP.has(name.replace(/^__GI_/, "")) || /^std::sys::(pal::)?unix::thread::Thread::new::thread_start/.test(name);
 }
 
 /** First 16 hex characters of the SHA-256 of the signature text. */

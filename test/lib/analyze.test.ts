@@ -99,13 +99,11 @@ describe("the user's code is the crash frame", () => {
     });
   }
 
-  // KNOWN BUG (lib/gdb/crash.ts crashFrameIndex): without libc's debug info,
-  // frame #0 of an abort is `0x... in ?? () from .../libc.so.6` (the static
-  // __pthread_kill_implementation), before any machinery frame, so frame #0
-  // is taken as the crash frame (function null). These tests flip to failing
-  // when that is fixed: then turn them into plain tests and UPDATE_GOLDEN=1.
+  // Without libc's debug info (no libc6-dbg, as on a fresh machine), frame #0
+  // of an abort is `?? () from libc.so.6` (the static
+  // __pthread_kill_implementation), above raise/abort: still machinery.
   for (const [name, fn] of cases.filter(([n]) => n !== "multithread")) {
-    test.failing(`${name}: ${fn}, without libc's debug info`, async () => {
+    test(`${name}: ${fn}, without libc's debug info`, async () => {
       if (fixtureMissing(name)) throw new Error("fixture missing");
       const f = fixture(name);
       const r = await analyze({ core: f.core, exe: f.exe });

@@ -175,3 +175,29 @@ describe("summarize", () => {
     expect(bt.threads[0]!.crashed).toBe(false);
   });
 });
+
+describe("crashFrameOf without libc debug info", () => {
+  it("skips an unsymbolized libc frame #0 above raise/abort and the assert internals", () => {
+    const t = thread([
+      "#0  0x00007f1c in ?? () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#1  0x00007f2c in raise () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#2  0x00007f3c in abort () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#3  0x00007f4c in ?? () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#4  0x00007f5c in __assert_fail () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#5  0x000055d0 in withdraw (w=0x7ffd, amount=5) at abort-assert.c:17",
+      "#6  0x000055e0 in main () at abort-assert.c:30",
+    ]);
+    expect(crashFrameOf(t)?.function).toBe("withdraw");
+  });
+  it("keeps an unsymbolized libc frame #0 when no machinery follows (a real crash in libc)", () => {
+    const t = thread([
+      "#0  0x00007f1c in ?? () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#1  0x000055d0 in copy_name (dst=0x0) at names.c:12",
+    ]);
+    expect(crashFrameOf(t)?.library).toMatch(/libc\.so\.6$/);
+  });
+  it("does not treat a user crate named rust_panic as machinery", () => {
+    const t = thread(["#0  0x000055d0 in rust_panic::parse_port (s=...) at src/main.rs:4", "#1  0x000055e0 in main () at src/main.rs:9"]);
+    expect(crashFrameOf(t)?.function).toBe("rust_panic::parse_port");
+  });
+});

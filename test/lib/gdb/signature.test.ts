@@ -109,3 +109,18 @@ describe("normalizeFunction", () => {
     expect(normalizeFunction("std::vector<int, std::allocator<int> >::operator[]")).toBe("std::vector<int, std::allocator<int> >::operator[]");
   });
 });
+
+describe("signatureOf stops at thread start-up frames", () => {
+  it("a worker thread's signature ends before start_thread/clone3", () => {
+    const bt = parseBacktrace(
+      [
+        "#0  0x000055d0 in parse_message (m=0x0) at multithread.c:20",
+        "#1  0x000055e0 in crasher (arg=0x0) at multithread.c:30",
+        "#2  0x00007f10 in start_thread () from /lib/x86_64-linux-gnu/libc.so.6",
+        "#3  0x00007f20 in clone3 () from /lib/x86_64-linux-gnu/libc.so.6",
+      ].join("\n"),
+    );
+    expect(signatureOf(bt.threads[0]!)?.text).toBe("parse_message | crasher");
+  });
+});
+
