@@ -5,8 +5,8 @@
  * The worker fetches through its own size-bounded cache instead of leaving it
  * all to gdb's client: the cache outlives a job (gdb's per-job
  * DEBUGINFOD_CACHE_PATH would start cold every time), and it lets the report
- * say per module which server had which file. gdb's client stays enabled as a
- * second chance (sources, anything missed), see lib/symbolize.ts.
+ * say per module which server had which file. gdb's own client is opt-in
+ * (SymbolsOptions.gdbDebuginfod), see docs/symbols.md.
  */
 import fs from "node:fs";
 import { Readable } from "node:stream";

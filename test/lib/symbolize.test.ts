@@ -146,6 +146,16 @@ describe("analyzeWithSymbols", () => {
       const r2 = await run(base({ symbols: { cacheDir: path.join(dir, "cache-dfd2"), cacheMaxBytes: 1 << 30, debuginfodUrls: dfd.url } }));
       expect(crashFrameOf(r2)).toEqual(expected());
       expect(r2.modules?.find((m) => m.build_id === exeId)).toMatchObject({ status: "found", source: "debuginfod" });
+
+      // gdb's own debuginfod client alone (the worker's debuginfod rung left out of the order).
+      const gdbCache = path.join(dir, "gdb-dfd-only");
+      const r3 = await run(
+        base({ exe: stripped, symbols: { cacheDir: gdbCache, cacheMaxBytes: 1 << 30, debuginfodUrls: dfd.url, gdbDebuginfod: true, order: ["exe", "host"] } }),
+      );
+      expect(crashFrameOf(r3)).toEqual(expected());
+      await expect(fs.readdir(path.join(gdbCache, "debuginfod"))).rejects.toThrow(/ENOENT/); // the worker fetched nothing
+      const withoutClient = await run(base({ exe: stripped, symbols: { cacheDir: gdbCache, cacheMaxBytes: 1 << 30, debuginfodUrls: dfd.url, order: ["exe", "host"] } }));
+      expect(withoutClient.crash_frame?.function ?? null).not.toBe("crash_here"); // so r3's names came from gdb's client
     } finally {
       await dfd.stop();
     }
@@ -175,6 +185,18 @@ describe("analyzeWithSymbols", () => {
     const r = await run(base({ symbols: { store, cacheDir: path.join(dir, "cache"), cacheMaxBytes: 1 << 20 } }));
     expect(crashFrameOf(r)).toEqual(expected());
     expect(r.modules?.find((m) => m.build_id === exeId)).toMatchObject({ status: "found", source: "symbol_store", file: path.join(store, exeId, "executable") });
+  });
+
+  test("a zstd-compressed dump is inventoried and analyzed like the raw core, and the decompressed copy removed", async () => {
+    const zst = path.join(dir, "core.zst");
+    await execa("zstd", ["-q", "-f", "-o", zst, core]);
+    const store = path.join(dir, "local-store-zst");
+    await addToStore([unstripped], new LocalSymbolStore(store));
+    const opts = base({ symbols: { store, cacheDir: path.join(dir, "cache"), cacheMaxBytes: 1 << 20 } });
+    const r = await run({ ...opts, core: zst });
+    expect(crashFrameOf(r)).toEqual(expected());
+    expect(r.symbolication).toMatchObject({ found: 3, missing: 0 });
+    expect((await fs.readdir(opts.workDir)).filter((f) => f.startsWith("core"))).toEqual([]);
   });
 
   test("a library of another build in the sysroot is mismatched, not used, and lends no names", async () => {
