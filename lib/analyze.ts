@@ -154,6 +154,8 @@ export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo
     executable,
     command_line: summary.command_line ?? notes?.psargs ?? null,
     architecture: info.machine,
+    compression: original.compression,
+    truncated: info.truncated,
   };
   if (summary.threads.length === 0) {
     const why = gdbComplaint(run);

@@ -111,6 +111,10 @@ export const CoreInfoSchema = z.object({
   executable: z.string().nullable(),
   command_line: z.string().nullable(),
   architecture: z.string().nullable().optional(),
+  /** The dump was gzip/zstd compressed (size is the compressed size then). */
+  compression: z.string().nullable().optional(),
+  /** The core file is shorter than its program headers say: frames may be missing. */
+  truncated: z.boolean().optional(),
 });
 
 export const ResultSchema = z.object({

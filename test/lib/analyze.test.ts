@@ -152,6 +152,8 @@ describe("inputs", () => {
       expect(r.status).toBe("completed");
       expect(r.signature).toEqual(plain.signature);
       expect(r.core?.size).toBe((await fs.stat(c)).size);
+      expect(r.core?.compression).toBe(c === compressedCores.gzip ? "gzip" : "zstd");
+      expect(r.core?.truncated).toBe(false);
       expect(await fs.readdir(work)).toEqual([]);
     }
   });
@@ -216,6 +218,8 @@ describe("bad inputs are failed results, never exceptions", () => {
     const r = await analyze({ core: await cut("half"), exe: fixture("null-deref").exe });
     expect(r.status).toBe("completed");
     expect(r.crash_frame?.function).toBe("store_total");
+    // ... and says the core was cut, so nobody trusts missing frames.
+    expect(r.core?.truncated).toBe(true);
   });
 
   test("a core cut inside its notes is truncated_core, from what gdb says", async () => {
