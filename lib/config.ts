@@ -28,12 +28,17 @@ function boolean(name: string, fallback: boolean) {
   };
 }
 
-function integer(name: string, fallback: number, min = 0) {
+/**
+ * Plain decimal digits only: `Number()` alone would take " " as 0 (turning the
+ * probes off), "0x10" as 16 and "1e3" as 1000, none of which an operator means.
+ */
+function integer(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (raw: string | undefined): number => {
     if (raw === undefined || raw === "") return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) {
-      throw new ConfigError(name, `expected an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    const n = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+      throw new ConfigError(name, `expected an integer ${range}, got ${JSON.stringify(raw)}`);
     }
     return n;
   };
@@ -49,20 +54,30 @@ function list(raw: string | undefined): string[] {
 function url(name: string) {
   return (raw: string | undefined): string | undefined => {
     if (raw === undefined || raw === "") return undefined;
+    let parsed: URL;
     try {
-      return new URL(raw).toString().replace(/\/$/, "");
+      parsed = new URL(raw);
     } catch {
       throw new ConfigError(name, `not a valid URL: ${JSON.stringify(raw)}`);
     }
+    // "minio:9000" parses as a URL with the scheme "minio:"; only HTTP(S) endpoints work here.
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new ConfigError(name, `expected an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+    }
+    return parsed.toString().replace(/\/$/, "");
   };
 }
 
 function durationList(name: string, fallback: number[]) {
   return (raw: string | undefined): number[] => {
     if (raw === undefined || raw === "") return fallback;
-    return list(raw).map((item) => {
-      const n = Number(item);
-      if (!Number.isInteger(n) || n < 0) {
+    const items = list(raw);
+    if (items.length === 0) {
+      throw new ConfigError(name, `expected comma-separated milliseconds, got ${JSON.stringify(raw)}`);
+    }
+    return items.map((item) => {
+      const n = /^\d+$/.test(item) ? Number(item) : NaN;
+      if (!Number.isSafeInteger(n)) {
         throw new ConfigError(name, `expected comma-separated milliseconds, got ${JSON.stringify(raw)}`);
       }
       return n;
@@ -130,6 +145,11 @@ const ConfigSchema = z.object({
     sysroot: z.string().optional(),
   }),
 });
+/**
+ * Frozen all the way down at run time (see deepFreeze). The type stays
+ * shallow-readonly so collaborators that take `string[]` and only read it
+ * need no change.
+ */
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
 /** Every variable the worker reads, with its default, for `--help` and docs. */
@@ -238,7 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
     resultSubject: env.RESULT_SUBJECT || "coresight.analysis",
     logFile: env.LOG_FILE ?? "worker.log",
     logLevel,
-    metricsPort: integer("METRICS_PORT", 9464, 0)(env.METRICS_PORT),
+    metricsPort: integer("METRICS_PORT", 9464, 0, 65535)(env.METRICS_PORT),
     shutdownGraceMs: integer("SHUTDOWN_GRACE_MS", 30_000, 0)(env.SHUTDOWN_GRACE_MS),
     symbols: {
       store: env.SYMBOL_STORE || undefined,
@@ -255,5 +275,14 @@ export function loadConfig(env: Env = process.env): Config {
     if (where === "logLevel") throw new ConfigError("LOG_LEVEL", `unknown level ${JSON.stringify(logLevel)}`);
     throw new ConfigError(where, issue?.message ?? "invalid configuration");
   }
-  return Object.freeze(parsed.data);
+  return deepFreeze(parsed.data);
+}
+
+/** `Object.freeze` is shallow: without this, `config.nats.url = ...` would still succeed. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
