@@ -47,9 +47,12 @@ export type AnalyzeWithSymbolsOptions = Omit<AnalyzeOptions, "sysroot" | "exe" |
 export async function analyzeWithSymbols(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
   const raw = await decompressed(opts);
   try {
-    return await analyzeRaw(raw ? { ...opts, core: raw } : opts);
+    if (!raw) return await analyzeRaw(opts);
+    const result = await analyzeRaw({ ...opts, core: raw.file });
+    // The result describes the dump as it arrived: its compressed size and kind.
+    return result.core ? { ...result, core: { ...result.core, size: raw.size, compression: raw.compression } } : result;
   } finally {
-    if (raw) await fs.rm(raw, { force: true });
+    if (raw) await fs.rm(raw.file, { force: true });
   }
 }
 
@@ -59,14 +62,14 @@ export async function analyzeWithSymbols(opts: AnalyzeWithSymbolsOptions): Promi
  * compressed, or when decompression fails: analyzeCore then reports the
  * problem in its own words (or analyzes what a cut stream gave).
  */
-async function decompressed(opts: AnalyzeWithSymbolsOptions): Promise<string | null> {
+async function decompressed(opts: AnalyzeWithSymbolsOptions): Promise<{ file: string; size: number; compression: string } | null> {
   const info = await inspectCore(opts.core).catch(() => null);
   if (!info?.compression) return null;
   const dest = path.join(opts.workDir, "core.decompressed");
   try {
     await fs.mkdir(opts.workDir, { recursive: true });
     await pipeline(createReadStream(opts.core), decompressor(info.compression), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
-    return dest;
+    return { file: dest, size: info.size, compression: info.compression };
   } catch (e: unknown) {
     await fs.rm(dest, { force: true });
     if (opts.signal?.aborted) throw e;

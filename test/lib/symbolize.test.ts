@@ -196,6 +196,7 @@ describe("analyzeWithSymbols", () => {
     const r = await run({ ...opts, core: zst });
     expect(crashFrameOf(r)).toEqual(expected());
     expect(r.symbolication).toMatchObject({ found: 3, missing: 0 });
+    expect(r.core).toMatchObject({ size: (await fs.stat(zst)).size, compression: "zstd" });
     expect((await fs.readdir(opts.workDir)).filter((f) => f.startsWith("core"))).toEqual([]);
   });
 
