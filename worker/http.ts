@@ -2,6 +2,7 @@
 import fs from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { toError } from "../lib/errors.js";
 import type { Metrics } from "./metrics.js";
 
 export interface ReadinessChecks {
@@ -9,13 +10,14 @@ export interface ReadinessChecks {
   [name: string]: () => Promise<string | null> | string | null;
 }
 
+/** Readiness check: null when `dir` exists (created if missing) and is writable, else the reason. */
 export async function workDirWritable(dir: string): Promise<string | null> {
   try {
     await fs.mkdir(dir, { recursive: true });
     await fs.access(dir, fs.constants.W_OK);
     return null;
   } catch (e: unknown) {
-    return `work dir ${dir} not writable: ${(e as Error).message}`;
+    return `work dir ${dir} not writable: ${toError(e).message}`;
   }
 }
 
@@ -24,6 +26,12 @@ export interface ProbeServer {
   close(): Promise<void>;
 }
 
+/**
+ * Serves /healthz (always 200 while the process answers), /readyz (200, or
+ * 503 with `{ ready: false, failures: { <check>: <reason> } }`), /metrics
+ * (the registry in Prometheus text) and 404 for anything else. Port 0 picks a
+ * free port; `close()` also ends kept-alive connections.
+ */
 export async function startProbeServer(port: number, metrics: Metrics, checks: ReadinessChecks, host = "0.0.0.0"): Promise<ProbeServer> {
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -37,7 +45,9 @@ export async function startProbeServer(port: number, metrics: Metrics, checks: R
             const reason = await check();
             if (reason) failures[name] = reason;
           } catch (e: unknown) {
-            failures[name] = (e as Error).message;
+            // A rejected string or object has no .message: the check would be
+            // counted as failing yet vanish from the JSON (undefined is dropped).
+            failures[name] = toError(e).message || "check failed";
           }
         }
         const ok = Object.keys(failures).length === 0;
