@@ -28,8 +28,9 @@ export class UsageError extends Error {
 }
 
 /**
- * Minimal option parser: `--flag`, `--opt value`, `--opt=value`, positionals.
- * Unknown options are a UsageError naming the option.
+ * Minimal option parser: `--flag`, `--opt value`, `--opt=value`, positionals,
+ * `-h` for help, `--` ends the options. Unknown options (long or short), an
+ * option without its value and a flag with one are a UsageError naming the option.
  */
 export function parseArgs(
   argv: string[],
@@ -49,7 +50,10 @@ export function parseArgs(
       flags.add("help");
       continue;
     }
-    if (!arg.startsWith("--") || arg === "-") {
+    if (!arg.startsWith("--")) {
+      // Only -h is a short option; any other "-x" is a mistyped option, not a
+      // file name ("-" is stdin, "-1" a number). A file named "-x" goes after "--".
+      if (/^-[A-Za-z]/.test(arg)) throw new UsageError(`unknown option ${arg}`);
       positionals.push(arg);
       continue;
     }
@@ -58,7 +62,9 @@ export function parseArgs(
     if (!known.has(name)) throw new UsageError(`unknown option --${name}`);
     if ((spec.options ?? []).includes(name)) {
       const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      // "--exe --json core" would otherwise take "--json" as the value and drop
+      // the flag; a value that starts with "--" can be given as --exe=--x.
+      if (value === undefined || (eq === -1 && value.startsWith("--"))) throw new UsageError(`--${name} needs a value`);
       options.set(name, value);
     } else {
       if (eq !== -1) throw new UsageError(`--${name} takes no value`);
