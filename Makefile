@@ -19,6 +19,7 @@ typecheck: deps
 # under build/fixtures/ (skipped when up to date).
 fixtures: deps
 	bash scripts/build-fixtures.sh
+	bash scripts/build-aarch64-fixture.sh
 
 # Typecheck (ts-jest only transpiles), build dist/ (the queue tests run the
 # real worker binary), build the fixture cores, then jest.

@@ -14,6 +14,8 @@ import { connect } from "@nats-io/transport-node";
 import { loadConfig } from "../lib/config.js";
 import { createLogger } from "../lib/log.js";
 import { makeS3Client } from "../lib/storage/s3.js";
+import { addToStore } from "../lib/symbols/add.js";
+import { openSymbolStore } from "../lib/symbols/store.js";
 import { startApiServer } from "./devApi.js";
 import { startNatsServer } from "./devNats.js";
 import { startS3Server } from "./devS3.js";
@@ -71,8 +73,19 @@ async function main(): Promise<number> {
       LOG_FILE: logFile,
       METRICS_PORT: "0",
       WORKER_CONCURRENCY: "1",
+      // The stripped fixture's symbols, uploaded by build-id as a CI pipeline
+      // would (`coresight-worker symbols add`), so its frames get names.
+      SYMBOL_STORE: "s3://symbols/store",
+      SYMBOL_CACHE_DIR: path.join(out, "symbol-cache"),
     };
     const config = loadConfig(env);
+    const s3client = makeS3Client(config.s3);
+    await s3.createBucket("symbols");
+    const unstripped = path.join(root, "build/fixtures/stripped/stripped.full");
+    if (fs.existsSync(unstripped)) {
+      const added = await addToStore([unstripped], openSymbolStore(env.SYMBOL_STORE!, s3client));
+      say(`symbol store ${env.SYMBOL_STORE}: added ${added.length} file(s) for build/fixtures/stripped`);
+    }
     // Create the stream before the workers race to.
     const nc = await connect({ servers: nats.url });
     stops.unshift(["replay connection", () => nc.drain()]);
@@ -105,7 +118,7 @@ async function main(): Promise<number> {
     const replayed = await replayEvents(files, {
       nc,
       subject: config.nats.subject,
-      s3: makeS3Client(config.s3),
+      s3: s3client,
       bucket: "coredumps",
       expiresSec: 3600,
       skipMissing: true,
