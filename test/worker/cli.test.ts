@@ -1,0 +1,128 @@
+/**
+ * The shipped binary, `node dist/worker/cli.js` (built by `make test` before
+ * jest): help texts, exit codes, configuration errors on stderr.
+ */
+import { beforeAll, describe, expect, it } from "@jest/globals";
+import fs from "node:fs";
+import path from "node:path";
+import { execa } from "execa";
+import { CONFIG_VARIABLES } from "../../lib/config.js";
+import { cliPath, repoRoot } from "../helpers/workerProcess.js";
+
+const COMMANDS = ["analyze", "parse", "run", "replay", "symbols", "schema"];
+
+/** A clean environment: nothing from the developer's shell may change the outcome. */
+const BASE_ENV = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const r = await execa(process.execPath, [cliPath, ...args], {
+    env: { ...BASE_ENV, ...env },
+    extendEnv: false,
+    reject: false,
+    cwd: repoRoot,
+    stdin: "ignore",
+    // A command that unexpectedly starts the worker must not hang the suite.
+    timeout: 60_000,
+  });
+  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut };
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(cliPath)) {
+    throw new Error(`${path.relative(repoRoot, cliPath)} is missing: build it with \`npx tsc -p tsconfig.build.json\` (make test does this before jest)`);
+  }
+});
+
+describe("coresight-worker --help", () => {
+  it("lists every command with its summary and the exit codes", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: coresight-worker <command>/);
+    for (const name of COMMANDS) expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S`, "m"));
+    expect(r.stdout).toMatch(/Exit codes: 0 ok.*2 usage error, 3 configuration error/s);
+    expect(r.stderr).toBe("");
+  });
+
+  it("-h and help do the same; no command at all prints it and exits 2", async () => {
+    const full = (await cli(["--help"])).stdout;
+    expect(await cli(["-h"])).toMatchObject({ code: 0, stdout: full });
+    expect(await cli(["help"])).toMatchObject({ code: 0, stdout: full });
+    expect(await cli([])).toMatchObject({ code: 2, stdout: full });
+  });
+
+  it("--version prints the version", async () => {
+    const r = await cli(["--version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^coresight-worker \d+\.\d+\.\d+$/);
+  });
+});
+
+describe("<command> --help", () => {
+  it.each(COMMANDS)("%s --help exits 0 with its usage", async (name) => {
+    const r = await cli([name, "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: coresight-worker ${name}\\b`));
+    expect(r.stderr).toBe("");
+    // -h works as well, anywhere after the command.
+    expect((await cli([name, "x", "-h"])).stdout).toBe(r.stdout);
+  });
+
+  it("run --help lists every configuration variable", async () => {
+    const r = await cli(["run", "--help"]);
+    for (const [name] of CONFIG_VARIABLES) expect(r.stdout).toContain(name);
+  });
+});
+
+describe("exit codes", () => {
+  it("an unknown command exits 2, names it and shows the commands", async () => {
+    const r = await cli(["analyse", "core"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown command "analyse"');
+    expect(r.stderr).toContain("  analyze ");
+    expect(r.stdout).toBe("");
+  });
+
+  it("an unknown option exits 2 and points at the command's help", async () => {
+    const r = await cli(["analyze", "/nonexistent", "--bogus"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option --bogus");
+    expect(r.stderr).toContain("coresight-worker analyze --help");
+  });
+
+  it.each([
+    [{ WORKER_CONCURRENCY: "abc" }, "WORKER_CONCURRENCY", '"abc"'],
+    [{ RESULT_SINKS: "http" }, "CORESIGHT_API_URL", "RESULT_SINKS"],
+    [{ METRICS_PORT: "99999" }, "METRICS_PORT", '"99999"'],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", '"loud"'],
+  ])("run with %j exits 3 and names the variable", async (env, variable, shown) => {
+    const r = await cli(["run"], env);
+    expect(r.timedOut).toBe(false);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`configuration error: ${variable}:`);
+    expect(r.stderr).toContain(shown);
+    // One clear line, no stack trace.
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("schema prints the result JSON Schema", async () => {
+    const r = await cli(["schema"]);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(schema.$schema).toMatch(/^https:\/\/json-schema\.org\//);
+    expect(schema.type).toBe("object");
+    expect(Object.keys(schema.properties as object)).toEqual(expect.arrayContaining(["schema_version", "status"]));
+  });
+
+  it("analyze of a missing core exits 5 and names the file", async () => {
+    const r = await cli(["analyze", "/nonexistent"]);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toContain("/nonexistent");
+    expect(r.stdout).toBe("");
+  });
+
+  it("analyze with a mistyped short option exits 2, not 5", async () => {
+    const r = await cli(["analyze", "-j", "/nonexistent"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option -j");
+  });
+});
