@@ -4,7 +4,8 @@
  * scheme) has its dump uploaded to S3 first and the URL replaced by a
  * presigned GET URL, with md5 and file_size filled in, the way CoreDog does.
  * Every publish carries `Nats-Msg-Id` = analysis_id, so a replayed event is
- * not queued twice within the stream's duplicate window.
+ * not queued twice within the stream's duplicate window (with `fresh`, an
+ * event whose analysis_id was assigned gets a new message id instead).
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -15,6 +16,7 @@ import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, PutObjectComm
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
+import { toError } from "../lib/errors.js";
 import { analysisIdOf, parseEvent } from "../lib/events.js";
 
 export interface ReplayOptions {
@@ -83,16 +85,27 @@ async function upload(s3: S3Client, bucket: string, file: string, key: string, e
   return getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresSec });
 }
 
+/**
+ * Publishes each event file in order; see the module comment. Errors name
+ * the event file. Returns one entry per published event (skipped ones are
+ * left out), with `duplicate` from the stream's de-duplication.
+ */
 export async function replayEvents(files: string[], opts: ReplayOptions): Promise<Replayed[]> {
   const js = jetstream(opts.nc);
   const out: Replayed[] = [];
   let bucketReady = false;
   for (const file of files) {
-    const raw = JSON.parse(await fsp.readFile(file, "utf8")) as { id?: string; data?: Record<string, unknown> };
+    let raw: { id?: string; data?: Record<string, unknown> };
+    try {
+      raw = JSON.parse(await fsp.readFile(file, "utf8")) as typeof raw;
+    } catch (e: unknown) {
+      throw new Error(`${file}: ${toError(e).message}`, { cause: e });
+    }
     const data = raw.data ?? {};
     const fileUrl = typeof data.file_url === "string" ? data.file_url : "";
     if (fileUrl && isLocalPath(fileUrl)) {
-      if (!opts.s3) throw new Error(`${file}: its dump is a local file; set S3_ENDPOINT and AWS credentials so replay can upload it`);
+      // Look for the dump before asking for S3: a dump that is not here is
+      // skipped (skipMissing) whether or not S3 is configured.
       const local = [path.resolve(path.dirname(file), fileUrl), path.resolve(fileUrl)].find((p) => fs.existsSync(p));
       if (!local) {
         if (opts.skipMissing) {
@@ -101,6 +114,7 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
         }
         throw new Error(`${file}: dump ${fileUrl} not found (run make fixtures first)`);
       }
+      if (!opts.s3) throw new Error(`${file}: its dump is a local file; set S3_ENDPOINT and AWS credentials so replay can upload it`);
       if (!bucketReady) {
         await ensureBucket(opts.s3, opts.bucket);
         bucketReady = true;
@@ -112,13 +126,23 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
       data.md5 = await md5Of(local);
       opts.log?.(`uploaded ${path.relative(process.cwd(), local)} -> s3://${opts.bucket}/coredumps/${name}`);
     }
-    if (opts.fresh) raw.id = `${raw.id ?? "replay"}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const freshSuffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    if (opts.fresh) raw.id = `${raw.id ?? "replay"}-${freshSuffix}`;
     raw.data = data;
     const body = JSON.stringify(raw);
-    const ev = parseEvent(body);
-    const analysisId = analysisIdOf(ev);
+    let ev: ReturnType<typeof parseEvent>;
+    let analysisId: string;
+    try {
+      ev = parseEvent(body);
+      analysisId = analysisIdOf(ev);
+    } catch (e: unknown) {
+      throw new Error(`${file}: ${toError(e).message}`, { cause: e });
+    }
+    // An analysis_id CoreSight assigned does not change with the event id, so
+    // a fresh replay of such an event needs its own message id to be queued.
+    const assigned = ev.data.analysis_id !== undefined || ev.data.job_id !== undefined;
     const h = natsHeaders();
-    h.set("Nats-Msg-Id", analysisId);
+    h.set("Nats-Msg-Id", opts.fresh && assigned ? `${analysisId}-${freshSuffix}` : analysisId);
     const ack = await js.publish(opts.subject, body, { headers: h });
     out.push({ file, eventId: ev.id, analysisId, fileName: ev.data.file_name ?? null, duplicate: ack.duplicate });
     opts.log?.(`published ${path.basename(file)} event ${ev.id} analysis ${analysisId}${ack.duplicate ? " (duplicate, not queued again)" : ""}`);
