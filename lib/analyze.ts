@@ -1,6 +1,8 @@
 /**
  * Analyzes one dump: check it, decompress it if needed, run gdb once, parse,
- * summarize, and return a result document (schema v1).
+ * summarize, and return a result document (schema v1). The one gdb run also
+ * carries the uncaught C++ exception probe (symbols/runtime.ts): exactly one
+ * gdb process per core.
  *
  * Never throws for a bad input or a gdb problem: every such case is a failed
  * result with a stable code (file_not_found, empty_file, not_a_core,
@@ -24,6 +26,7 @@ import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
 import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
 import { AT_ENTRY, readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
+import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
 
 export interface AnalyzeOptions {
   /** The dump: a raw ELF core, or gzip/zstd-compressed (detected by magic bytes). */
@@ -127,6 +130,8 @@ async function analyze(opts: AnalyzeOptions, timings: AnalyzeTimings, cleanups: 
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.workDir ? { tmpDir: opts.workDir } : {}),
+      // In this run, not a second gdb: the probe is silent unless the crash thread threw.
+      extraSections: [runtimeProbeSection()],
     });
   } catch (e: unknown) {
     if (opts.signal?.aborted) throw e;
@@ -176,6 +181,7 @@ export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo
     quality: summary.quality,
     shared_libraries: parseSharedLibraries(s.sharedlibrary).map(({ from, to, symbols_read, path: p }) => ({ from, to, symbols_read, path: p })),
     abort_message: abortMessageOf(s.abort_message),
+    ...runtimeOf(s[RUNTIME_SECTION]),
     gdb,
     core,
   };
@@ -194,6 +200,12 @@ export function abortMessageOf(text: string | undefined): string | null {
     }
   }
   return null;
+}
+
+/** `runtime` for the result: present only when the probe found the uncaught C++ exception's type or message. */
+function runtimeOf(text: string | undefined): Pick<Result, "runtime"> {
+  const probe = parseRuntimeSection(text);
+  return probe ? { runtime: probe } : {};
 }
 
 /** The most telling thing gdb said when it found nothing: its in-band errors, else stderr. */

@@ -9,7 +9,8 @@
  * tree, never this machine's /), so a frame is either named correctly or `??`
  * with its module, never plausibly and wrongly. When resolution itself cannot
  * run (eu-unstrip missing), the analysis still runs, on an empty tree: fewer
- * names, no wrong ones.
+ * names, no wrong ones. One gdb process per core: the uncaught C++ exception
+ * probe is a section of analyzeCore's run, not a second gdb.
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
@@ -21,7 +22,6 @@ import { inspectCore } from "./core/elf.js";
 import type { Result } from "./result.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { applySymbolReport } from "./symbols/report.js";
-import { hasCxxThrow, probeCxxException } from "./symbols/runtime.js";
 import { assembleTree } from "./symbols/tree.js";
 
 export type { SymbolsOptions } from "./symbols/prepare.js";
@@ -108,7 +108,7 @@ async function analyzeRaw(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
 
   const urls = prepared.debuginfodUrls;
   const gdb = prepared.foreign ? (gdbMultiarchPath ?? "gdb-multiarch") : (gdbPath ?? "gdb");
-  let result = await analyzeCore({
+  const result = await analyzeCore({
     ...rest,
     workDir,
     ...(prepared.tree.exe ? { exe: prepared.tree.exe } : {}),
@@ -120,16 +120,5 @@ async function analyzeRaw(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
     debuginfod: symbols?.gdbDebuginfod && urls.length > 0 ? { urls: urls.join(" "), cacheDir: path.join(workDir, "debuginfod") } : null,
     gdbPath: gdb,
   });
-  if (result.status === "completed" && hasCxxThrow(result) && !result.runtime?.exception_type) {
-    const probe = await probeCxxException({
-      core: opts.core,
-      ...prepared.tree,
-      gdbPath: gdb,
-      workDir,
-      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-    if (probe) result = { ...result, runtime: { ...result.runtime, ...probe } };
-  }
   return applySymbolReport(result, prepared.modules, { architecture: prepared.inventory.machine });
 }

@@ -15,22 +15,25 @@
  * points at the characters. A custom what() computed at call time cannot be
  * recovered from a core; no message is better than a wrong one.
  *
- * This is a second, short gdb run, made only when the crash thread has a
- * `__cxa_throw`/`__cxa_rethrow` frame.
+ * The probe is one section ("runtime") of the one gdb run per core
+ * (lib/analyze.ts always adds it): a second gdb process would pay gdb's
+ * start-up and symbol loading again. It decides by itself whether there is
+ * anything to do: it walks the first frames of the selected thread (the
+ * crashing one: `thread apply all` restores the selection) and, without a
+ * `__cxa_throw`/`__cxa_rethrow` frame there, prints nothing.
  */
-import fs from "node:fs/promises";
-import path from "node:path";
-import { execa } from "execa";
-import type { Result } from "../result.js";
 
-const MARK = "@@CORESIGHT-RUNTIME@@";
-const THROW_FRAMES = new Set(["__cxa_throw", "__cxa_rethrow", "_Unwind_Resume_or_Rethrow"]);
+/** Name of the probe's section in the command file. */
+export const RUNTIME_SECTION = "runtime";
 
-/** True when the crash thread died of a C++ throw (a frame in __cxa_throw/__cxa_rethrow). */
-export function hasCxxThrow(result: Result): boolean {
-  const t = result.threads.find((x) => x.number === result.crash_thread);
-  return !!t?.frames.some((f) => f.function !== null && THROW_FRAMES.has(f.function.replace(/\s*\(.*$/, "")));
-}
+/**
+ * Frames walked looking for the throw: the terminate path puts __cxa_throw
+ * about 6 frames below frame #0 (raise, abort, verbose terminate handler,
+ * __terminate, terminate, __cxa_throw), a few more with inlined frames. The
+ * bound keeps a deep stack (a stack overflow) from being unwound past what
+ * the backtrace section already unwound.
+ */
+const MAX_WALK = 32;
 
 const PROBE = String.raw`
 import gdb, json, struct
@@ -39,6 +42,19 @@ THROW = ("__cxa_throw", "__cxa_rethrow", "_Unwind_Resume_or_Rethrow")
 STD_MSG = ("std::runtime_error", "std::logic_error", "std::range_error", "std::overflow_error",
            "std::underflow_error", "std::domain_error", "std::invalid_argument", "std::length_error",
            "std::out_of_range", "std::system_error", "std::ios_base::failure")
+
+def throw_frame():
+    try:
+        f = gdb.newest_frame()
+        for _ in range(${MAX_WALK}):
+            if f is None:
+                return None
+            if f.name() in THROW:
+                return f
+            f = f.older()
+    except gdb.error:
+        pass  # an unwinding error: whatever is below is not trustworthy
+    return None
 
 def symbol_at(addr):
     try:
@@ -67,8 +83,8 @@ def derives_from_std_msg(name, depth=0):
         pass
     return False
 
-out = {"exception_type": None, "exception_message": None}
-try:
+def probe(throw):
+    out = {"exception_type": None, "exception_message": None}
     ptr = gdb.lookup_type("void").pointer().sizeof
     little = "little" in gdb.execute("show endian", to_string=True)
     fmt = ("<" if little else ">") + ("Q" if ptr == 8 else "I")
@@ -76,102 +92,81 @@ try:
     def word(addr):
         return struct.unpack(fmt, bytes(inf.read_memory(addr, ptr)))[0]
 
-    gdb.execute("thread 1", to_string=True)  # gdb numbers the signalled thread 1 in a core
-    f = gdb.newest_frame()
-    throw = None
-    while f is not None:
-        if f.name() in THROW:
-            throw = f
+    lo = int(gdb.newest_frame().read_register("sp"))
+    caller = throw.older()
+    hi = int(caller.read_register("sp")) if caller is not None else lo + 8192
+    hi = min(hi, lo + 65536)
+    mem = bytes(inf.read_memory(lo, hi - lo))
+    words = [struct.unpack_from(fmt, mem, o)[0] for o in range(0, len(mem) - ptr + 1, ptr)]
+    for v in words:
+        s = symbol_at(v) if v > 0x10000 else None
+        if s and s.startswith("typeinfo for ") and " + " not in s:
+            out["exception_type"] = strip_version(s[len("typeinfo for "):])
             break
-        f = f.older()
-    if throw is not None:
-        lo = int(gdb.newest_frame().read_register("sp"))
-        caller = throw.older()
-        hi = int(caller.read_register("sp")) if caller is not None else lo + 8192
-        hi = min(hi, lo + 65536)
-        mem = bytes(inf.read_memory(lo, hi - lo))
-        words = [struct.unpack_from(fmt, mem, o)[0] for o in range(0, len(mem) - ptr + 1, ptr)]
+    t = out["exception_type"]
+    if t:
         for v in words:
-            s = symbol_at(v) if v > 0x10000 else None
-            if s and s.startswith("typeinfo for ") and " + " not in s:
-                out["exception_type"] = strip_version(s[len("typeinfo for "):])
+            if v <= 0x10000:
+                continue
+            try:
+                vt = symbol_at(word(v))
+            except Exception:
+                continue
+            if vt and strip_version(vt.split(" + ")[0]) == "vtable for " + t:
+                if derives_from_std_msg(t):
+                    msg = bytes(inf.read_memory(word(v + ptr), 4096)).split(b"\0")[0]
+                    out["exception_message"] = msg.decode("utf-8", "replace")
                 break
-        t = out["exception_type"]
-        if t:
-            for v in words:
-                if v <= 0x10000:
-                    continue
-                try:
-                    vt = symbol_at(word(v))
-                except Exception:
-                    continue
-                if vt and strip_version(vt.split(" + ")[0]) == "vtable for " + t:
-                    if derives_from_std_msg(t):
-                        msg = bytes(inf.read_memory(word(v + ptr), 4096)).split(b"\0")[0]
-                        out["exception_message"] = msg.decode("utf-8", "replace")
-                    break
-except Exception as e:
-    out["error"] = str(e)
-gdb.write("${MARK}" + json.dumps(out) + "\n")
+    return out
+
+throw = throw_frame()
+if throw is not None:
+    # C++ names ("app::ConfigError") need C++ parsing; the siginfo section
+    # set C, which the sections after this one rely on.
+    language = gdb.parameter("language")
+    try:
+        gdb.execute("set language c++")
+        out = probe(throw)
+    except Exception as e:
+        out = {"exception_type": None, "exception_message": None, "error": " ".join(str(e).split())}
+    finally:
+        gdb.execute("set language " + language)
+    gdb.write(json.dumps(out) + "\n")
 `;
+
+/**
+ * The probe as a command-file section: `python exec(...)` on one line, since
+ * a section holds CLI commands and the command file runs each through
+ * `gdb.execute`, in its own try/except (a probe error lands in the run's
+ * in-band errors, never stops the sections after it). Its own globals
+ * (`{}`), so that its names cannot shadow the command file's.
+ */
+export function runtimeProbeSection(): { name: string; commands: string[] } {
+  return { name: RUNTIME_SECTION, commands: [`python exec(${JSON.stringify(PROBE)}, {})`] };
+}
 
 export interface RuntimeProbe {
   exception_type: string | null;
   exception_message: string | null;
 }
 
-/** Parses the probe's output line; null when it printed none. */
-export function parseRuntimeProbe(stdout: string): RuntimeProbe | null {
-  const line = stdout.split("\n").find((l) => l.startsWith(MARK));
-  if (!line) return null;
-  try {
-    const j = JSON.parse(line.slice(MARK.length)) as Partial<RuntimeProbe>;
-    return { exception_type: j.exception_type ?? null, exception_message: j.exception_message ?? null };
-  } catch {
-    return null;
-  }
-}
-
 /**
- * Runs the probe with the same files gdb analyzed with. Null when gdb fails
- * or finds nothing; never throws (the analysis is complete without it).
+ * Reads the runtime section: one JSON line when the crash thread threw, empty
+ * otherwise. Null when there was no throw, or when the probe found neither
+ * the type nor the message.
  */
-export async function probeCxxException(opts: {
-  core: string;
-  exe: string | null;
-  sysroot: string;
-  solibSearchPath: string[];
-  debugFileDirectories: string[];
-  gdbPath: string;
-  workDir: string;
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}): Promise<RuntimeProbe | null> {
-  const script = path.join(opts.workDir, "runtime-probe.py");
-  try {
-    await fs.writeFile(script, PROBE);
-    const iex = [
-      "set auto-load off",
-      "set debuginfod enabled off",
-      "set pagination off",
-      `set sysroot ${opts.sysroot}`,
-      `set solib-search-path ${opts.solibSearchPath.join(":")}`,
-      `set debug-file-directory ${opts.debugFileDirectories.join(":")}`,
-    ].flatMap((c) => ["-iex", c]);
-    // Positional exe/core: no quoting of paths through gdb's command parser.
-    const files = opts.exe ? [opts.exe, opts.core] : ["--core", opts.core];
-    const r = await execa(opts.gdbPath, ["-nx", "-nh", "-batch", ...iex, "-x", script, ...files], {
-      reject: false,
-      timeout: opts.timeoutMs ?? 60_000,
-      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-      env: { DEBUGINFOD_URLS: "" },
-      maxBuffer: 4 * 1024 * 1024,
-    });
-    const got = parseRuntimeProbe(r.stdout);
-    return got && (got.exception_type || got.exception_message) ? got : null;
-  } catch {
-    return null;
-  } finally {
-    await fs.rm(script, { force: true });
+export function parseRuntimeSection(text: string | undefined): RuntimeProbe | null {
+  if (!text) return null;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const j = JSON.parse(line) as { exception_type?: unknown; exception_message?: unknown };
+      const type = typeof j.exception_type === "string" && j.exception_type !== "" ? j.exception_type : null;
+      const message = typeof j.exception_message === "string" ? j.exception_message : null;
+      return type || message ? { exception_type: type, exception_message: message } : null;
+    } catch {
+      // not the probe's line
+    }
   }
+  return null;
 }

@@ -111,6 +111,13 @@ describe("the user's code is the crash frame", () => {
     });
   }
 
+  test("the uncaught C++ exception's type and what() land in runtime; no runtime for a C crash", async () => {
+    const cxx = await analyze({ core: fixture("cxx-uncaught").core, exe: fixture("cxx-uncaught").exe });
+    expect(cxx.runtime).toEqual({ exception_type: "std::runtime_error", exception_message: "config file missing: /etc/app/config.yaml" });
+    const c = await analyze({ core: fixture("null-deref").core, exe: fixture("null-deref").exe });
+    expect(c.runtime).toBeUndefined();
+  });
+
   test("the assertion text lands in abort_message", async () => {
     const r = await analyze({ core: fixture("abort-assert").core });
     expect(r.abort_message).toContain("Assertion `w->balance >= 0 && \"balance must never go negative\"' failed.");

@@ -15,6 +15,7 @@ import type { Frame, Result } from "../../lib/result.js";
 import { addToStore } from "../../lib/symbols/add.js";
 import { readBuildId } from "../../lib/symbols/buildId.js";
 import { LocalSymbolStore, openSymbolStore } from "../../lib/symbols/store.js";
+import { fixture, requireFixtures, type FixtureName } from "../helpers/fixtures.js";
 import { startS3Server, type S3TestServer } from "../helpers/s3Server.js";
 import { CXX_THROW, LIB_MAIN, NULL_DEREF, compile, compileCxx, crashIn, librarySource, lineOf, stripCopy, tempDir } from "./symbols/crashFixture.js";
 
@@ -264,4 +265,46 @@ describe("analyzeWithSymbols", () => {
       expect(r.crash_frame?.function).toMatch(/app::fail/);
     }
   });
+});
+
+describe("one gdb process per core", () => {
+  let dir: string;
+  let wrapper: string;
+  let counter: string;
+  beforeAll(async () => {
+    requireFixtures();
+    dir = await tempDir("one-gdb");
+    counter = path.join(dir, "gdb-starts");
+    wrapper = path.join(dir, "gdb-counting");
+    // Counts every gdb start, then becomes the real gdb.
+    await fs.writeFile(wrapper, `#!/bin/sh\necho "$$" >> '${counter}'\nexec gdb "$@"\n`, { mode: 0o755 });
+  });
+  afterAll(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const cases: Array<[FixtureName, Result["runtime"] | undefined]> = [
+    ["cxx-uncaught", { exception_type: "std::runtime_error", exception_message: "config file missing: /etc/app/config.yaml" }],
+    ["null-deref", undefined],
+  ];
+  for (const [name, runtime] of cases) {
+    test(`${name}: exactly one gdb run, runtime ${runtime ? "from it" : "absent"}`, async () => {
+      const f = fixture(name);
+      await fs.rm(counter, { force: true });
+      const workDir = path.join(dir, `job-${name}`);
+      await fs.mkdir(workDir);
+      const r = await analyzeWithSymbols({
+        core: f.core,
+        exe: f.exe,
+        workDir,
+        gdbPath: wrapper,
+        timeoutMs: 60_000,
+        symbols: { cacheDir: path.join(dir, "cache"), cacheMaxBytes: 1 << 30, order: ["exe", "host"] },
+      });
+      expect(r.status).toBe("completed");
+      expect(r.runtime).toEqual(runtime);
+      const starts = (await fs.readFile(counter, "utf8")).trim().split("\n");
+      expect(starts).toHaveLength(1);
+    });
+  }
 });
