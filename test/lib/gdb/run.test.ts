@@ -7,6 +7,18 @@ import { runGdb } from "../../../lib/gdb/run.js";
 import { ERRORS_KEY } from "../../../lib/gdb/sections.js";
 import { fixture, fixtureMissing, requireFixtures } from "../../helpers/fixtures.js";
 
+/**
+ * The group is gone, waiting a little: a member SIGKILLed along with gdb can
+ * linger as a zombie until init reaps it, and kill(-pgid, 0) still sees it.
+ */
+async function groupGone(pgid: number): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    if (!groupAlive(pgid)) return true;
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  return false;
+}
+
 function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
@@ -118,7 +130,7 @@ describe("runGdb", () => {
     expect(err).toBeInstanceOf(GdbTimeoutError);
     expect((err as GdbTimeoutError).code).toBe("gdb_timeout");
     expect(pid).toBeGreaterThan(0);
-    expect(groupAlive(pid!)).toBe(false);
+    expect(await groupGone(pid!)).toBe(true);
   });
 
   test("an abort kills the group and rejects with the reason", async () => {
@@ -130,7 +142,7 @@ describe("runGdb", () => {
       setTimeout(() => ac.abort(new Error("shutting down")), 20);
     } });
     await expect(p).rejects.toThrow("shutting down");
-    expect(groupAlive(pid!)).toBe(false);
+    expect(await groupGone(pid!)).toBe(true);
   });
 
   test("the output cap truncates and ends gdb", async () => {
@@ -140,7 +152,7 @@ describe("runGdb", () => {
     expect(run.truncated).toBe(true);
     expect(run.stdout.length).toBeLessThanOrEqual(2000);
     expect(run.sections.end).toBeUndefined();
-    expect(groupAlive(pid!)).toBe(false);
+    expect(await groupGone(pid!)).toBe(true);
   });
 
   test("onProgress is called while gdb runs", async () => {
