@@ -174,7 +174,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["GDB_MAX_OUTPUT_BYTES", "67108864", "cap on gdb output (result marked truncated)"],
   ["GDB_MAX_FRAMES", "256", "frames per thread"],
   ["S3_ENDPOINT", "", "S3-compatible endpoint (MinIO, COS, OSS)"],
-  ["S3_REGION", "us-east-1", "S3 region"],
+  ["S3_REGION", "us-east-1 (or AWS_REGION)", "S3 region"],
   ["AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY", "", "credentials: enables GetObject by bucket/key"],
   ["S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing"],
   ["ALLOWED_DUMP_HOSTS", "(any public host)", "comma list of hosts/IPs/*.suffix a dump may come from"],
