@@ -45,6 +45,12 @@ export type AnalyzeWithSymbolsOptions = Omit<AnalyzeOptions, "sysroot" | "exe" |
  * completed result); an abort still rejects like analyzeCore.
  */
 export async function analyzeWithSymbols(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
+  if (opts.exe && !(await isFile(opts.exe))) {
+    // An executable named explicitly must exist, as in analyzeCore, whose
+    // checks (core first, then exe) word the failed result; no gdb runs.
+    const { symbols, gdbMultiarchPath, onSymbols, ...rest } = opts;
+    return analyzeCore({ ...rest, exe: opts.exe, locateExecutable: false });
+  }
   const raw = await decompressed(opts);
   try {
     if (!raw) return await analyzeRaw(opts);
@@ -54,6 +60,10 @@ export async function analyzeWithSymbols(opts: AnalyzeWithSymbolsOptions): Promi
   } finally {
     if (raw) await fs.rm(raw.file, { force: true });
   }
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return (await fs.stat(p).catch(() => null))?.isFile() ?? false;
 }
 
 /**

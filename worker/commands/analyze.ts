@@ -1,50 +1,74 @@
 /**
  * `coresight-worker analyze <core>`: analyze one dump on this machine with
- * gdb, the same analysis the worker runs for an event (lib/analyze.ts), and
- * print a human summary or the v1 result document.
+ * exactly the analysis the worker runs for an event (lib/symbolize.ts:
+ * resolve the core's modules by build-id, then one gdb run), with the same
+ * configuration (GDB_*, SYMBOL_*, DEBUGINFOD_URLS, SYSROOT, S3_*, WORK_DIR),
+ * and print a human summary or the v1 result document.
  */
-import os from "node:os";
-import { analyzeCore, type AnalyzeOptions } from "../../lib/analyze.js";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "../../lib/config.js";
+import { toError } from "../../lib/errors.js";
 import type { Result } from "../../lib/result.js";
+import { makeS3Client } from "../../lib/storage/s3.js";
+import { createJobDir, removeJobDir } from "../../lib/storage/workDir.js";
+import { openSymbolStore } from "../../lib/symbols/store.js";
+import { analyzeWithSymbols, type AnalyzeWithSymbolsOptions } from "../../lib/symbolize.js";
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
 import { renderSummary } from "./parse.js";
 
 const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--json]
-                                [--timeout SECONDS] [--gdb PATH] [--max-frames N]
+                                [--symbol-store DIR|s3://bucket/prefix]
+                                [--debuginfod URLS] [--timeout SECONDS]
+                                [--gdb PATH] [--max-frames N]
 
-Runs gdb once (batch mode, no init files, no auto-loaded scripts, no network)
-on a core dump and prints what crashed: the signal and what it means, the
-crash thread, the crash frame (the first frame in the program's own code,
-below abort/assert/C++ terminate/Rust panic machinery), the top frames, the
-abort or assert message, the signature (text + hash, to group the same crash)
-and the symbol quality. gzip- and zstd-compressed dumps are decompressed
-first (detected by content, not by name).
+Runs the worker's own analysis on a core dump: finds every module the core
+names by its build-id (--exe, --sysroot, this machine, the symbol store,
+debuginfod), then runs gdb once (batch mode, no init files, no auto-loaded
+scripts, no network) on exactly those files, and prints what crashed: the
+signal and what it means, the crash thread, the crash frame (the first frame
+in the program's own code, below abort/assert/C++ terminate/Rust panic
+machinery), the top frames, the abort or assert message, an uncaught C++
+exception's type and what(), the signature (text + hash, to group the same
+crash), the symbol quality and which modules were found. gzip- and
+zstd-compressed dumps are decompressed first (detected by content, not by
+name). A module whose build-id matches no file is listed with its build-id:
+upload that build with \`coresight-worker symbols add\`.
 
 Options:
-  --exe PATH          the executable that crashed (default: the path the core
-                      names, when that file exists here, under --sysroot if given)
-  --sysroot DIR       resolve the core's library paths under DIR (an extracted
-                      container image), like gdb's "set sysroot"
+  --exe PATH          the executable that crashed (default: found by the
+                      core's build-id, or the path the core names)
+  --sysroot DIR       the crashed container's files (an extracted image):
+                      libraries are looked up there first [default: SYSROOT]
+  --symbol-store LOC  symbol store, a directory or s3://bucket/prefix (S3
+                      credentials from AWS_*/S3_*) [default: SYMBOL_STORE]
+  --debuginfod URLS   debuginfod servers, space- or comma-separated; "" for
+                      none [default: DEBUGINFOD_URLS]
   --json              print the result document (schema v1; see
                       \`coresight-worker schema\`), also for a failed analysis
   --timeout SECONDS   kill gdb after this long (default: GDB_TIMEOUT_MS, 300 s)
-  --gdb PATH          gdb binary (default: GDB_PATH, "gdb")
+  --gdb PATH          gdb binary (default: GDB_PATH, "gdb"); a core of another
+                      architecture goes to GDB_MULTIARCH_PATH (gdb-multiarch)
   --max-frames N      frames per thread (default: GDB_MAX_FRAMES, 256)
   -h, --help          show this help
+
+Downloaded symbols are cached in SYMBOL_CACHE_DIR ($WORK_DIR/symbols), as
+the worker does; the per-run files go under $WORK_DIR/jobs and are removed.
 
 Examples:
   coresight-worker analyze core.1234
   coresight-worker analyze core.myapp.1234.node1.1700000000 --exe ./build/myapp
+  coresight-worker analyze core --symbol-store s3://symbols/myapp
+  coresight-worker analyze core --debuginfod https://debuginfod.debian.net
   coresight-worker analyze dump.zst --sysroot /srv/images/myapp-1.4 --json | jq .signature
-  coresight-worker analyze core --gdb gdb-multiarch --timeout 60
+  coresight-worker analyze core --gdb /opt/gdb/bin/gdb --timeout 60
 
 Exit codes:
   0  analysis completed
   1  analysis failed (not a core, truncated core, gdb error or timeout);
      the error code and message are printed (with --json, the failed result)
   2  usage error (unknown option, no core given)
-  3  configuration error (a GDB_* environment variable has a bad value)
+  3  configuration error (an environment variable has a bad value, or an S3
+     symbol store without S3 credentials)
   4  gdb is not installed (or --gdb does not exist)
   5  the core file (or --exe) is missing or unreadable
 `;
@@ -54,6 +78,8 @@ export interface AnalyzeIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   env?: Record<string, string | undefined>;
+  /** An S3 client for an s3:// symbol store, instead of one built from the environment (tests). */
+  s3?: S3Client | null;
 }
 
 const processIo: AnalyzeIo = {
@@ -77,7 +103,10 @@ export function exitCodeOf(r: Result): number {
 
 /** Runs `analyze` with explicit I/O; returns the exit code. Usage errors throw UsageError. */
 export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo): Promise<number> {
-  const args = parseArgs(argv, { flags: ["json"], options: ["exe", "sysroot", "timeout", "gdb", "max-frames"] });
+  const args = parseArgs(argv, {
+    flags: ["json"],
+    options: ["exe", "sysroot", "timeout", "gdb", "max-frames", "symbol-store", "debuginfod"],
+  });
   if (args.flags.has("help")) {
     io.stdout(HELP);
     return EXIT.ok;
@@ -86,33 +115,63 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
     throw new UsageError(args.positionals.length === 0 ? "missing <core>" : `expected one <core>, got ${args.positionals.length}`);
   }
   const config = loadConfig(io.env);
-  const opts: AnalyzeOptions = {
-    core: args.positionals[0]!,
-    exe: args.options.get("exe") ?? null,
-    sysroot: args.options.get("sysroot") ?? null,
-    gdbPath: args.options.get("gdb") ?? config.gdb.path,
-    timeoutMs: config.gdb.timeoutMs,
-    maxOutputBytes: config.gdb.maxOutputBytes,
-    maxFrames: config.gdb.maxFrames,
-    workDir: os.tmpdir(),
-  };
+  let timeoutMs = config.gdb.timeoutMs;
   const timeout = args.options.get("timeout");
   if (timeout !== undefined) {
     const s = Number(timeout);
     if (!Number.isFinite(s) || s <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(timeout)}`);
-    opts.timeoutMs = Math.max(1, Math.round(s * 1000));
+    timeoutMs = Math.max(1, Math.round(s * 1000));
   }
-  const maxFrames = args.options.get("max-frames");
-  if (maxFrames !== undefined) {
-    const n = Number(maxFrames);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--max-frames must be a positive integer, got ${JSON.stringify(maxFrames)}`);
-    opts.maxFrames = n;
+  let maxFrames = config.gdb.maxFrames;
+  const maxFramesArg = args.options.get("max-frames");
+  if (maxFramesArg !== undefined) {
+    const n = Number(maxFramesArg);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--max-frames must be a positive integer, got ${JSON.stringify(maxFramesArg)}`);
+    maxFrames = n;
   }
 
-  let totalMs = 0;
-  const result = await analyzeCore({ ...opts, onTimings: (t) => (totalMs = t.totalMs) });
+  const core = args.positionals[0]!;
+  const store = args.options.get("symbol-store") ?? config.symbols.store;
+  const debuginfodUrls = args.options.get("debuginfod") ?? config.symbols.debuginfodUrls;
+  const s3 = io.s3 !== undefined ? io.s3 : makeS3Client(config.s3);
+  if (store) {
+    // The analysis would carry on without a store it cannot open (as the
+    // worker does for an event); a store asked for here must be usable.
+    try {
+      openSymbolStore(store, s3);
+    } catch (e: unknown) {
+      io.stderr(`coresight-worker analyze: ${toError(e).message}\n`);
+      return EXIT.config;
+    }
+  }
+  const opts: Omit<AnalyzeWithSymbolsOptions, "workDir"> = {
+    core,
+    exe: args.options.get("exe") ?? null,
+    sysroot: args.options.get("sysroot") ?? config.symbols.sysroot ?? null,
+    gdbPath: args.options.get("gdb") ?? config.gdb.path,
+    gdbMultiarchPath: config.gdb.multiarchPath,
+    timeoutMs,
+    maxOutputBytes: config.gdb.maxOutputBytes,
+    maxFrames,
+    symbols: {
+      ...config.symbols,
+      store,
+      debuginfodUrls,
+      s3,
+    },
+  };
+
+  const started = performance.now();
+  const workDir = await createJobDir(config.workDir, "analyze");
+  let result: Result;
+  try {
+    result = await analyzeWithSymbols({ ...opts, workDir });
+  } finally {
+    await removeJobDir(workDir);
+  }
+  const totalMs = Math.round(performance.now() - started);
   if (args.flags.has("json")) io.stdout(JSON.stringify(result, null, 2) + "\n");
-  else if (result.status === "completed") io.stdout(renderResult(result, opts.core, totalMs));
+  else if (result.status === "completed") io.stdout(renderResult(result, core, totalMs));
   if (result.status === "failed") {
     io.stderr(`coresight-worker analyze: failed: ${result.error?.code ?? "unknown"}: ${result.error?.message ?? ""}\n`);
   }
@@ -125,8 +184,9 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
   const size = r.core?.size != null ? `, ${formatBytes(r.core.size)}` : "";
   const arch = r.core?.architecture ? `, ${r.core.architecture}` : "";
   lines.push(`core:         ${corePath}${size}${arch}`);
+  if (r.core?.truncated) lines.push("              core file is truncated: frames may be missing");
   if (r.core?.command_line) lines.push(`command line: ${r.core.command_line}`);
-  let text = renderSummary({
+  const text = renderSummary({
     signal: r.signal,
     crash_thread: r.crash_thread,
     threads: r.threads,
@@ -137,19 +197,40 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
     command_line: r.core?.command_line ?? null,
   });
   lines.push(text.trimEnd());
-  if (r.abort_message) lines.push(`abort:        ${r.abort_message.split("\n").join("\n              ")}`);
+  if (r.abort_message) lines.push(`abort:        ${indent(r.abort_message)}`);
+  if (r.runtime?.exception_type || r.runtime?.exception_message) {
+    const type = r.runtime.exception_type ?? "unknown type";
+    const what = r.runtime.exception_message != null ? `: ${indent(r.runtime.exception_message)}` : "";
+    lines.push(`exception:    uncaught ${type}${what}`);
+  }
+  if (r.runtime?.panic_message) lines.push(`panic:        ${indent(r.runtime.panic_message)}`);
   const libs = r.shared_libraries;
   if (libs.length > 0) {
     const noSyms = libs.filter((l) => !l.symbols_read).length;
     lines.push(`libraries:    ${libs.length} loaded${noSyms > 0 ? `, ${noSyms} without symbols` : ""}`);
+  }
+  const sym = r.symbolication;
+  if (sym) {
+    lines.push(`symbols:      ${sym.found} found, ${sym.missing} missing, ${sym.mismatched} mismatched`);
+    if (sym.missing_build_ids.length > 0) {
+      lines.push("              build-ids to upload (coresight-worker symbols add):");
+      for (const id of sym.missing_build_ids) {
+        const m = r.modules?.find((x) => x.build_id === id);
+        lines.push(`                ${id}${m ? `  ${m.path}` : ""}`);
+      }
+    }
   }
   if (r.gdb) {
     const total = totalMs ? ` of ${totalMs} ms total` : "";
     const cut = r.gdb.truncated ? " — output truncated at the limit" : "";
     lines.push(`gdb:          ${r.gdb.version ?? "unknown version"}, ${r.gdb.duration_ms} ms${total}${cut}`);
   }
-  text = lines.join("\n") + "\n";
-  return text;
+  return lines.join("\n") + "\n";
+}
+
+/** Continuation lines of a multi-line value line up under its first line. */
+function indent(s: string): string {
+  return s.split("\n").join("\n              ");
 }
 
 function formatBytes(n: number): string {
@@ -161,7 +242,7 @@ function formatBytes(n: number): string {
 
 const command: Command = {
   name: "analyze",
-  summary: "Analyze a core dump with gdb: signal, crash thread and frame, signature",
+  summary: "Analyze a core dump as the worker does: signal, crash frame, signature, symbols",
   help: HELP,
   run: (argv) => analyzeCommand(argv),
 };

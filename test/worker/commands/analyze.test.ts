@@ -1,16 +1,33 @@
-import { beforeAll, describe, expect, test } from "@jest/globals";
+import fs from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { UsageError } from "../../../worker/command.js";
-import { analyzeCommand, type AnalyzeIo } from "../../../worker/commands/analyze.js";
+import { analyzeCommand, renderResult, type AnalyzeIo } from "../../../worker/commands/analyze.js";
 import { ResultSchema } from "../../../lib/result.js";
-import { fixture, requireFixtures } from "../../helpers/fixtures.js";
+import { addToStore } from "../../../lib/symbols/add.js";
+import { openSymbolStore } from "../../../lib/symbols/store.js";
+import { fixture, requireFixtures, strippedSymbols } from "../../helpers/fixtures.js";
 
-beforeAll(() => requireFixtures());
+let tmp: string;
+let workDir: string;
+beforeAll(async () => {
+  requireFixtures();
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), "analyze-command-test-"));
+  workDir = path.join(tmp, "work");
+});
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
 
+/** The command's I/O; WORK_DIR (job directories, symbol cache) in this suite's temp dir unless `env` sets it. */
 function capture(env: Record<string, string | undefined> = {}): AnalyzeIo & { out: string; err: string } {
   const io = {
     out: "",
     err: "",
-    env,
+    env: { WORK_DIR: workDir, ...env },
     stdout: (s: string) => void (io.out += s),
     stderr: (s: string) => void (io.err += s),
   };
@@ -95,5 +112,152 @@ describe("coresight-worker analyze", () => {
     expect(await analyzeCommand(["--help"], io)).toBe(0);
     expect(io.out).toMatch(/Examples:/);
     expect(io.out).toMatch(/Exit codes:\n\s+0 /);
+  });
+
+  test("the job directory is removed afterwards", async () => {
+    const io = capture();
+    expect(await analyzeCommand([fixture("null-deref").core], io)).toBe(0);
+    expect(await fs.readdir(path.join(workDir, "jobs"))).toEqual([]);
+  });
+
+  test("an s3:// symbol store without S3 credentials is a configuration error", async () => {
+    const io = capture();
+    expect(await analyzeCommand([fixture("null-deref").core, "--symbol-store", "s3://symbols/app"], io)).toBe(3);
+    expect(io.err).toMatch(/symbol store s3:\/\/symbols\/app is on S3 but no S3 client is configured/);
+    expect(io.out).toBe("");
+  });
+});
+
+describe("coresight-worker analyze: the worker's symbol resolution", () => {
+  const f = fixture("stripped");
+  let store: string;
+  let buildId: string;
+  beforeAll(async () => {
+    // What CI does after a build: `coresight-worker symbols add` of the unstripped binary.
+    store = path.join(tmp, "store");
+    const added = await addToStore([strippedSymbols.full], openSymbolStore(store, null));
+    expect(added[0]?.error).toBeUndefined();
+    buildId = added[0]!.build_id!;
+  });
+
+  test("stripped core without a store: the crash frame is unnamed", async () => {
+    const io = capture();
+    expect(await analyzeCommand([f.core, "--json"], io)).toBe(0);
+    const r = ResultSchema.parse(JSON.parse(io.out));
+    expect(r.crash_frame?.function ?? null).toBeNull();
+    expect(r.symbolication).toMatchObject({ missing: 0, mismatched: 0 });
+
+    const human = capture();
+    expect(await analyzeCommand([f.core], human)).toBe(0);
+    expect(human.out).toMatch(/^symbols: +[1-9]\d* found, 0 missing, 0 mismatched$/m);
+    expect(human.out).not.toContain("build-ids to upload");
+  });
+
+  test("--symbol-store names the crash frame store_total, as the worker would", async () => {
+    const io = capture();
+    expect(await analyzeCommand([f.core, "--symbol-store", store, "--json"], io)).toBe(0);
+    const r = ResultSchema.parse(JSON.parse(io.out));
+    expect(r.crash_frame?.function).toBe("store_total");
+    expect(r.modules?.find((m) => m.build_id === buildId)).toMatchObject({ status: "found" });
+
+    const human = capture();
+    expect(await analyzeCommand([f.core, "--symbol-store", store], human)).toBe(0);
+    expect(human.out).toMatch(/^crash frame: +#\d+ store_total/m);
+    expect(human.out).not.toContain(buildId);
+  });
+
+  test("--symbol-store overrides SYMBOL_STORE", async () => {
+    const io = capture({ SYMBOL_STORE: path.join(tmp, "empty-store") });
+    expect(await analyzeCommand([f.core, "--symbol-store", store, "--json"], io)).toBe(0);
+    expect(ResultSchema.parse(JSON.parse(io.out)).crash_frame?.function).toBe("store_total");
+  });
+});
+
+describe("coresight-worker analyze --debuginfod", () => {
+  const f = fixture("stripped");
+  let server: http.Server;
+  let url: string;
+  let requests: string[];
+  beforeAll(async () => {
+    // A real HTTP server speaking the one debuginfod request the worker makes for this build.
+    const id = (await fs.readFile(strippedSymbols.buildIdFile, "utf8")).trim();
+    requests = [];
+    server = http.createServer((req, res) => {
+      requests.push(req.url ?? "");
+      if (req.url === `/buildid/${id}/debuginfo`) {
+        void fs.readFile(strippedSymbols.debug).then((b) => res.end(b));
+        return;
+      }
+      res.statusCode = 404;
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+  // A fresh WORK_DIR each: the symbol cache under it must not answer for the server.
+  const fresh = async (name: string) => ({ WORK_DIR: await fs.mkdtemp(path.join(tmp, `${name}-`)) });
+
+  test("--debuginfod URL names the crash frame from the server", async () => {
+    const io = capture(await fresh("dfd"));
+    expect(await analyzeCommand([f.core, "--debuginfod", url, "--json"], io)).toBe(0);
+    expect(ResultSchema.parse(JSON.parse(io.out)).crash_frame?.function).toBe("store_total");
+  });
+
+  test('--debuginfod "" overrides DEBUGINFOD_URLS: no request, no name', async () => {
+    requests = [];
+    const io = capture({ ...(await fresh("no-dfd")), DEBUGINFOD_URLS: url });
+    expect(await analyzeCommand([f.core, "--debuginfod", "", "--json"], io)).toBe(0);
+    expect(ResultSchema.parse(JSON.parse(io.out)).crash_frame?.function ?? null).toBeNull();
+    expect(requests).toEqual([]);
+  });
+
+  test("DEBUGINFOD_URLS is the default", async () => {
+    requests = [];
+    const io = capture({ ...(await fresh("env-dfd")), DEBUGINFOD_URLS: url });
+    expect(await analyzeCommand([f.core, "--json"], io)).toBe(0);
+    expect(ResultSchema.parse(JSON.parse(io.out)).crash_frame?.function).toBe("store_total");
+    expect(requests.length).toBeGreaterThan(0);
+  });
+});
+
+describe("coresight-worker analyze: what only the worker's analysis adds", () => {
+  test("an uncaught C++ exception: its type and what()", async () => {
+    const f = fixture("cxx-uncaught");
+    const io = capture();
+    expect(await analyzeCommand([f.core, "--exe", f.exe], io)).toBe(0);
+    expect(io.out).toMatch(/^exception: +uncaught std::runtime_error: config file missing: \/etc\/app\/config\.yaml$/m);
+  });
+
+  test("modules without a matching file: their build-ids, to upload with `symbols add`", async () => {
+    const io = capture();
+    expect(await analyzeCommand([fixture("null-deref").core, "--json"], io)).toBe(0);
+    const r = ResultSchema.parse(JSON.parse(io.out));
+    const id = "0123456789abcdef0123456789abcdef01234567";
+    const missing = {
+      ...r,
+      modules: [...(r.modules ?? []), { path: "/usr/lib/libgone.so.1", build_id: id, start: null, end: null, status: "missing" as const, source: null, file: null }],
+      symbolication: { found: 3, missing: 1, mismatched: 0, missing_build_ids: [id] },
+    };
+    const text = renderResult(missing, "core");
+    expect(text).toMatch(/^symbols: +3 found, 1 missing, 0 mismatched$/m);
+    expect(text).toMatch(/^ +build-ids to upload \(coresight-worker symbols add\):\n +0123456789abcdef0123456789abcdef01234567  \/usr\/lib\/libgone\.so\.1$/m);
+  });
+
+  test("a core cut in half still analyzes, and says it is truncated", async () => {
+    // Cut in half, null-deref's core keeps its notes (registers): the crash frame survives.
+    const f = fixture("null-deref");
+    const cut = path.join(tmp, "cut-core");
+    const data = await fs.readFile(f.core);
+    await fs.writeFile(cut, data.subarray(0, Math.floor(data.length / 2)));
+    const io = capture();
+    expect(await analyzeCommand([cut, "--exe", f.exe], io)).toBe(0);
+    expect(io.out).toMatch(/^core: +.*cut-core.*\n +core file is truncated: frames may be missing$/m);
+    expect(io.out).toMatch(/^crash frame: +#0 store_total/m);
+    const whole = capture();
+    expect(await analyzeCommand([f.core, "--exe", f.exe], whole)).toBe(0);
+    expect(whole.out).not.toContain("truncated");
   });
 });
