@@ -268,6 +268,11 @@ export function loadConfig(env: Env = process.env): Config {
       sysroot: env.SYSROOT || undefined,
     },
   };
+  if (raw.symbols.store?.startsWith("s3://") && !(raw.s3.accessKeyId && raw.s3.secretAccessKey)) {
+    // Without credentials the store cannot be opened, and the analysis would
+    // silently run with no symbols at all: refuse at start-up instead.
+    throw new ConfigError("SYMBOL_STORE", `${raw.symbols.store} needs S3 credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`);
+  }
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -183,6 +183,17 @@ describe("RESULT_SINKS", () => {
   });
 });
 
+describe("SYMBOL_STORE", () => {
+  it("an s3:// store needs S3 credentials, or the analysis would silently lose every symbol", () => {
+    const err = configError({ SYMBOL_STORE: "s3://symbols/store" });
+    expect(err.variable).toBe("SYMBOL_STORE");
+    expect(err.message).toMatch(/AWS_ACCESS_KEY_ID/);
+    const ok = loadConfig({ SYMBOL_STORE: "s3://symbols/store", AWS_ACCESS_KEY_ID: "k", AWS_SECRET_ACCESS_KEY: "s" });
+    expect(ok.symbols.store).toBe("s3://symbols/store");
+    expect(loadConfig({ SYMBOL_STORE: "/srv/symbols" }).symbols.store).toBe("/srv/symbols");
+  });
+});
+
 describe("the result is frozen", () => {
   it("at the top and in every nested object and list", () => {
     const c = loadConfig({ ALLOWED_DUMP_HOSTS: "a,b" });
