@@ -20,7 +20,7 @@ import { decompressor } from "./core/compression.js";
 import { inspectCore, type CoreFileInfo } from "./core/elf.js";
 import { CoreSightError, PermanentError, toError } from "./errors.js";
 import { parseBacktrace } from "./gdb/parseBacktrace.js";
-import { runGdb, type GdbRun } from "./gdb/run.js";
+import { runGdb, type GdbRun, type GdbRunOptions } from "./gdb/run.js";
 import { ERRORS_KEY } from "./gdb/sections.js";
 import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
 import { summarize } from "./gdb/summarize.js";
@@ -28,20 +28,18 @@ import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
 import { AT_ENTRY, readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
 import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
 
-export interface AnalyzeOptions {
+/** gdb settings pass straight through to runGdb (lib/gdb/run.ts documents them). */
+export interface AnalyzeOptions
+  extends Pick<
+    GdbRunOptions,
+    "solibSearchPath" | "debugFileDirectories" | "debuginfod" | "gdbPath" | "timeoutMs" | "maxOutputBytes" | "maxFrames"
+  > {
   /** The dump: a raw ELF core, or gzip/zstd-compressed (detected by magic bytes). */
   core: string;
   /** The crashed executable; when absent, the path the core names is used if it exists (under `sysroot`). */
   exe?: string | null;
   /** Root that the core's absolute library paths are resolved under (gdb `set sysroot`). */
   sysroot?: string | null;
-  solibSearchPath?: string[];
-  debugFileDirectories?: string[];
-  debuginfod?: { urls: string; cacheDir: string } | null;
-  gdbPath?: string;
-  timeoutMs?: number;
-  maxOutputBytes?: number;
-  maxFrames?: number;
   /** Where a compressed dump is decompressed (removed afterwards); default: a temp dir. */
   workDir?: string;
   signal?: AbortSignal;
