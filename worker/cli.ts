@@ -7,6 +7,10 @@ import { ConfigError } from "../lib/config.js";
 import { toError } from "../lib/errors.js";
 import { EXIT, UsageError, type Command } from "./command.js";
 
+// The AWS SDK nags on every start under Node 20 (it wants 22 from 2027);
+// the worker supports Node 20, so keep stderr for real problems.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 const loaders: Record<string, () => Promise<Command>> = {
   analyze: async () => (await import("./commands/analyze.js")).default,
   parse: async () => (await import("./commands/parse.js")).default,
