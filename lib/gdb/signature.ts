@@ -20,8 +20,10 @@
  *   no debug info) and a leading return type are dropped, so a frame reads the
  *   same with and without debug info. Template arguments are kept: `vector<int>`
  *   and `vector<char>` are different code.
- * - an unsymbolized frame becomes `??@<library basename>` (or `??`): its
- *   address is never part of the signature.
+ * - an unsymbolized frame becomes `<module>+0x<offset>` when the module map
+ *   is known (offset from the module's load address: the same for every ASLR
+ *   base), else `??@<library basename>` (or `??`). An absolute address is
+ *   never part of the signature.
  */
 import { createHash } from "node:crypto";
 import type { Frame, Signature, Thread } from "../result.js";
@@ -30,7 +32,17 @@ import { crashFrameIndex, stripParameters } from "./crash.js";
 export const DEFAULT_SIGNATURE_FRAMES = 5;
 
 /** Signature of a thread; null when the thread has no frames. */
-export function signatureOf(thread: Thread, opts: { maxFrames?: number } = {}): Signature | null {
+export interface SignatureOptions {
+  maxFrames?: number;
+  /**
+   * The mapped module holding an address (from the core's module list), so
+   * an unsymbolized frame reads `<module basename>+0x<offset>`: stable across
+   * ASLR, and different for different crash sites in the same module.
+   */
+  moduleAt?: (address: string) => { path: string; start: string | null } | null | undefined;
+}
+
+export function signatureOf(thread: Thread, opts: SignatureOptions = {}): Signature | null {
   const max = Math.max(1, opts.maxFrames ?? DEFAULT_SIGNATURE_FRAMES);
   const start = crashFrameIndex(thread.frames);
   if (start === -1) return null;
@@ -40,7 +52,7 @@ export function signatureOf(thread: Thread, opts: { maxFrames?: number } = {}): 
     // Thread and process start-up frames say how the thread began, not
     // where it crashed; past the crash frame they only add noise.
     if (i > start && isStartupFrame(f)) break;
-    frames.push(normalizeFrame(f));
+    frames.push(normalizeFrame(f, opts.moduleAt));
   }
   if (frames.length === 0) return null;
   const text = frames.join(" | ");
@@ -65,8 +77,15 @@ export function hashOf(text: string): string {
 }
 
 /** One frame as it appears in a signature. */
-export function normalizeFrame(f: Frame): string {
+export function normalizeFrame(f: Frame, moduleAt?: SignatureOptions["moduleAt"]): string {
   if (f.signal_handler) return "<signal handler called>";
+  if (f.function === null && f.address && moduleAt) {
+    const m = moduleAt(f.address);
+    if (m?.start) {
+      const offset = BigInt(f.address) - BigInt(m.start);
+      if (offset >= 0n) return `${basename(m.path)}+0x${offset.toString(16)}`;
+    }
+  }
   if (f.function === null) {
     const lib = f.library ? basename(f.library) : null;
     return lib ? `??@${lib}` : "??";

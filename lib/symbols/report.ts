@@ -80,7 +80,12 @@ export function applySymbolReport(result: Result, resolved: ResolvedModule[], ex
   return {
     ...result,
     threads,
-    ...(changed && crash ? { crash_frame: crashFrameOf(crash), signature: signatureOf(crash) } : {}),
+    ...(crash
+      ? {
+          ...(changed ? { crash_frame: crashFrameOf(crash) } : {}),
+          signature: signatureOf(crash, { moduleAt: (a) => moduleAt(resolved, a) }),
+        }
+      : {}),
     quality: Math.round(result.quality * share * 1000) / 1000,
     modules: toModules(resolved),
     symbolication: symbolicationOf(resolved),

@@ -126,7 +126,11 @@ describe("analyzeWithSymbols", () => {
     const top = crash.frames[0]!;
     expect(top.function).toBeNull();
     expect(top.library).toBe(exePath);
-    expect(BigInt(top.address!) - BigInt(exeModule!.start!)).toBeGreaterThan(0n); // module + offset
+    const offset = BigInt(top.address!) - BigInt(exeModule!.start!);
+    expect(offset).toBeGreaterThan(0n); // module + offset
+    // ... and the signature uses it, never the absolute address.
+    expect(r.signature?.frames[0]).toBe(`${path.basename(exePath)}+0x${offset.toString(16)}`);
+    expect(r.signature?.text).not.toContain(top.address!.replace(/^0x0*/, ""));
     expect(crash.frames.some((f: Frame) => f.function === "crash_here")).toBe(false);
     expect(r.quality).toBeLessThan(0.5);
   });

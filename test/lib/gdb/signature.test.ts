@@ -124,3 +124,23 @@ describe("signatureOf stops at thread start-up frames", () => {
   });
 });
 
+
+describe("signatureOf with a module map: module+offset for unsymbolized frames", () => {
+  const crashAt = (base: bigint, offsets: number[]) => {
+    const bt = parseBacktrace(offsets.map((o, i) => `#${i}  0x${(base + BigInt(o)).toString(16)} in ?? ()`).join("\n"));
+    const moduleAt = (a: string) => {
+      const x = BigInt(a);
+      return x >= base && x < base + 0x10000n ? { path: "/app/bin/server", start: "0x" + base.toString(16) } : null;
+    };
+    return signatureOf(bt.threads[0]!, { moduleAt })!;
+  };
+  it("is the same whatever the ASLR base, and names module+offset", () => {
+    const a = crashAt(0x55d67e959000n, [0x1151, 0x11a0, 0x1203]);
+    const b = crashAt(0x5601aa000000n, [0x1151, 0x11a0, 0x1203]);
+    expect(a.text).toBe("server+0x1151 | server+0x11a0 | server+0x1203");
+    expect(b.hash).toBe(a.hash);
+  });
+  it("differs for a different crash site in the same stripped module", () => {
+    expect(crashAt(0x55d67e959000n, [0x2000, 0x11a0]).hash).not.toBe(crashAt(0x55d67e959000n, [0x1151, 0x11a0]).hash);
+  });
+});
