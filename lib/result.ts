@@ -90,6 +90,11 @@ export const ModuleSchema = z.object({
   /** Where the file came from: exe, sysroot, symbol_store, debuginfod, host. */
   source: z.string().nullable(),
   file: z.string().nullable(),
+  /** What gdb can name from what was found: dwarf (functions, files, lines), symtab, dynsym (exported names only) or none. */
+  symbols: z.enum(["dwarf", "symtab", "dynsym", "none"]).optional(),
+  /** A separate debug file used for this module, and where it came from. */
+  debug_file: z.string().nullable().optional(),
+  debug_source: z.string().nullable().optional(),
 });
 export type Module = z.infer<typeof ModuleSchema>;
 
@@ -146,6 +151,8 @@ export const ResultSchema = z.object({
       missing: z.number().int(),
       mismatched: z.number().int(),
       missing_build_ids: z.array(z.string()),
+      /** Found modules without DWARF: upload their debug files (symbols add) for function names and lines. */
+      without_debug_info_build_ids: z.array(z.string()).optional(),
     })
     .optional(),
   gdb: GdbInfoSchema.nullable(),

@@ -9,13 +9,8 @@ import type { Module, Result, Thread } from "../result.js";
 import { moduleAt } from "./inventory.js";
 import type { ResolvedModule } from "./resolve.js";
 
-export interface Symbolication {
-  found: number;
-  missing: number;
-  mismatched: number;
-  /** Build-ids to upload to the symbol store: modules missing or mismatched. */
-  missing_build_ids: string[];
-}
+/** The result's `symbolication` summary (schema v1). */
+export type Symbolication = NonNullable<Result["symbolication"]>;
 
 /** The result's `modules` entries. */
 export function toModules(resolved: ResolvedModule[]): Module[] {
@@ -27,13 +22,23 @@ export function toModules(resolved: ResolvedModule[]): Module[] {
     status: m.status,
     source: m.source,
     file: m.file,
+    symbols: m.symbols,
+    debug_file: m.debug?.file ?? null,
+    debug_source: m.debug?.source ?? null,
   }));
 }
 
 export function symbolicationOf(resolved: ResolvedModule[]): Symbolication {
   const count = (s: ResolvedModule["status"]) => resolved.filter((m) => m.status === s).length;
   const ids = resolved.filter((m) => m.status !== "found" && m.build_id).map((m) => m.build_id!);
-  return { found: count("found"), missing: count("missing"), mismatched: count("mismatched"), missing_build_ids: [...new Set(ids)] };
+  const bare = resolved.filter((m) => m.status === "found" && m.symbols !== "dwarf" && m.build_id).map((m) => m.build_id!);
+  return {
+    found: count("found"),
+    missing: count("missing"),
+    mismatched: count("mismatched"),
+    missing_build_ids: [...new Set(ids)],
+    without_debug_info_build_ids: [...new Set(bare)],
+  };
 }
 
 /**

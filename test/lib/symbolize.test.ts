@@ -135,6 +135,14 @@ describe("analyzeWithSymbols", () => {
     expect(r.quality).toBeLessThan(0.5);
   });
 
+  test("a stripped executable alone: found, but listed among the build-ids without debug info", async () => {
+    const r = await run(base({ exe: stripped, symbols: { cacheDir: path.join(dir, "cache-bare"), cacheMaxBytes: 1 << 20, order: ["exe", "host"] } }));
+    expect(r.status).toBe("completed");
+    expect(r.modules?.find((m) => m.build_id === exeId)).toMatchObject({ status: "found", source: "exe", symbols: expect.not.stringMatching(/^dwarf$/) });
+    expect(r.symbolication?.missing_build_ids).not.toContain(exeId);
+    expect(r.symbolication?.without_debug_info_build_ids).toContain(exeId);
+  });
+
   test("debuginfod serving the unstripped build: stripped --exe gets the same crash frame", async () => {
     const served = path.join(dir, "served");
     await fs.mkdir(served);
@@ -144,7 +152,8 @@ describe("analyzeWithSymbols", () => {
       const cache = path.join(dir, "cache-dfd");
       const r = await run(base({ exe: stripped, symbols: { cacheDir: cache, cacheMaxBytes: 1 << 30, debuginfodUrls: dfd.url } }));
       expect(crashFrameOf(r)).toEqual(expected());
-      expect(r.modules?.find((m) => m.build_id === exeId)).toMatchObject({ status: "found", source: "exe", file: stripped });
+      expect(r.modules?.find((m) => m.build_id === exeId)).toMatchObject({ status: "found", source: "exe", file: stripped, debug_source: "debuginfod" });
+      expect(r.symbolication?.without_debug_info_build_ids).not.toContain(exeId);
       expect(await fs.readdir(path.join(cache, "debuginfod", exeId))).toEqual(["debuginfo"]);
 
       // Without any executable: debuginfod's /executable is the file too.

@@ -219,6 +219,18 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
         lines.push(`                ${id}${m ? `  ${m.path}` : ""}`);
       }
     }
+    // Only the modules the crash thread runs through matter for names and lines.
+    const crashModules = new Set(
+      (r.threads.find((t) => t.crashed)?.frames ?? []).map((f) => f.library).filter((l): l is string => l !== null),
+    );
+    const bare = (sym.without_debug_info_build_ids ?? []).filter((id) => {
+      const m = r.modules?.find((x) => x.build_id === id);
+      return m && crashModules.has(m.path);
+    });
+    if (bare.length > 0) {
+      lines.push("              in the crash thread without debug info (upload their debug files for lines):");
+      for (const id of bare) lines.push(`                ${id}  ${r.modules?.find((x) => x.build_id === id)?.path ?? ""}`);
+    }
   }
   if (r.gdb) {
     const total = totalMs ? ` of ${totalMs} ms total` : "";
