@@ -23,9 +23,11 @@ import { parseBacktrace } from "./gdb/parseBacktrace.js";
 import { runGdb, type GdbRun, type GdbRunOptions } from "./gdb/run.js";
 import { ERRORS_KEY } from "./gdb/sections.js";
 import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
+import { findCrashThread } from "./gdb/crash.js";
 import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
 import { AT_ENTRY, readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
+import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./symbols/go.js";
 import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
 
 /** gdb settings pass straight through to runGdb (lib/gdb/run.ts documents them). */
@@ -128,8 +130,9 @@ async function analyze(opts: AnalyzeOptions, timings: AnalyzeTimings, cleanups: 
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.workDir ? { tmpDir: opts.workDir } : {}),
-      // In this run, not a second gdb: the probe is silent unless the crash thread threw.
-      extraSections: [runtimeProbeSection()],
+      // In this run, not a second gdb: each probe is silent unless the crash
+      // thread threw (C++) or a goroutine is panicking (Go).
+      extraSections: [runtimeProbeSection(), goProbeSection()],
     });
   } catch (e: unknown) {
     if (opts.signal?.aborted) throw e;
@@ -142,7 +145,10 @@ async function analyze(opts: AnalyzeOptions, timings: AnalyzeTimings, cleanups: 
 /** Builds the result from one gdb run. Pure apart from its inputs. */
 export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo, notes: CoreNotes | null, exe: string | null): Result {
   const s = run.sections;
-  const bt = parseBacktrace(`${s.banner ?? ""}\n${s.backtrace ?? ""}`);
+  const go = parseGoSection(s[GO_SECTION]);
+  let bt = parseBacktrace(`${s.banner ?? ""}\n${s.backtrace ?? ""}`);
+  // A Go panic's frames are on the goroutine's stack, which gdb's backtrace of the signalled thread never reaches.
+  if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt), go);
   const summary = summarize(bt, { siginfoText: s.siginfo ?? null });
   const gdb = {
     version: run.version,
@@ -179,7 +185,7 @@ export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo
     quality: summary.quality,
     shared_libraries: parseSharedLibraries(s.sharedlibrary).map(({ from, to, symbols_read, path: p }) => ({ from, to, symbols_read, path: p })),
     abort_message: abortMessageOf(s.abort_message),
-    ...runtimeOf(s[RUNTIME_SECTION]),
+    ...runtimeOf(s[RUNTIME_SECTION], go?.panic_message ?? null),
     gdb,
     core,
   };
@@ -200,10 +206,11 @@ export function abortMessageOf(text: string | undefined): string | null {
   return null;
 }
 
-/** `runtime` for the result: present only when the probe found the uncaught C++ exception's type or message. */
-function runtimeOf(text: string | undefined): Pick<Result, "runtime"> {
+/** `runtime` for the result: present only when a probe found the uncaught C++ exception's type or message, or a Go panic's message. */
+function runtimeOf(text: string | undefined, panicMessage: string | null): Pick<Result, "runtime"> {
   const probe = parseRuntimeSection(text);
-  return probe ? { runtime: probe } : {};
+  if (!probe && panicMessage === null) return {};
+  return { runtime: { ...(probe ?? {}), ...(panicMessage !== null ? { panic_message: panicMessage } : {}) } };
 }
 
 /** The most telling thing gdb said when it found nothing: its in-band errors, else stderr. */

@@ -20,6 +20,7 @@ declare -A need=(
   [curl]=curl
   [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
   [qemu-aarch64]=qemu-user
+  [go]=golang-go
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -3,7 +3,8 @@
  *
  * The crash frame is the first frame below the runtime machinery that turns
  * a bug into a signal: the kernel's signal trampoline, raise/abort, assert,
- * C++ terminate/throw/unwind, Rust panic and glibc's own corruption checks.
+ * C++ terminate/throw/unwind, Rust panic, the Go runtime's panic and signal
+ * handling, and glibc's own corruption checks.
  * Frames of a user signal handler (above `<signal handler called>`) are not
  * the crash either: the fault happened in the frame below the trampoline.
  */
@@ -83,6 +84,8 @@ const RAISE = new Set([
   "raise", "abort", "gsignal", "__pthread_kill_implementation", "__pthread_kill_internal", "__pthread_kill",
   "pthread_kill", "thr_kill", "thrkill", "__thr_kill", "_thr_kill", "__sys_thr_kill", "__restore_sigs",
   "__libc_raise", "__libc_abort", "tgkill", "__kill", "kill",
+  // Go: GOTRACEBACK=crash re-raises a fatal panic as SIGABRT from these.
+  "runtime.raise", "runtime.raiseproc", "runtime.tgkill", "runtime.dieFromSignal", "runtime.crash", "runtime.abort",
 ]);
 
 const MACHINERY = new Set([
@@ -106,6 +109,16 @@ const MACHINERY = new Set([
   "core::result::Result<T,E>::expect", "core::result::Result<T, E>::unwrap", "core::result::Result<T, E>::expect",
   "alloc::alloc::handle_alloc_error", "std::alloc::rust_oom", "std::alloc::default_alloc_error_hook",
   "std::process::abort", "core::intrinsics::abort",
+  // Go runtime: a fault becomes runtime.sigpanic (injected as if the faulting
+  // function had called it), then gopanic; an unrecovered panic ends in
+  // fatalpanic on the system stack and, under GOTRACEBACK=crash, in its own
+  // signal handler. runtime.panic* (panicmem, panicIndex, panicdivide,
+  // panicdottypeE, ...) and runtime.goPanic* are prefixes below.
+  "runtime.gopanic", "runtime.sigpanic", "runtime.fatalpanic", "runtime.fatalthrow", "runtime.fatal", "runtime.throw",
+  "runtime.startpanic_m", "runtime.dopanic_m", "runtime.preprintpanics", "runtime.printpanics",
+  "runtime.sighandler", "runtime.sigtrampgo", "runtime.sigtramp", "runtime.cgoSigtramp", "runtime.sigfwdgo",
+  "runtime.raisebadsignal", "runtime.badsignal", "runtime.systemstack", "runtime.systemstack_switch", "runtime.mcall",
+  "runtime.morestack", "runtime.newstack", "runtime.abort",
 ]);
 
 const MACHINERY_PREFIXES = [
@@ -113,6 +126,7 @@ const MACHINERY_PREFIXES = [
   "core::panicking::", "std::panicking::", "core::panic::", "std::panic::",
   "std::sys_common::backtrace::__rust_end_short_backtrace", "std::sys::backtrace::__rust_end_short_backtrace",
   "std::rt::lang_start_internal::{{closure}}::abort", "panic_abort::", "__rustc::", "std::rt::__rust_",
+  "runtime.panic", "runtime.goPanic", "runtime.sigreturn", "runtime.fatalpanic.", "runtime.fatalthrow.",
 ];
 
 /**
@@ -126,6 +140,8 @@ export function machineryKey(fn: string): string {
   const at = s.indexOf("@");
   if (at > 0) s = s.slice(0, at);
   s = s.replace(/::h[0-9a-f]{16}$/, "");
+  // Go's ABI wrappers ("runtime.systemstack_switch.abi0") are the same function.
+  s = s.replace(/\.abi(0|internal)$/, "");
   // "std::terminate()" (no debug info) is "std::terminate".
   return stripParameters(s);
 }

@@ -62,6 +62,8 @@ export function signatureOf(thread: Thread, opts: SignatureOptions = {}): Signat
 const STARTUP = new Set([
   "start_thread", "clone", "clone3", "__clone", "__clone3", "__clone_internal", "thread_start", "_start", "__libc_start_main",
   "__libc_start_call_main", "__libc_start_main_impl", "__libc_start_main_alias_2", "__start", "_dl_start_user",
+  // Go: the main goroutine starts in runtime.main, every goroutine returns to runtime.goexit, threads start in mstart.
+  "runtime.main", "runtime.goexit", "runtime.mstart", "runtime.mstart0", "runtime.mstart1", "runtime.rt0_go", "runtime.clone",
 ]);
 
 /** Thread/process entry frames (glibc's start_thread, clone3, _start, ...). */

@@ -23,6 +23,7 @@ export const FIXTURE_NAMES = [
   "stack-overflow",
   "stripped",
   "rust-panic",
+  "go-nil-deref",
 ] as const;
 export type FixtureName = (typeof FIXTURE_NAMES)[number] | "autoload";
 

@@ -65,8 +65,8 @@ describe("analyzeCore on the fixture cores (golden)", () => {
     test(name, async () => {
       const missing = fixtureMissing(name);
       if (missing) {
-        // rust-panic without rustc: recorded at build time, not a failure.
-        expect(name).toBe("rust-panic");
+        // rust-panic without rustc, go-nil-deref without go: recorded at build time, not a failure.
+        expect(["rust-panic", "go-nil-deref"]).toContain(name);
         console.warn(`${name}: ${missing}`);
         return;
       }
@@ -87,6 +87,7 @@ describe("the user's code is the crash frame", () => {
     ["abort-assert", "withdraw"],
     ["cxx-uncaught", "app::load_config"],
     ["rust-panic", "port_config::parse_port"],
+    ["go-nil-deref", "main.parseHeader"],
     ["multithread", "parse_message"],
   ];
   for (const [name, fn] of cases) {
@@ -102,7 +103,7 @@ describe("the user's code is the crash frame", () => {
   // Without libc's debug info (no libc6-dbg, as on a fresh machine), frame #0
   // of an abort is `?? () from libc.so.6` (the static
   // __pthread_kill_implementation), above raise/abort: still machinery.
-  for (const [name, fn] of cases.filter(([n]) => n !== "multithread")) {
+  for (const [name, fn] of cases.filter(([n]) => n !== "multithread" && n !== "go-nil-deref")) {
     test(`${name}: ${fn}, without libc's debug info`, async () => {
       if (fixtureMissing(name)) throw new Error("fixture missing");
       const f = fixture(name);
@@ -116,6 +117,23 @@ describe("the user's code is the crash frame", () => {
     expect(cxx.runtime).toEqual({ exception_type: "std::runtime_error", exception_message: "config file missing: /etc/app/config.yaml" });
     const c = await analyze({ core: fixture("null-deref").core, exe: fixture("null-deref").exe });
     expect(c.runtime).toBeUndefined();
+  });
+
+  test("a Go panic: the panicking goroutine's frames on the signalled thread, and the panic message", async () => {
+    if (fixtureMissing("go-nil-deref")) return;
+    const f = fixture("go-nil-deref");
+    const r = await analyze({ core: f.core, exe: f.exe });
+    expect(r.signal?.name).toBe("SIGABRT");
+    expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 29 });
+    expect(r.crash_frame?.file).toMatch(/fixtures\/crashes\/go-nil-deref\.go$/);
+    const crash = r.threads.find((t) => t.crashed)!;
+    const names = crash.frames.map((fr) => fr.function);
+    // gdb's own frames of the signalled thread stay, above the handler marker.
+    expect(names[0]).toBe("runtime.raise");
+    expect(crash.frames.some((fr) => fr.signal_handler)).toBe(true);
+    expect(names).toEqual(expect.arrayContaining(["runtime.sigpanic", "main.(*Server).handle", "main.(*Server).serve", "main.main", "runtime.goexit"]));
+    expect(r.signature?.text).toBe("main.parseHeader | main.(*Server).handle | main.(*Server).serve | main.main");
+    expect(r.runtime).toEqual({ panic_message: "runtime error: invalid memory address or nil pointer dereference" });
   });
 
   test("the assertion text lands in abort_message", async () => {
