@@ -201,3 +201,67 @@ describe("crashFrameOf without libc debug info", () => {
     expect(crashFrameOf(t)?.function).toBe("rust_panic::parse_port");
   });
 });
+
+describe("Go runtime machinery", () => {
+  const GO = "/usr/lib/go-1.19/src/runtime";
+  // The panicking goroutine's stack as gdb prints it when it can unwind it
+  // (a live process stopped in the panic, or a Go crash on a single stack):
+  // an unrecovered nil dereference re-raised under GOTRACEBACK=crash.
+  const goPanic = [
+    `#0  runtime.raise () at ${GO}/sys_linux_amd64.s:159`,
+    `#1  0x0000000000449e45 in runtime.dieFromSignal (sig=6) at ${GO}/signal_unix.go:870`,
+    `#2  0x000000000044a2c5 in runtime.crash () at ${GO}/signal_unix.go:962`,
+    `#3  0x0000000000435330 in runtime.fatalpanic.func2 () at ${GO}/panic.go:1163`,
+    `#4  0x000000000045f089 in runtime.systemstack.abi0 () at ${GO}/asm_amd64.s:492`,
+    `#5  0x000000000045f020 in runtime.systemstack_switch () at ${GO}/asm_amd64.s:459`,
+    `#6  0x0000000000434fda in runtime.gopanic (e=...) at ${GO}/panic.go:987`,
+    `#7  0x00000000004339e5 in runtime.panicmem () at ${GO}/panic.go:260`,
+    `#8  0x0000000000449da5 in runtime.sigpanic () at ${GO}/signal_unix.go:835`,
+    "#9  0x000000000046a285 in main.parseHeader (h=0x0, limit=4096, ~r0=<optimized out>) at /src/server/go-nil-deref.go:29",
+    "#10 0x000000000046a33a in main.(*Server).handle (s=0xc000062f18, r=0xc000062f30, ~r0=<optimized out>) at /src/server/go-nil-deref.go:38",
+    "#11 0x000000000046a429 in main.(*Server).serve (s=0xc000062f18, reqs=..., ~r0=<optimized out>) at /src/server/go-nil-deref.go:45",
+    "#12 0x000000000046a6e8 in main.main () at /src/server/go-nil-deref.go:56",
+    `#13 0x0000000000437bb8 in runtime.main () at ${GO}/proc.go:250`,
+    `#14 0x0000000000461101 in runtime.goexit () at ${GO}/asm_amd64.s:1594`,
+  ];
+
+  it("skips raise, crash, fatalpanic, systemstack, gopanic, panicmem and sigpanic down to the faulting function", () => {
+    const f = crashFrameOf(thread(goPanic));
+    expect(f).toMatchObject({ function: "main.parseHeader", file: "/src/server/go-nil-deref.go", line: 29 });
+  });
+  it("the signature starts at the user's function and stops at runtime.main", () => {
+    expect(summarize(parseBacktrace(goPanic.join("\n"))).signature?.text).toBe(
+      "main.parseHeader | main.(*Server).handle | main.(*Server).serve | main.main",
+    );
+  });
+  it("skips index, slice and divide panics (runtime.goPanic*, runtime.panic*)", () => {
+    const index = thread([
+      `#0  0x1 in runtime.gopanic (e=...) at ${GO}/panic.go:884`,
+      `#1  0x2 in runtime.goPanicIndex (x=5, y=3) at ${GO}/panic.go:113`,
+      "#2  0x3 in main.pick (xs=..., i=5) at /src/pick.go:7",
+    ]);
+    expect(crashFrameOf(index)?.function).toBe("main.pick");
+    const div = thread([`#0  0x1 in runtime.panicdivide () at ${GO}/panic.go:250`, "#1  0x2 in main.avg (n=0) at /src/avg.go:4"]);
+    expect(crashFrameOf(div)?.function).toBe("main.avg");
+  });
+  it("finds the Go thread that raised when gdb names no current thread", () => {
+    const bt = parseBacktrace(
+      [
+        "Thread 2 (LWP 15):",
+        `#0  runtime.futex () at ${GO}/sys_linux_amd64.s:560`,
+        "",
+        "Thread 1 (LWP 14):",
+        `#0  runtime.futex () at ${GO}/sys_linux_amd64.s:560`,
+        "",
+        "Thread 3 (LWP 16):",
+        `#0  runtime.raise () at ${GO}/sys_linux_amd64.s:159`,
+        `#1  0x1 in runtime.dieFromSignal (sig=6) at ${GO}/signal_unix.go:870`,
+      ].join("\n"),
+    );
+    expect(findCrashThread(bt)).toBe(3);
+  });
+  it("a user package's panic-named function is not machinery", () => {
+    const t = thread(["#0  0x1 in main.panicOnBadInput (s=...) at /src/main.go:12", "#1  0x2 in main.main () at /src/main.go:20"]);
+    expect(crashFrameOf(t)?.function).toBe("main.panicOnBadInput");
+  });
+});
