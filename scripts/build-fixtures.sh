@@ -278,8 +278,13 @@ go_nil_deref() {
   t0="$(date +%s%3N)"
   dir="$(fresh_dir "$name")"
   mkdir -p "$OUT/.go"
+  # Go writes only its own build id; a GNU build-id note (as `-B` adds, or
+  # an external link) is what lets symbol stores and the worker's build-id
+  # ladder match the binary to the core. Derived from the inputs: reproducible.
+  local gnu_build_id
+  gnu_build_id="$(printf '%s' "$stamp" | sha1sum | cut -c1-40)"
   if ! (cd "$dir" && env GOCACHE="$OUT/.go/cache" GOPATH="$OUT/.go/path" GOTOOLCHAIN=local GO111MODULE=off GOFLAGS= CGO_ENABLED=0 \
-    "$go_bin" build -gcflags='all=-N -l' -o "$dir/$name" "$SRC/go-nil-deref.go") 2>"$dir/compile.log"; then
+    "$go_bin" build -gcflags='all=-N -l' -ldflags="-B 0x$gnu_build_id" -o "$dir/$name" "$SRC/go-nil-deref.go") 2>"$dir/compile.log"; then
     fail "$name" "$dir" "compile error: $(head -c 500 "$dir/compile.log")"
     return 0
   fi

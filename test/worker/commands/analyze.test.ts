@@ -9,7 +9,7 @@ import { analyzeCommand, renderResult, type AnalyzeIo } from "../../../worker/co
 import { ResultSchema } from "../../../lib/result.js";
 import { addToStore } from "../../../lib/symbols/add.js";
 import { openSymbolStore } from "../../../lib/symbols/store.js";
-import { fixture, requireFixtures, strippedSymbols } from "../../helpers/fixtures.js";
+import { fixture, fixtureMissing, requireFixtures, strippedSymbols } from "../../helpers/fixtures.js";
 
 let tmp: string;
 let workDir: string;
@@ -48,6 +48,16 @@ describe("coresight-worker analyze", () => {
     expect(io.out).toMatch(/^signature: +[0-9a-f]{16}  withdraw \| pay_invoice \| main$/m);
     expect(io.out).toMatch(/^gdb: +GNU gdb .*, \d+ ms of \d+ ms total$/m);
     expect(io.err).toBe("");
+  });
+
+  test("a Go panic, executable found by its GNU build-id: the user's function and the panic message", async () => {
+    if (fixtureMissing("go-nil-deref")) return; // no Go toolchain: build-fixtures.sh wrote SKIPPED
+    const io = capture();
+    expect(await analyzeCommand(["--json", fixture("go-nil-deref").core], io)).toBe(0);
+    const r = ResultSchema.parse(JSON.parse(io.out));
+    expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 29 });
+    expect(r.runtime?.panic_message).toBe("runtime error: invalid memory address or nil pointer dereference");
+    expect(r.modules?.find((m) => m.path.endsWith("/go-nil-deref"))).toMatchObject({ status: "found" });
   });
 
   test("--json prints a valid v1 result", async () => {
