@@ -50,8 +50,10 @@ async function main(): Promise<void> {
     process.stdout.write("\n" + text);
     parts.push(text);
   }
-  await fs.writeFile(path.join(root, "bench/RESULTS.md"), parts.join("\n"));
-  process.stderr.write("bench: written to bench/RESULTS.md\n");
+  // A partial run (BENCH_ONLY) must not replace the full table set.
+  const out = only.length > 0 ? "bench/RESULTS.partial.md" : "bench/RESULTS.md";
+  await fs.writeFile(path.join(root, out), parts.join("\n"));
+  process.stderr.write(`bench: written to ${out}\n`);
 }
 
 main().catch((e: unknown) => {
