@@ -68,8 +68,13 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
   if (gdbIssue) logger.error(gdbIssue);
 
   const nc = await connectNats(config.nats, `coresight-worker ${workerName}`);
+  // Readiness follows the connection: a worker that cannot reach NATS takes
+  // no work, and its orchestrator should know.
+  let natsConnected = true;
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === "disconnect") natsConnected = false;
+      if (s.type === "reconnect") natsConnected = true;
       if (s.type === "disconnect" || s.type === "reconnect") logger.warn({ nats: s.type }, `NATS ${s.type}`);
     }
   })().catch(() => undefined);
@@ -127,7 +132,7 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
   let probe: ProbeServer | null = null;
   if (config.metricsPort > 0) {
     probe = await startProbeServer(config.metricsPort, metrics, {
-      nats: () => (nc.isClosed() ? "NATS connection closed" : null),
+      nats: () => (nc.isClosed() ? "NATS connection closed" : natsConnected ? null : "NATS disconnected; reconnecting"),
       gdb: () => gdbIssue,
       work_dir: () => workDirWritable(config.workDir),
     });
