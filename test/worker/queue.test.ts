@@ -294,6 +294,33 @@ describe("queue-driven worker pool", () => {
     }
   });
 
+  it("serves /healthz, /readyz and /metrics that count what the worker did", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = http.createServer().listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const sc = await scenario("probes", { METRICS_PORT: String(port) });
+    const w = sc.start();
+    await sc.ready(w);
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true, failures: {} });
+    await sc.publish(event("coredog-9-9", urls.get("div-zero")!, { file_name: `core.probes.${sc.id}` }));
+    await eventually(() => (docsFor(sc.id).length === 1 ? true : undefined), 60_000, "the result");
+    const metrics = await eventually(async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return /coresight_worker_messages_settled_total\{action="ack"\} 1/.test(text) ? text : undefined;
+    }, 10_000, "the ack in /metrics");
+    expect(metrics).toMatch(/coresight_worker_messages_received_total 1/);
+    expect(metrics).toMatch(/coresight_worker_results_total\{status="completed",error_code=""\} 1/);
+    expect(metrics).toMatch(/coresight_worker_stage_duration_seconds_count\{stage="analyze"\} 1/);
+    expect(metrics).toMatch(/coresight_worker_jobs_in_flight 0/);
+  });
+
   it("SIGTERM drains: the in-flight job finishes, its result is stored, the worker exits 0", async () => {
     const sc = await scenario("drain");
     const slow = await slowGdb(sc.dir, 2);
