@@ -1,0 +1,32 @@
+/**
+ * `make demo` end to end, as a developer runs it: the built demo starts its
+ * own nats-server, S3 server, stand-in API and two worker processes, replays
+ * fixtures/events and must print a result for every event it published.
+ */
+import { describe, expect, it } from "@jest/globals";
+import { execa } from "execa";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { repoRoot } from "../helpers/workerProcess.js";
+
+describe("make demo", () => {
+  it("prints a result line for every replayed event and where worker.log is", async () => {
+    const demo = path.join(repoRoot, "dist/worker/demo.js");
+    await fs.access(demo).catch(() => {
+      throw new Error(`${demo} missing: run \`make build\` (make test does) before jest`);
+    });
+    const r = await execa(process.execPath, [demo], { cwd: repoRoot, reject: false, timeout: 240_000, all: true });
+    expect(r.exitCode).toBe(0);
+    const out = r.stdout;
+    const published = out.split("\n").filter((l) => l.startsWith("published ")).length;
+    expect(published).toBeGreaterThanOrEqual(12);
+    expect(out).toContain(`${published} events, ${published} results in`);
+    expect(out).toContain(`"Received coredump.uploaded" logged ${published} times`);
+    expect(out).toMatch(/^core\.null-deref\.4001\S* +SIGSEGV SEGV_MAPERR +store_total null-deref\.c:20 /m);
+    // The stripped binary is symbolized from the demo's S3 symbol store.
+    expect(out).toMatch(/^core\.stripped\.4011\S* +SIGSEGV SEGV_MAPERR +store_total null-deref\.c:20 /m);
+    expect(out).not.toMatch(/FAILED/);
+    const log = await fs.readFile(path.join(repoRoot, "demo-output/worker.log"), "utf8");
+    expect(log).not.toContain("kULT1AKXMu4xxnPNo5fSCW7J5LXx7llJgLh45PCuxOg"); // the agent token in the fixture events
+  });
+});
