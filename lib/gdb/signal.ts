@@ -210,7 +210,7 @@ function describe(name: string | null, code: string | null, addr: string | null,
     case "SIGTRAP":
       return `${label}: a breakpoint instruction was hit (__builtin_debugtrap, G_BREAKPOINT/g_error, or a leftover debugger breakpoint)`;
     case "SIGABRT":
-      return `${label}: the process called abort() (assert failure, uncaught C++ exception, Rust panic=abort, or glibc detected corruption)`;
+      return `${label}: the process called abort() (assert failure, uncaught C++ exception, Rust panic=abort, Go panic with GOTRACEBACK=crash, or glibc detected corruption)`;
     case "SIGKILL":
       return `${label}: SIGKILL cannot be caught (OOM killer, a container runtime or kill -9)${sender ? `; ${sender}` : ""}`;
     case "SIGQUIT":
