@@ -26,6 +26,9 @@ export const EVENT_TYPE = "coredog.coredump.uploaded" as const;
 export const SAFE_ANALYSIS_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** True when `id` can be used unescaped in `/api/v1/analyses/{id}` and as `{id}.json`. */
+/** NATS message header that carries a CoreSight-assigned analysis (job) id. */
+export const ANALYSIS_ID_HEADER = "CoreSight-Analysis-Id";
+
 export function isSafeAnalysisId(id: string): boolean {
   return SAFE_ANALYSIS_ID.test(id) && id !== "." && id !== "..";
 }
@@ -211,8 +214,14 @@ export function urlWithoutQuery(raw: string): string {
  * @throws PermanentError("invalid_event") for an assigned id that is not
  *   URL-path and file-name safe (parseEvent already rejects those).
  */
-export function analysisIdOf(ev: CoredumpEvent): string {
-  const assigned = ev.data.analysis_id ?? ev.data.job_id;
+export function analysisIdOf(ev: CoredumpEvent, opts: { headerId?: string | null } = {}): string {
+  // CoreSight may carry its job id on the NATS message (ANALYSIS_ID_HEADER)
+  // instead of inside the event it forwards unchanged.
+  const fromHeader = opts.headerId?.trim() || undefined;
+  if (fromHeader !== undefined && !isSafeAnalysisId(fromHeader)) {
+    throw new PermanentError("invalid_event", `invalid message: header ${ANALYSIS_ID_HEADER}: must match ${SAFE_ANALYSIS_ID.source}`);
+  }
+  const assigned = fromHeader ?? ev.data.analysis_id ?? ev.data.job_id;
   if (assigned !== undefined) {
     if (!isSafeAnalysisId(assigned)) {
       throw new PermanentError("invalid_event", `invalid event: data.analysis_id: must match ${SAFE_ANALYSIS_ID.source}`);

@@ -18,6 +18,7 @@ import PQueue from "p-queue";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import type { Config } from "../lib/config.js";
 import { errorCodeOf, isPermanent, toError, TransientError } from "../lib/errors.js";
+import { ANALYSIS_ID_HEADER } from "../lib/events.js";
 import type { Logger } from "../lib/log.js";
 import { jitter } from "../lib/results/retry.js";
 import type { Metrics } from "./metrics.js";
@@ -105,7 +106,7 @@ export class QueueConsumer {
       msg.working();
     };
     const timer = setInterval(() => msg.working(), Math.max(1000, Math.floor(config.nats.ackWaitMs / 3)));
-    const input = { data: msg.data, attempt, signal: ac.signal, heartbeat };
+    const input = { data: msg.data, attempt, signal: ac.signal, heartbeat, headerAnalysisId: msg.headers?.get(ANALYSIS_ID_HEADER) || null };
     try {
       const outcome = await pipeline.process(input);
       if (outcome.invalidEvent) {

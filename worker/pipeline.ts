@@ -52,6 +52,8 @@ export interface JobInput {
   signal: AbortSignal;
   /** Extends the message's ack deadline (JetStream working()). */
   heartbeat: () => void;
+  /** A CoreSight-assigned analysis id from the message's header, if any. */
+  headerAnalysisId?: string | null;
 }
 
 export interface JobOutcome {
@@ -131,7 +133,19 @@ export function createPipeline(deps: PipelineDeps) {
       return { analysisId, status: "failed", errorCode: code, invalidEvent: true };
     }
 
-    const analysisId = analysisIdOf(ev);
+    let analysisId: string;
+    try {
+      analysisId = analysisIdOf(ev, { headerId: input.headerAnalysisId });
+    } catch (e: unknown) {
+      // A bad header id: the event itself is fine, so store under the event's own id.
+      analysisId = analysisIdOf(ev);
+      const err = toError(e);
+      const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
+      log.info({ ...seen, delivery_count: input.attempt }, "Received coredump.uploaded");
+      log.warn({ err: err.message }, "invalid analysis id header; storing a failed result and terminating the message");
+      await storeResult(log, analysisId, failedResult("invalid_event", err.message), ev, input.attempt, input.signal);
+      return { analysisId, status: "failed", errorCode: "invalid_event", invalidEvent: true };
+    }
     const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
     log.info(
       {
@@ -230,7 +244,14 @@ export function createPipeline(deps: PipelineDeps) {
     } catch {
       ev = null;
     }
-    const analysisId = ev ? analysisIdOf(ev) : invalidAnalysisId(input.data);
+    let analysisId = invalidAnalysisId(input.data);
+    if (ev) {
+      try {
+        analysisId = analysisIdOf(ev, { headerId: input.headerAnalysisId });
+      } catch {
+        analysisId = analysisIdOf(ev);
+      }
+    }
     const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
     const message = `gave up after ${input.attempt} deliveries; last error (${errorCodeOf(cause)}): ${cause.message}`;
     log.error({ error_code: "retries_exhausted" }, message);

@@ -187,6 +187,14 @@ describe("parseEvent", () => {
 });
 
 describe("analysisIdOf", () => {
+  it("takes a CoreSight-assigned id from the message header first, and checks it", () => {
+    const ev = parse(agentEvent({}, { analysis_id: "job-in-data" }));
+    expect(analysisIdOf(ev, { headerId: "job-42" })).toBe("job-42");
+    expect(analysisIdOf(ev, { headerId: "" })).toBe("job-in-data");
+    expect(analysisIdOf(ev, { headerId: null })).toBe("job-in-data");
+    expect(() => analysisIdOf(ev, { headerId: "../../etc/passwd" })).toThrow(/CoreSight-Analysis-Id/);
+  });
+
   it("is deterministic: a redelivery of the same bytes gets the same id", () => {
     const raw = JSON.stringify(agentEvent());
     const id = analysisIdOf(parseEvent(raw));

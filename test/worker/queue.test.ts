@@ -9,7 +9,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { startS3Server } from "../helpers/s3Server.js";
@@ -94,9 +94,11 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
     return w;
   };
   const ready = (w: WorkerProcess) => w.waitForLine((l) => l.msg === "waiting for coredump.uploaded events", 30_000);
-  const publish = async (body: string | object) => {
+  const publish = async (body: string | object, hdrs: Record<string, string> = {}) => {
     const js = jetstream(nc);
-    await js.publish(env.NATS_SUBJECT!, typeof body === "string" ? body : JSON.stringify(body));
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
+    await js.publish(env.NATS_SUBJECT!, typeof body === "string" ? body : JSON.stringify(body), { headers: h });
   };
   const consumerInfo = async () => (await jetstreamManager(nc)).consumers.info(env.NATS_STREAM!, env.NATS_CONSUMER!);
   return { id, dir, env, start, ready, publish, consumerInfo };
@@ -309,8 +311,10 @@ describe("queue-driven worker pool", () => {
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ ready: true, failures: {} });
-    await sc.publish(event("coredog-9-9", urls.get("div-zero")!, { file_name: `core.probes.${sc.id}` }));
+    // CoreSight's own job id rides on the message header: the result is stored under it.
+    await sc.publish(event("coredog-9-9", urls.get("div-zero")!, { file_name: `core.probes.${sc.id}` }), { "CoreSight-Analysis-Id": `job-${sc.id}` });
     await eventually(() => (docsFor(sc.id).length === 1 ? true : undefined), 60_000, "the result");
+    expect(docsFor(sc.id)[0]![0]).toBe(`job-${sc.id}`);
     const metrics = await eventually(async () => {
       const text = await (await fetch(`${base}/metrics`)).text();
       return /coresight_worker_messages_settled_total\{action="ack"\} 1/.test(text) ? text : undefined;
