@@ -155,6 +155,8 @@ export const ResultSchema = z.object({
       without_debug_info_build_ids: z.array(z.string()).optional(),
     })
     .optional(),
+  /** Things that limit how far this result can be trusted, in words (e.g. symbol resolution failed). */
+  warnings: z.array(z.string()).optional(),
   gdb: GdbInfoSchema.nullable(),
   core: CoreInfoSchema.nullable(),
   analyzed_at: z.string().optional(),

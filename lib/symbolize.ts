@@ -106,7 +106,7 @@ async function analyzeRaw(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
     // resolution could not run (eu-unstrip missing): analyze on an empty
     // tree, so gdb still takes nothing from this machine's /.
     const tree = await assembleTree([], path.join(workDir, "symbols"));
-    return analyzeCore({
+    const bare = await analyzeCore({
       ...rest,
       workDir,
       ...(exe ? { exe } : {}),
@@ -114,6 +114,10 @@ async function analyzeRaw(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
       sysroot: tree.sysroot,
       debugFileDirectories: tree.debugFileDirectories,
     });
+    // A core gdb could read: say why it has no symbols from outside the core.
+    if (bare.status !== "completed") return bare;
+    const why = e instanceof Error ? e.message : String(e);
+    return { ...bare, warnings: [...(bare.warnings ?? []), `symbol resolution failed, analyzed without symbol files: ${why}`] };
   }
 
   const urls = prepared.debuginfodUrls;

@@ -215,6 +215,7 @@ export function createPipeline(deps: PipelineDeps) {
           crash_frame: result.crash_frame?.function,
           signature: result.signature?.hash,
           quality: result.quality,
+          warnings: result.warnings,
         },
         "analysis done",
       );

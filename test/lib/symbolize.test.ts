@@ -135,6 +135,14 @@ describe("analyzeWithSymbols", () => {
     expect(r.quality).toBeLessThan(0.5);
   });
 
+  test("when symbol resolution cannot run, the result says so instead of silently lacking symbols", async () => {
+    // An s3:// store without an S3 client cannot be opened (the worker's config refuses it up front).
+    const r = await run(base({ exe: unstripped, symbols: { cacheDir: path.join(dir, "cache-nos3"), cacheMaxBytes: 1 << 20, store: "s3://nowhere/store", s3: null } }));
+    expect(r.status).toBe("completed");
+    expect(r.warnings?.join("\n")).toMatch(/symbol resolution failed, analyzed without symbol files: .*s3/i);
+    expect(r.modules).toBeUndefined();
+  });
+
   test("a stripped executable alone: found, but listed among the build-ids without debug info", async () => {
     const r = await run(base({ exe: stripped, symbols: { cacheDir: path.join(dir, "cache-bare"), cacheMaxBytes: 1 << 20, order: ["exe", "host"] } }));
     expect(r.status).toBe("completed");

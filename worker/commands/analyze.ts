@@ -185,6 +185,7 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
   const arch = r.core?.architecture ? `, ${r.core.architecture}` : "";
   lines.push(`core:         ${corePath}${size}${arch}`);
   if (r.core?.truncated) lines.push("              core file is truncated: frames may be missing");
+  for (const w of r.warnings ?? []) lines.push(`warning:      ${w}`);
   if (r.core?.command_line) lines.push(`command line: ${r.core.command_line}`);
   const text = renderSummary({
     signal: r.signal,
