@@ -1,6 +1,7 @@
 /**
  * Backoff with jitter, Retry-After parsing and an abortable sleep: shared by
- * the result sinks (in-process retries) and the consumer (nak delays).
+ * the result sinks (in-process retries), the consumer (nak delays) and the
+ * dump download (a throttled GET's Retry-After rides on its TransientError).
  *
  * Jitter matters here because a CoreSight outage fails every worker's PUT at
  * the same moment; without it the whole pool retries in lockstep and hits the

@@ -42,7 +42,8 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { decompressor, detectCompression, type Compression } from "../core/compression.js";
 import { CoreSightError, PermanentError, TransientError } from "../errors.js";
 import { checkFileAllowed, checkHostAllowed } from "./hostPolicy.js";
-import { classifyS3Error, clientServes, parseRetryAfter } from "./s3.js";
+import { parseRetryAfter } from "../results/retry.js";
+import { classifyS3Error, clientServes } from "./s3.js";
 import { presignedExpiry, redactUrl, type DumpLocation } from "./url.js";
 
 export interface DownloadOptions {

@@ -9,6 +9,7 @@
  */
 import { S3Client } from "@aws-sdk/client-s3";
 import { PermanentError, TransientError, type CoreSightError } from "../errors.js";
+import { parseRetryAfter } from "../results/retry.js";
 
 export interface S3Settings {
   endpoint?: string;
@@ -111,14 +112,4 @@ export function classifyS3Error(e: unknown, bucket: string, key: string): CoreSi
     cause: e,
     ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
   });
-}
-
-/** Retry-After as milliseconds (delta seconds or an HTTP date); undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) return undefined;
-  return Math.max(0, t - now);
 }
