@@ -91,9 +91,3 @@ export async function readBuildId(path: string): Promise<string | null> {
     throw e;
   }
 }
-
-/** Normalizes a build-id as typed by a person or tool: lowercase hex, no separators. */
-export function normalizeBuildId(id: string): string | null {
-  const hex = id.trim().toLowerCase().replace(/[^0-9a-f]/g, "");
-  return hex.length >= 8 && hex.length % 2 === 0 && /^[0-9a-f]+$/.test(id.trim().toLowerCase().replace(/[-:]/g, "")) ? hex : null;
-}
