@@ -14,35 +14,24 @@
  * room (s3rver's copy + the download + the source), else 256 MiB, and says so.
  * BENCH_BIG=1 also times 1 GiB in-process. Whole bench: well under 3 minutes.
  */
-import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { Readable, Writable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { downloadDump } from "../lib/storage/download.js";
 import { makeS3Client } from "../lib/storage/s3.js";
 import { parseDumpUrl } from "../lib/storage/url.js";
+import { startS3Server } from "../worker/devS3.js";
 import type { BenchTable } from "./table.js";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-/** The repository root: the nearest directory up from here holding scripts/s3-server.mjs. */
-function repoRoot(): string {
-  let dir = here;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, "scripts", "s3-server.mjs"))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`scripts/s3-server.mjs not found above ${here}`);
-    dir = up;
-  }
-}
 
 interface Store {
   endpoint: string;
@@ -50,31 +39,16 @@ interface Store {
   stop(): Promise<void>;
 }
 
+/** s3rver in its own process (worker/devS3.ts), read through the worker's own client (makeS3Client), not the test one. */
 async function startStore(dir: string): Promise<Store> {
-  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
-    process.execPath,
-    [path.join(repoRoot(), "scripts", "s3-server.mjs"), "--dir", dir, "--exit-with-stdin"],
-    { stdio: ["pipe", "pipe", "inherit"] },
-  );
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const endpoint = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (d: string) => {
-      out += d;
-      const nl = out.indexOf("\n");
-      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { endpoint: string }).endpoint);
-    });
-    child.once("exit", (code) => reject(new Error(`s3-server exited with ${code}`)));
-  });
-  const client = makeS3Client({ endpoint, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", forcePathStyle: true })!;
+  const server = await startS3Server({ dir });
+  const client = makeS3Client({ endpoint: server.endpoint, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, forcePathStyle: true })!;
   return {
-    endpoint,
+    endpoint: server.endpoint,
     client,
     async stop() {
       client.destroy();
-      child.kill("SIGTERM");
-      await exited;
+      await server.stop();
     },
   };
 }
