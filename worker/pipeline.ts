@@ -118,7 +118,6 @@ export function createPipeline(deps: PipelineDeps) {
 
   async function run(input: JobInput): Promise<JobOutcome> {
     const started = performance.now();
-    const seen = peek(input.data);
     let ev: CoredumpEvent;
     try {
       ev = parseEvent(input.data);
@@ -126,7 +125,7 @@ export function createPipeline(deps: PipelineDeps) {
       const err = toError(e);
       const analysisId = invalidAnalysisId(input.data);
       const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
-      log.info({ ...seen, delivery_count: input.attempt }, "Received coredump.uploaded");
+      log.info({ ...peek(input.data), delivery_count: input.attempt }, "Received coredump.uploaded");
       log.warn({ error_code: errorCodeOf(err), err: err.message }, "invalid event; storing a failed result and terminating the message");
       const code = isPermanent(err) ? errorCodeOf(err) : "invalid_event";
       await storeResult(log, analysisId, failedResult(code, err.message), null, input.attempt, input.signal);
@@ -141,7 +140,7 @@ export function createPipeline(deps: PipelineDeps) {
       analysisId = analysisIdOf(ev);
       const err = toError(e);
       const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
-      log.info({ ...seen, delivery_count: input.attempt }, "Received coredump.uploaded");
+      log.info({ ...peek(input.data), delivery_count: input.attempt }, "Received coredump.uploaded");
       log.warn({ err: err.message }, "invalid analysis id header; storing a failed result and terminating the message");
       await storeResult(log, analysisId, failedResult("invalid_event", err.message), ev, input.attempt, input.signal);
       return { analysisId, status: "failed", errorCode: "invalid_event", invalidEvent: true };
