@@ -5,9 +5,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { repoRoot } from "./fixtures.js";
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export { repoRoot };
 export const cliPath = path.join(repoRoot, "dist/worker/cli.js");
 
 export interface WorkerProcess {
