@@ -103,6 +103,13 @@ fail() { # <name> <dir> <why>
   FAILED=1
 }
 
+skip() { # <name> <why> <short why>: a fixture this machine cannot build (tests skip it, saying why)
+  rm -rf "$OUT/$1"
+  mkdir -p "$OUT/$1"
+  echo "$2" >"$OUT/$1/SKIPPED"
+  printf '%-16s skipped (%s)\n' "$1" "$3"
+}
+
 begin() { # <name> <stamp>: prints "up to date" and returns 1 when nothing to do
   if up_to_date "$1" "$2"; then
     printf '%-16s up to date\n' "$1"
@@ -228,10 +235,7 @@ autoload
 rust_panic() {
   local name=rust-panic
   if [[ -z "$RUSTC_BIN" ]]; then
-    rm -rf "$OUT/$name"
-    mkdir -p "$OUT/$name"
-    echo "rustc not found on PATH or in ~/.cargo/bin" >"$OUT/$name/SKIPPED"
-    printf '%-16s skipped (rustc not found)\n' "$name"
+    skip "$name" "rustc not found on PATH or in ~/.cargo/bin" "rustc not found"
     return 0
   fi
   local version stamp
@@ -264,10 +268,7 @@ go_nil_deref() {
   local name=go-nil-deref
   local go_bin="${GO:-$(command -v go || true)}"
   if [[ -z "$go_bin" ]]; then
-    rm -rf "$OUT/$name"
-    mkdir -p "$OUT/$name"
-    echo "go not found on PATH (Debian: apt-get install golang-go)" >"$OUT/$name/SKIPPED"
-    printf '%-16s skipped (go not found)\n' "$name"
+    skip "$name" "go not found on PATH (Debian: apt-get install golang-go)" "go not found"
     return 0
   fi
   local version stamp
