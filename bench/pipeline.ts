@@ -97,7 +97,7 @@ export default async function benchPipeline(): Promise<BenchTable> {
       const an = mine.map((j) => Number(j.analyze_ms));
       const st = mine.map((j) => Number(j.store_ms));
       const gdb = mine.map((j) => gdbMs.get(String(j.analysis_id)) ?? NaN);
-      const over = mine.map((j, i) => total[i]! - (gdb[i] ?? 0) - dl[i]!);
+      const over = mine.map((_, i) => total[i]! - (gdb[i] ?? 0) - dl[i]!);
       overhead.push(...over);
       rows.push([name, mine.length, median(total), median(dl), median(gdb), median(an) - median(gdb), median(st), median(over)]);
     }
