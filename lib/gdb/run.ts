@@ -18,15 +18,11 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { GdbTimeoutError, PermanentError, toError } from "../errors.js";
-import { buildCommandFile, newNonce } from "./commandFile.js";
+import { buildCommandFile, newNonce, type CommandFileOptions } from "./commandFile.js";
 import { splitSections } from "./sections.js";
 
-export interface GdbRunOptions {
-  core: string;
-  exe?: string | null;
-  sysroot?: string | null;
-  solibSearchPath?: string[];
-  debugFileDirectories?: string[];
+/** One gdb run; the core and where its files are pass straight through to the command file (CommandFileOptions). */
+export interface GdbRunOptions extends Pick<CommandFileOptions, "core" | "exe" | "sysroot" | "solibSearchPath" | "debugFileDirectories"> {
   /** Lets gdb fetch from these servers (space-separated URLs) into cacheDir; off when absent. */
   debuginfod?: { urls: string; cacheDir: string } | null;
   /** Default "gdb". */
