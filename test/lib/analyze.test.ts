@@ -38,15 +38,22 @@ async function analyze(opts: Partial<AnalyzeOptions> & { core: string }): Promis
   return r;
 }
 
+/**
+ * Cores whose OS thread count is the runtime's choice, not the program's:
+ * Go starts sysmon, template and GC threads as it sees fit (3 or 4 here
+ * from one build to the next), so their count is not pinned.
+ */
+const RUNTIME_CHOOSES_THREADS = new Set<string>(["go-nil-deref"]);
+
 /** What a golden file pins down: the behaviour, not the machine. */
-function goldenView(r: Result) {
+function goldenView(r: Result, name = "") {
   const crash = r.threads.find((t) => t.crashed);
   return {
     status: r.status,
     error_code: r.error?.code ?? null,
     signal: r.signal && { name: r.signal.name, number: r.signal.number, code: r.signal.code, fault_address: r.signal.fault_address },
     crash_thread: r.crash_thread,
-    thread_count: r.threads.length,
+    thread_count: RUNTIME_CHOOSES_THREADS.has(name) ? null : r.threads.length,
     crash_thread_frames: crash?.frames.length ?? 0,
     crash_frame: r.crash_frame && {
       function: r.crash_frame.function,
@@ -75,7 +82,7 @@ describe("analyzeCore on the fixture cores (golden)", () => {
       expect(r.status).toBe("completed");
       expect(r.gdb?.version).toMatch(/GNU gdb/);
       expect(r.gdb?.truncated).toBe(false);
-      await expectGolden(name, goldenView(r));
+      await expectGolden(name, goldenView(r, name));
     });
   }
 });
