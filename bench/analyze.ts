@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { analyzeCore, type AnalyzeTimings } from "../lib/analyze.js";
-import type { BenchTable } from "./table.js";
+import { type BenchTable, median } from "./table.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const RUNS = 3;
@@ -27,11 +27,6 @@ const CORES = [
   "stripped",
   "rust-panic",
 ];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
-}
 
 async function measure(core: string, exe: string | null, extra: { debugFileDirectories?: string[] } = {}): Promise<{ total: number; gdb: number; decompress: number; status: string }> {
   const totals: number[] = [];

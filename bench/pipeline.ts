@@ -14,14 +14,9 @@ import { jetstream } from "@nats-io/jetstream";
 import { startApiServer } from "../worker/devApi.js";
 import { startNatsServer } from "../worker/devNats.js";
 import { startS3Server } from "../worker/devS3.js";
-import type { BenchTable } from "./table.js";
+import { type BenchTable, median } from "./table.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
-}
 
 export default async function benchPipeline(): Promise<BenchTable> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "coresight-bench-pipeline-"));

@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs/promises";
-import net from "node:net";
+import { freePort } from "../worker/devPort.js";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +22,7 @@ import { addToStore } from "../lib/symbols/add.js";
 import { readBuildId } from "../lib/symbols/buildId.js";
 import type { PreparedSymbols } from "../lib/symbols/prepare.js";
 import { openSymbolStore } from "../lib/symbols/store.js";
-import type { BenchTable } from "./table.js";
+import { type BenchTable, median } from "./table.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const RUNS = 9;
@@ -33,21 +33,6 @@ __attribute__((noinline)) int crash_here(struct item *it) { return it->value; }
 int main(int argc, char **argv) { (void)argv; printf("%d\\n", crash_here(argc > 100 ? (struct item *)&argc : NULL)); return 0; }
 `;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startS3(dir: string): Promise<{ endpoint: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [path.join(root, "scripts/s3-server.mjs"), "--dir", dir, "--port", "0", "--exit-with-stdin"], {

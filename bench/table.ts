@@ -14,3 +14,9 @@ export function renderTable(t: BenchTable): string {
   if (t.notes?.length) lines.push("", ...t.notes.map((n) => `- ${n}`));
   return lines.join("\n") + "\n";
 }
+
+/** Median of a sample (the upper one for an even count); NaN when empty. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor(s.length / 2)]!;
+}

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs/promises";
-import net from "node:net";
+import { freePort } from "../../worker/devPort.js";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
@@ -19,16 +19,6 @@ import { fixture, requireFixtures, type FixtureName } from "../helpers/fixtures.
 import { startS3Server, type S3TestServer } from "../helpers/s3Server.js";
 import { CXX_THROW, LIB_MAIN, NULL_DEREF, compile, compileCxx, crashIn, librarySource, lineOf, stripCopy, tempDir } from "./symbols/crashFixture.js";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A local debuginfod serving `dir`, ready once it answers for `buildId`. */
 async function startDebuginfod(dir: string, buildId: string, work: string): Promise<{ url: string; stop: () => Promise<void> }> {

@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { freePort } from "../../worker/devPort.js";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { startS3Server } from "../helpers/s3Server.js";
 import { startApiServer } from "../helpers/apiServer.js";
@@ -297,12 +298,7 @@ describe("queue-driven worker pool", () => {
   });
 
   it("serves /healthz, /readyz and /metrics that count what the worker did", async () => {
-    const port = await new Promise<number>((resolve) => {
-      const probe = http.createServer().listen(0, "127.0.0.1", () => {
-        const p = (probe.address() as AddressInfo).port;
-        probe.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const sc = await scenario("probes", { METRICS_PORT: String(port) });
     const w = sc.start();
     await sc.ready(w);
