@@ -1,6 +1,7 @@
-# Runtime image of coresight-worker: Node 20, gdb (+ gdb-multiarch for
+# Runtime image of coresight-worker: Node 24 LTS (gzip and zstd dumps are
+# decompressed by its node:zlib), gdb (+ gdb-multiarch for
 # foreign-architecture cores), elfutils (eu-unstrip: build-id inventory),
-# zstd (compressed dumps), running as a non-root user.
+# running as a non-root user.
 #
 #   docker build -f Dockerfile.gdb -t coresight-worker .
 #   docker run --rm -e NATS_URL=nats://nats:4222 -e CORESIGHT_API_URL=http://coresight-api:8000 \
@@ -8,7 +9,7 @@
 #
 # (Not built in CI: the CI machines have no Docker engine.)
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -18,10 +19,10 @@ COPY worker ./worker
 COPY bench ./bench
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gdb gdb-multiarch elfutils zstd ca-certificates tini \
+      gdb gdb-multiarch elfutils ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/coresight --create-home coresight
 WORKDIR /app
@@ -29,7 +30,6 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
 ENV NODE_ENV=production \
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true \
     WORK_DIR=/var/lib/coresight/work \
     LOG_FILE=/var/lib/coresight/worker.log \
     RESULTS_DIR=/var/lib/coresight/results \

@@ -135,7 +135,6 @@ async function childDownload(env: Record<string, string>): Promise<ChildResult> 
   const mod = (p: string) => pathToFileURL(path.join(here, "..", "lib", "storage", p)).href;
   const r = await run(process.execPath, ["--input-type=module", "-e", CHILD], {
     ...process.env,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     DL_MOD: mod("download.js"),
     S3_MOD: mod("s3.js"),
     URL_MOD: mod("url.js"),

@@ -30,7 +30,6 @@ export default async function benchPipeline(): Promise<BenchTable> {
   const worker = spawn(process.execPath, [path.join(root, "dist/worker/cli.js"), "run"], {
     env: {
       PATH: process.env.PATH ?? "",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       NATS_URL: nats.url,
       CORESIGHT_API_URL: api.url,
       CORESIGHT_API_TOKEN: "bench",

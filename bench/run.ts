@@ -10,9 +10,6 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderTable, type BenchTable } from "./table.js";
 
-// The AWS SDK nags on every start under Node 20 (it wants 22 from 2027);
-// the worker supports Node 20, so keep stderr for real problems.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const benches: Array<[string, () => Promise<{ default: () => Promise<BenchTable> }>]> = [

@@ -37,7 +37,7 @@ int main(int argc, char **argv) { (void)argv; printf("%d\\n", crash_here(argc > 
 async function startS3(dir: string): Promise<{ endpoint: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [path.join(root, "scripts/s3-server.mjs"), "--dir", dir, "--port", "0", "--exit-with-stdin"], {
     stdio: ["pipe", "pipe", "inherit"],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+    env: process.env,
   });
   const line = await new Promise<string>((resolve, reject) => {
     let out = "";

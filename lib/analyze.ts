@@ -48,7 +48,6 @@ export interface AnalyzeOptions
   onProgress?: () => void;
   /** Look for the executable the core names when `exe` is not given. Default true. */
   locateExecutable?: boolean;
-  zstdPath?: string;
   /** Receives the timings of this analysis (benchmarks, logs). */
   onTimings?: (t: AnalyzeTimings) => void;
 }
@@ -248,7 +247,7 @@ export async function locateExecutable(notes: CoreNotes, sysroot: string | null)
 
 async function decompressTo(src: string, dest: string, kind: NonNullable<CoreFileInfo["compression"]>, opts: AnalyzeOptions): Promise<void> {
   try {
-    await pipeline(createReadStream(src), decompressor(kind, opts.zstdPath), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await pipeline(createReadStream(src), decompressor(kind), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
   } catch (e: unknown) {
     if (opts.signal?.aborted) throw e;
     const err = toError(e);

@@ -78,7 +78,7 @@ async function decompressed(opts: AnalyzeWithSymbolsOptions): Promise<{ file: st
   const dest = path.join(opts.workDir, "core.decompressed");
   try {
     await fs.mkdir(opts.workDir, { recursive: true });
-    await pipeline(createReadStream(opts.core), decompressor(info.compression, opts.zstdPath), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await pipeline(createReadStream(opts.core), decompressor(info.compression), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
     return { file: dest, size: info.size, compression: info.compression };
   } catch (e: unknown) {
     await fs.rm(dest, { force: true });

@@ -58,7 +58,6 @@ async function main(): Promise<number> {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "/tmp",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       NATS_URL: nats.url,
       CORESIGHT_API_URL: api.url,
       CORESIGHT_API_TOKEN: TOKEN,

@@ -60,7 +60,7 @@ export async function startS3Server(opts: { dir?: string } = {}): Promise<S3Test
     [script, "--dir", dir, "--port", "0", "--address", "127.0.0.1", "--exit-with-stdin"],
     {
       stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
+      env: process.env,
     },
   );
   let stderr = "";

@@ -1,15 +1,11 @@
-#!/usr/bin/env node
 /**
  * coresight-worker CLI: one binary, one command per job an operator has.
- * Commands live in worker/commands/; this file only dispatches.
+ * Commands live in worker/commands/; this file only dispatches. The entry
+ * point is worker/cli.ts, which checks the Node version before loading this.
  */
 import { ConfigError } from "../lib/config.js";
 import { toError } from "../lib/errors.js";
 import { EXIT, UsageError, type Command } from "./command.js";
-
-// The AWS SDK nags on every start under Node 20 (it wants 22 from 2027);
-// the worker supports Node 20, so keep stderr for real problems.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const loaders: Record<string, () => Promise<Command>> = {
   analyze: async () => (await import("./commands/analyze.js")).default,
@@ -72,13 +68,3 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.failed;
   }
 }
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`coresight-worker: ${toError(e).stack}\n`);
-    process.exitCode = EXIT.failed;
-  },
-);

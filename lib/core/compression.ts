@@ -1,11 +1,10 @@
 /**
  * Compression of dumps, detected by magic bytes (never by file name: CoreDog
  * names raw cores `core.<exe>.<pid>...`, other collectors gzip or zstd them).
- * Decompression streams: gzip through node:zlib, zstd through the `zstd`
- * binary (Node 20's zlib has no zstd), so a dump never sits in memory.
+ * Decompression streams, both from node:zlib (zstd since Node 22.15), so a
+ * dump never sits in memory and no child process is spawned for it.
  */
-import { spawn } from "node:child_process";
-import { Duplex, PassThrough } from "node:stream";
+import type { Duplex } from "node:stream";
 import zlib from "node:zlib";
 import { PermanentError } from "../errors.js";
 
@@ -22,46 +21,18 @@ export function detectCompression(head: Uint8Array): Compression | null {
 }
 
 /**
- * A Duplex that decompresses `kind`. gzip and zstd are supported; xz and
- * bzip2 are recognized so that the error can say so (`unsupported_compression`).
+ * A Duplex that decompresses `kind`. gzip and zstd are supported (both in
+ * node:zlib); xz and bzip2 are recognized so that the error can say so
+ * (`unsupported_compression`).
  */
-export function decompressor(kind: Compression, zstdPath = "zstd"): Duplex {
+export function decompressor(kind: Compression): Duplex {
   if (kind === "gzip") return zlib.createGunzip();
-  if (kind === "zstd") return zstdStream(zstdPath);
+  if (kind === "zstd") return zlib.createZstdDecompress();
   throw new PermanentError("unsupported_compression", `${kind}-compressed dumps are not supported (gzip and zstd are)`);
 }
 
-function zstdStream(zstdPath: string): Duplex {
-  const child = spawn(zstdPath, ["-d", "-c", "-q"], { stdio: ["pipe", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (d: string) => {
-    if (stderr.length < 4096) stderr += d;
-  });
-  const out = new PassThrough();
-  const duplex = Duplex.from({ writable: child.stdin, readable: out });
-  child.stdout.pipe(out, { end: false });
-  let stdoutEnded = false;
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const finish = () => {
-    if (!stdoutEnded || !exit) return;
-    if (exit.code === 0) out.end();
-    else out.destroy(new PermanentError("not_a_core", `zstd could not decompress the dump: ${stderr.trim() || `exit ${exit.code ?? exit.signal}`}`));
-  };
-  child.stdout.on("end", () => {
-    stdoutEnded = true;
-    finish();
-  });
-  child.on("close", (code, signal) => {
-    exit = { code, signal };
-    finish();
-  });
-  child.on("error", (e) => {
-    const missing = (e as NodeJS.ErrnoException).code === "ENOENT";
-    out.destroy(missing ? new PermanentError("unsupported_compression", `zstd is not installed (${zstdPath}); cannot decompress a zstd dump`, { cause: e }) : e);
-  });
-  duplex.on("close", () => {
-    if (child.exitCode === null) child.kill("SIGKILL");
-  });
-  return duplex;
+/** True for the errors node:zlib raises on corrupt gzip or zstd input (codes Z_* and ZSTD_*). */
+export function isDecompressionError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === "string" && (code.startsWith("Z_") || code.startsWith("ZSTD_"));
 }

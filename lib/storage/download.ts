@@ -39,7 +39,7 @@ import { Readable, Transform, Writable, type TransformCallback } from "node:stre
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { decompressor, detectCompression, type Compression } from "../core/compression.js";
+import { decompressor, detectCompression, isDecompressionError, type Compression } from "../core/compression.js";
 import { CoreSightError, PermanentError, TransientError } from "../errors.js";
 import { checkFileAllowed, checkHostAllowed } from "./hostPolicy.js";
 import { parseRetryAfter } from "../results/retry.js";
@@ -64,7 +64,6 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** Called as bytes flow (at most about once a second) with the bytes transferred so far. */
   onProgress?: (bytes: number) => void;
-  zstdPath?: string;
   /** Abort with TransientError("download_failed") after this long without a byte (default 60 s). */
   idleTimeoutMs?: number;
   /** Clock for the presigned URL's expiry (default Date.now). */
@@ -295,8 +294,8 @@ class Transfer {
     if (code === "ENOSPC" || code === "EDQUOT") {
       return new TransientError("download_failed", `no space left in ${this.opts.dir} while downloading ${what}`, { cause: e });
     }
-    if (typeof code === "string" && code.startsWith("Z_")) {
-      return new PermanentError("not_a_core", `the gzip-compressed dump ${what} is corrupt: ${(e as Error).message}`, { cause: e });
+    if (isDecompressionError(e)) {
+      return new PermanentError("not_a_core", `the compressed dump ${what} is corrupt: ${(e as Error).message}`, { cause: e });
     }
     return new TransientError("download_failed", `download of ${what} failed: ${reason(e)}`, { cause: e });
   }
@@ -306,7 +305,7 @@ class Transfer {
    * and throws a classified error.
    */
   async toDisk(src: Readable, what: string): Promise<Omit<Fetched, "via" | "owned">> {
-    const { dir, maxBytes, zstdPath } = this.opts;
+    const { dir, maxBytes } = this.opts;
     const dest = path.join(dir, this.name);
     const tmp = `${dest}.part`;
     const onAbort = () => src.destroy(this.ctl.signal.reason instanceof Error ? this.ctl.signal.reason : new Error("aborted"));
@@ -322,7 +321,7 @@ class Transfer {
       const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [source, meter];
       let out: Meter | null = null;
       if (compression) {
-        stages.push(decompressor(compression, zstdPath));
+        stages.push(decompressor(compression));
         out = new Meter(maxBytes, "decompressed", false, null);
         stages.push(out);
       }

@@ -23,7 +23,7 @@ export interface WorkerProcess {
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
   if (!fs.existsSync(cliPath)) throw new Error(`${cliPath} missing: run \`make build\` (make test does) before jest`);
   const child = spawn(process.execPath, [cliPath, "run"], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", ...env },
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

@@ -12,7 +12,7 @@ import { cliPath, repoRoot } from "../helpers/workerProcess.js";
 const COMMANDS = ["analyze", "parse", "run", "replay", "symbols", "schema"];
 
 /** A clean environment: nothing from the developer's shell may change the outcome. */
-const BASE_ENV = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+const BASE_ENV = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" };
 
 async function cli(args: string[], env: Record<string, string> = {}) {
   const r = await execa(process.execPath, [cliPath, ...args], {

@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+/**
+ * The coresight-worker binary. Checks the Node version first, with nothing
+ * else loaded, then hands over to the dispatcher (worker/main.ts).
+ */
+import { unsupportedNode } from "./runtime.js";
+
+const problem = unsupportedNode(process.versions.node);
+if (problem) {
+  process.stderr.write(`${problem}\n`);
+  process.exitCode = 3; // EXIT.config: the machine is set up wrong, not the input
+} else {
+  const { main } = await import("./main.js");
+  const { toError } = await import("../lib/errors.js");
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (e: unknown) {
+    process.stderr.write(`coresight-worker: ${toError(e).stack}\n`);
+    process.exitCode = 1; // EXIT.failed
+  }
+}
