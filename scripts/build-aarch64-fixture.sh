@@ -15,7 +15,8 @@
 # The qemu process itself also dies of the re-raised SIGSEGV and the kernel
 # writes a host (x86_64) `core` of qemu: it is deleted.
 #
-# Needs: gcc-aarch64-linux-gnu, qemu-user. Exits 0 and says so when missing.
+# Needs: gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user (make deps
+# installs them); fails, naming them, when they are missing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,8 +26,8 @@ QEMU="${QEMU_AARCH64:-qemu-aarch64}"
 
 for tool in "$CC" "$QEMU"; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "build-aarch64-fixture: $tool not installed; skipping (apt-get install gcc-aarch64-linux-gnu qemu-user)" >&2
-    exit 0
+    echo "build-aarch64-fixture: $tool not installed (Debian: apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user; make deps does)" >&2
+    exit 1
   fi
 done
 
@@ -50,7 +51,8 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 cd "$OUT"
 printf '%s' "$SRC" > null.c
-"$CC" -g -O0 -fno-omit-frame-pointer -static -Wl,--build-id -o null null.c
+# The source is named null.c and the compile directory "." in the debug info: no path of this machine.
+"$CC" -g -O0 -fno-omit-frame-pointer -static -Wl,--build-id -ffile-prefix-map="$OUT"=. -ffile-prefix-map="$OUT"/= -o null null.c
 
 set +e
 bash -c "ulimit -c unlimited; exec $QEMU ./null" >/dev/null 2>&1

@@ -25,9 +25,15 @@ SRC="$ROOT/fixtures/crashes"
 OUT="${FIXTURES_OUT:-$ROOT/build/fixtures}"
 CC="${CC:-gcc}"
 CXX="${CXX:-g++}"
-CFLAGS_DEBUG=(-g -O0 -fno-omit-frame-pointer -Wl,--build-id)
-CFLAGS_OPT=(-g -O2 -fno-omit-frame-pointer -Wl,--build-id)
+# No path of the building machine enters a binary: sources are named
+# fixtures/crashes/<file> and the compile directory "." in the debug info
+# (the last matching map wins), so results and goldens are the same on every
+# machine. Compiles run from $ROOT (the directory recorded as DW_AT_comp_dir).
+PREFIX_MAP=(-ffile-prefix-map="$ROOT"=. -ffile-prefix-map="$ROOT"/=)
+CFLAGS_DEBUG=(-g -O0 -fno-omit-frame-pointer -Wl,--build-id "${PREFIX_MAP[@]}")
+CFLAGS_OPT=(-g -O2 -fno-omit-frame-pointer -Wl,--build-id "${PREFIX_MAP[@]}")
 SCRIPT_HASH="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-64)"
+cd "$ROOT"
 
 find_rustc() {
   if [[ -n "${RUSTC:-}" ]]; then echo "$RUSTC"; return; fi
@@ -101,13 +107,6 @@ fail() { # <name> <dir> <why>
   echo "$(printf '%-16s' "$1") FAILED  $3" >&2
   rm -f "$2/.stamp"
   FAILED=1
-}
-
-skip() { # <name> <why> <short why>: a fixture this machine cannot build (tests skip it, saying why)
-  rm -rf "$OUT/$1"
-  mkdir -p "$OUT/$1"
-  echo "$2" >"$OUT/$1/SKIPPED"
-  printf '%-16s skipped (%s)\n' "$1" "$3"
 }
 
 begin() { # <name> <stamp>: prints "up to date" and returns 1 when nothing to do
@@ -231,11 +230,11 @@ PY
 }
 autoload
 
-# rust-panic: needs rustc; recorded as skipped without it.
+# rust-panic: needs rustc (Debian's 1.63 or rustup's; make deps installs Debian's).
 rust_panic() {
   local name=rust-panic
   if [[ -z "$RUSTC_BIN" ]]; then
-    skip "$name" "rustc not found on PATH or in ~/.cargo/bin" "rustc not found"
+    fail "$name" "$OUT/$name" "rustc not found on PATH or in ~/.cargo/bin (Debian: apt-get install rustc; make deps does)"
     return 0
   fi
   local version stamp
@@ -245,7 +244,7 @@ rust_panic() {
   local t0 dir
   t0="$(date +%s%3N)"
   dir="$(fresh_dir "$name")"
-  if ! "$RUSTC_BIN" --crate-name port_config -C panic=abort -g -C opt-level=0 -C force-frame-pointers=yes -o "$dir/$name" "$SRC/rust-panic.rs" 2>"$dir/compile.log"; then
+  if ! "$RUSTC_BIN" --remap-path-prefix="$ROOT"=. --remap-path-prefix="$ROOT"/= --crate-name port_config -C panic=abort -g -C opt-level=0 -C force-frame-pointers=yes -o "$dir/$name" "$SRC/rust-panic.rs" 2>"$dir/compile.log"; then
     fail "$name" "$dir" "compile error: $(head -c 500 "$dir/compile.log")"
     return 0
   fi
@@ -255,7 +254,7 @@ rust_panic() {
 }
 rust_panic
 
-# go-nil-deref: needs the go toolchain (Debian golang-go); skipped without it.
+# go-nil-deref: needs the go toolchain (Debian golang-go; make deps installs it).
 # A Go program dumps core on a fatal panic only with GOTRACEBACK=crash (the
 # runtime re-raises it as SIGABRT). GOMAXPROCS=1 keeps the threads, and so
 # the core, few. The build is offline and root-safe on a fresh machine: its
@@ -268,7 +267,7 @@ go_nil_deref() {
   local name=go-nil-deref
   local go_bin="${GO:-$(command -v go || true)}"
   if [[ -z "$go_bin" ]]; then
-    skip "$name" "go not found on PATH (Debian: apt-get install golang-go)" "go not found"
+    fail "$name" "$OUT/$name" "go not found on PATH (Debian: apt-get install golang-go; make deps does)"
     return 0
   fi
   local version stamp
@@ -284,8 +283,14 @@ go_nil_deref() {
   # ladder match the binary to the core. Derived from the inputs: reproducible.
   local gnu_build_id
   gnu_build_id="$(printf '%s' "$stamp" | sha1sum | cut -c1-40)"
-  if ! (cd "$dir" && env GOCACHE="$OUT/.go/cache" GOPATH="$OUT/.go/path" GOTOOLCHAIN=local GO111MODULE=off GOFLAGS= CGO_ENABLED=0 \
-    "$go_bin" build -gcflags='all=-N -l' -ldflags="-B 0x$gnu_build_id" -o "$dir/$name" "$SRC/go-nil-deref.go") 2>"$dir/compile.log"; then
+  # -trimpath names files by import path: a GOPATH package "fixtures/crashes"
+  # makes the file fixtures/crashes/go-nil-deref.go, as the C fixtures are.
+  local gopath="$OUT/.go/path"
+  rm -rf "$gopath/src/fixtures"
+  mkdir -p "$gopath/src/fixtures/crashes"
+  cp "$SRC/go-nil-deref.go" "$gopath/src/fixtures/crashes/"
+  if ! (cd "$dir" && env GOCACHE="$OUT/.go/cache" GOPATH="$gopath" GOTOOLCHAIN=local GO111MODULE=off GOFLAGS= CGO_ENABLED=0 \
+    "$go_bin" build -trimpath -gcflags='all=-N -l' -ldflags="-B 0x$gnu_build_id" -o "$dir/$name" fixtures/crashes) 2>"$dir/compile.log"; then
     fail "$name" "$dir" "compile error: $(head -c 500 "$dir/compile.log")"
     return 0
   fi

@@ -40,19 +40,23 @@ export function fixture(name: FixtureName): Fixture {
   return { name, dir, core: path.join(dir, "core"), exe: path.join(dir, name) };
 }
 
-/** Why a fixture is not there (skipped at build time, or fixtures not built), or null when it is. */
-export function fixtureMissing(name: FixtureName): string | null {
+/**
+ * Throws, saying how to build it, when a fixture's core is not there. Every
+ * fixture is required: `make deps` installs each toolchain they need, and
+ * scripts/build-fixtures.sh fails (never skips) when one is missing, so a
+ * test never passes for want of its fixture.
+ */
+export function requireFixture(name: FixtureName): Fixture {
   const f = fixture(name);
-  const skipped = path.join(f.dir, "SKIPPED");
-  if (fs.existsSync(skipped)) return `skipped at build time: ${fs.readFileSync(skipped, "utf8").trim()}`;
-  if (!fs.existsSync(f.core)) return `${f.core} missing: run \`make fixtures\` (bash scripts/build-fixtures.sh) first`;
-  return null;
+  if (!fs.existsSync(f.core)) {
+    throw new Error(`${f.core} missing: run \`make fixtures\` (bash scripts/build-fixtures.sh) first; it names any toolchain it lacks`);
+  }
+  return f;
 }
 
 /** Throws a helpful error when fixtures have not been built at all. */
 export function requireFixtures(): void {
-  const missing = fixtureMissing("null-deref");
-  if (missing) throw new Error(missing);
+  requireFixture("null-deref");
 }
 
 /** The compressed copies of null-deref's core. */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { GdbTimeoutError, PermanentError } from "../../../lib/errors.js";
 import { runGdb } from "../../../lib/gdb/run.js";
 import { ERRORS_KEY } from "../../../lib/gdb/sections.js";
-import { fixture, fixtureMissing, requireFixtures } from "../../helpers/fixtures.js";
+import { fixture, requireFixture, requireFixtures } from "../../helpers/fixtures.js";
 
 /**
  * The group is gone, waiting a little: a member SIGKILLed along with gdb can
@@ -89,8 +89,7 @@ describe("runGdb", () => {
   });
 
   test("siginfo is printed in C syntax even for a Rust program", async () => {
-    const f = fixture("rust-panic");
-    if (fixtureMissing("rust-panic")) return;
+    const f = requireFixture("rust-panic");
     // Without libc's debug info frame #0 has no language and gdb falls back to Rust's.
     const run = await runGdb({ core: f.core, exe: f.exe, debugFileDirectories: [path.join(tmp, "none")] });
     expect(run.sections.siginfo).toMatch(/^\$\d+ = \{si_signo = 6, si_errno = 0, si_code = -6,/);

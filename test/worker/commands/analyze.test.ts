@@ -9,7 +9,7 @@ import { analyzeCommand, renderResult, type AnalyzeIo } from "../../../worker/co
 import { ResultSchema } from "../../../lib/result.js";
 import { addToStore } from "../../../lib/symbols/add.js";
 import { openSymbolStore } from "../../../lib/symbols/store.js";
-import { fixture, fixtureMissing, requireFixtures, strippedSymbols } from "../../helpers/fixtures.js";
+import { fixture, requireFixture, requireFixtures, strippedSymbols } from "../../helpers/fixtures.js";
 
 let tmp: string;
 let workDir: string;
@@ -51,9 +51,8 @@ describe("coresight-worker analyze", () => {
   });
 
   test("a Go panic, executable found by its GNU build-id: the user's function and the panic message", async () => {
-    if (fixtureMissing("go-nil-deref")) return; // no Go toolchain: build-fixtures.sh wrote SKIPPED
     const io = capture();
-    expect(await analyzeCommand(["--json", fixture("go-nil-deref").core], io)).toBe(0);
+    expect(await analyzeCommand(["--json", requireFixture("go-nil-deref").core], io)).toBe(0);
     const r = ResultSchema.parse(JSON.parse(io.out));
     expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 29 });
     expect(r.runtime?.panic_message).toBe("runtime error: invalid memory address or nil pointer dereference");
