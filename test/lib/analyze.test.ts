@@ -230,6 +230,11 @@ describe("bad inputs are failed results, never exceptions", () => {
       await fs.writeFile(p, Buffer.from([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
       return { core: p };
     }, "not_a_core"],
+    ["a corrupt zstd stream", async () => {
+      const p = path.join(tmp, "bad.zst");
+      await fs.writeFile(p, Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+      return { core: p };
+    }, "not_a_core"],
     ["missing --exe", async () => ({ core: fixture("null-deref").core, exe: path.join(tmp, "no-such-exe") }), "executable_not_found"],
     ["gdb not installed", async () => ({ core: fixture("null-deref").core, gdbPath: "/nonexistent/gdb" }), "gdb_not_installed"],
     ["a tiny timeout", async () => ({ core: fixture("multithread").core, timeoutMs: 20 }), "gdb_timeout"],

@@ -246,6 +246,18 @@ describe("downloadDump from S3", () => {
     }
   });
 
+  it.each([
+    ["gzip", Buffer.from([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9])],
+    ["zstd", Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3, 4, 5, 6, 7, 8, 9])],
+  ] as const)("a corrupt %s stream is not_a_core, with no partial file left", async (kind, bytes) => {
+    const key = `coredumps/corrupt.${kind}`;
+    await s3.putBuffer(bucket, key, bytes);
+    const err = await failure(downloadDump(opts(parseDumpUrl(`s3://${bucket}/${key}`), { s3: creds })));
+    expect(err.code).toBe("not_a_core");
+    expect(err.message).toMatch(/compressed dump .* is corrupt/);
+    expect(await fs.readdir(dir)).toEqual([]);
+  });
+
   it("stops a zip bomb at MAX on the decompressed side", async () => {
     const err = await failure(downloadDump(opts(parseDumpUrl(`s3://${bucket}/coredumps/bomb`), { s3: creds, maxBytes: 4 * MiB })));
     expect(err.code).toBe("too_large");
