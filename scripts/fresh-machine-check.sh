@@ -122,6 +122,8 @@ make_base() { # <root>
 provision() { # <root>
   local root="$1" f
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # debootstrap writes no /etc/hosts; every installed machine has one (localhost).
+  [[ -s "$root/etc/hosts" ]] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
   # The same archive (and snapshot) as this machine, so versions match.
   if [[ -d /etc/apt/sources.list.d ]] && ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
     rm -f "$root/etc/apt/sources.list"
