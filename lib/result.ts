@@ -19,6 +19,7 @@
  *   that groups the same crash across pods, builds and ASLR bases.
  */
 import { z } from "zod";
+import { ErrorCodeSchema, type ErrorCode } from "./errors.js";
 
 export const SCHEMA_VERSION = 1 as const;
 
@@ -99,7 +100,7 @@ export const ModuleSchema = z.object({
 export type Module = z.infer<typeof ModuleSchema>;
 
 export const ErrorInfoSchema = z.object({
-  code: z.string(),
+  code: ErrorCodeSchema,
   message: z.string(),
 });
 
@@ -165,7 +166,7 @@ export const ResultSchema = z.object({
 export type Result = z.infer<typeof ResultSchema>;
 
 /** A failed result: every field the schema requires, with the error. */
-export function failedResult(code: string, message: string, extra: Partial<Result> = {}): Result {
+export function failedResult(code: ErrorCode, message: string, extra: Partial<Result> = {}): Result {
   return {
     schema_version: SCHEMA_VERSION,
     status: "failed",
