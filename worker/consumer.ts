@@ -2,13 +2,10 @@
  * The consumer loop: pull one message per free slot, run its job behind a
  * p-queue gate, settle it exactly once.
  *
- * Settlement (the only place that acks, naks or terms):
- * - job stored a result                      → ack (await ackAck)
- * - job stored a failed result for an invalid event → term
- * - job threw, not the last delivery         → nak(backoff[attempt])
- * - job threw on the last allowed delivery   → store `retries_exhausted`, then ack
- * - job interrupted by shutdown              → nak(0): another worker takes it
- * Acks happen only after the result is stored; settlement never throws.
+ * Settlement: `settle()` is the only place that acks, naks or terms, and
+ * carries out the one decision of worker/settle.ts `decide()` (the table in
+ * docs/operations.md). Acks happen only after the result is stored;
+ * settlement never throws.
  *
  * Backpressure: a message is pulled only when a slot is free, so idle workers
  * of the pool get the rest. While a job runs, a heartbeat calls working() to
@@ -17,12 +14,21 @@
 import PQueue from "p-queue";
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import type { Config } from "../lib/config.js";
-import { errorCodeOf, isPermanent, toError, TransientError } from "../lib/errors.js";
+import { errorCodeOf, toError, TransientError } from "../lib/errors.js";
 import { ANALYSIS_ID_HEADER } from "../lib/events.js";
 import type { Logger } from "../lib/log.js";
 import { jitter } from "../lib/results/retry.js";
 import type { Metrics } from "./metrics.js";
-import { ShutdownError, type Pipeline } from "./pipeline.js";
+import type { JobInput, Pipeline } from "./pipeline.js";
+import { abandoned, decide, type JobEnd } from "./settle.js";
+
+/** The cause a `retries_exhausted` result gives when the last allowed delivery was never settled. */
+function abandonedError(attempt: number, maxDeliver: number): Error {
+  return new TransientError(
+    "retries_exhausted",
+    `delivery ${attempt} of a message allowed ${maxDeliver}: the worker holding delivery ${maxDeliver} stopped without settling it (crash, OOM kill or SIGKILL); not run again`,
+  );
+}
 
 export interface ConsumerOptions {
   consumer: Consumer;
@@ -94,7 +100,7 @@ export class QueueConsumer {
   }
 
   private async handle(msg: JsMsg, ac: AbortController): Promise<void> {
-    const { config, logger, pipeline, metrics } = this.opts;
+    const { config, metrics } = this.opts;
     const attempt = msg.info.deliveryCount;
     metrics?.received.inc();
     if (attempt > 1) metrics?.redeliveries.inc();
@@ -107,56 +113,70 @@ export class QueueConsumer {
     };
     const timer = setInterval(() => msg.working(), Math.max(1000, Math.floor(config.nats.ackWaitMs / 3)));
     const input = { data: msg.data, attempt, signal: ac.signal, heartbeat, headerAnalysisId: msg.headers?.get(ANALYSIS_ID_HEADER) || null };
+    let end: JobEnd;
     try {
-      const outcome = await pipeline.process(input);
-      if (outcome.invalidEvent) {
+      if (abandoned(attempt, config.nats)) {
+        end = { kind: "abandoned" };
+      } else {
+        const outcome = await this.opts.pipeline.process(input);
+        end = { kind: "stored", invalidEvent: outcome.invalidEvent };
+      }
+    } catch (e: unknown) {
+      end = { kind: "threw", error: toError(e), aborted: ac.signal.aborted };
+    } finally {
+      clearInterval(timer);
+    }
+    try {
+      await this.settle(msg, input, end);
+    } finally {
+      this.inFlight.delete(msg);
+      metrics?.inFlight.set(this.inFlight.size);
+    }
+  }
+
+  /** Carries out `decide()` for one message. Never throws. */
+  private async settle(msg: JsMsg, input: JobInput, end: JobEnd): Promise<void> {
+    const { config, logger, metrics } = this.opts;
+    const attempt = input.attempt;
+    let d = decide(end, attempt, config.nats);
+    const cause = end.kind === "threw" ? end.error : null;
+    try {
+      if (d.storeFailure) {
+        try {
+          // An abandoned delivery did not run the job: it logs its Received line here.
+          await this.opts.pipeline.storeFailure(input, cause ?? abandonedError(attempt, config.nats.maxDeliver), d.row === "abandoned");
+        } catch (e: unknown) {
+          const err = toError(e);
+          d = decide({ kind: "failure_not_stored", error: err }, attempt, config.nats);
+          logger.error(
+            { seq: msg.seq, attempt, retry_in_ms: d.delayMs, err: err.message, cause: cause?.message },
+            "last delivery failed and the failure could not be stored; the message stays in the stream and is redelivered",
+          );
+        }
+      }
+      const delay = d.jitter ? jitter(d.delayMs) : d.delayMs;
+      if (d.action === "ack") await this.ack(msg);
+      else if (d.action === "term") {
         // Server 2.9 ignores a reason on term: plain term().
         msg.term();
         metrics?.settled.inc({ action: "term" });
       } else {
-        await this.ack(msg);
-      }
-    } catch (e: unknown) {
-      const err = toError(e);
-      if (err instanceof ShutdownError || ac.signal.aborted) {
-        msg.nak();
-        metrics?.settled.inc({ action: "nak" });
-        logger.info({ seq: msg.seq, attempt }, "job interrupted by shutdown; message returned to the queue");
-      } else if (isPermanent(err)) {
-        // Only the result store throws permanent errors past the pipeline:
-        // the API rejected the document (4xx). Retrying as-is rarely helps,
-        // but dropping would lose the event; keep it queued at the longest
-        // backoff so an operator can fix the API side (e.g. a token).
-        const backoff = config.nats.backoffMs;
-        const delay = backoff[backoff.length - 1] ?? 0;
-        if (attempt >= config.nats.maxDeliver) {
-          await this.exhausted(msg, input, err);
-        } else {
-          msg.nak(delay);
-          metrics?.settled.inc({ action: "nak" });
-          logger.error(
-            { seq: msg.seq, attempt, retry_in_ms: delay, error_code: errorCodeOf(err), err: err.message },
-            "result store rejected the result; message kept for retry",
-          );
-        }
-      } else if (attempt >= config.nats.maxDeliver) {
-        await this.exhausted(msg, input, err);
-      } else {
-        const backoff = config.nats.backoffMs;
-        // Jitter spreads the retries of a pool that failed together.
-        const planned = jitter(backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 0);
-        const delay = err instanceof TransientError && err.retryAfterMs !== undefined ? Math.max(planned, err.retryAfterMs) : planned;
         msg.nak(delay);
         metrics?.settled.inc({ action: "nak" });
+      }
+      if (d.row === "shutdown") logger.info({ seq: msg.seq, attempt }, "job interrupted by shutdown; message returned to the queue");
+      if (d.row === "store_rejected" && cause) {
+        logger.error({ seq: msg.seq, attempt, retry_in_ms: delay, error_code: errorCodeOf(cause), err: cause.message }, "result store rejected the result; message kept for retry");
+      }
+      if (d.row === "transient" && cause) {
         logger.warn(
-          { seq: msg.seq, attempt, max_deliver: config.nats.maxDeliver, retry_in_ms: delay, error_code: errorCodeOf(err), err: err.message },
+          { seq: msg.seq, attempt, max_deliver: config.nats.maxDeliver, retry_in_ms: delay, error_code: errorCodeOf(cause), err: cause.message },
           "job failed transiently; message will be redelivered",
         );
       }
-    } finally {
-      clearInterval(timer);
-      this.inFlight.delete(msg);
-      metrics?.inFlight.set(this.inFlight.size);
+    } catch (e: unknown) {
+      // A nak/term on a closed connection: the server redelivers after ack_wait.
+      logger.warn({ seq: msg.seq, attempt, action: d.action, err: toError(e).message }, "could not settle the message; it will be redelivered after ack_wait");
     }
   }
 
@@ -168,22 +188,6 @@ export class QueueConsumer {
       // The result is stored; a lost ack only means a redelivery, which the
       // idempotent PUT (same analysis_id) absorbs.
       this.opts.logger.warn({ seq: msg.seq, err: toError(e).message }, "ack not confirmed; the message may be redelivered");
-    }
-  }
-
-  private async exhausted(msg: JsMsg, input: Parameters<Pipeline["storeFailure"]>[0], err: Error): Promise<void> {
-    try {
-      await this.opts.pipeline.storeFailure(input, err);
-      await this.ack(msg);
-    } catch (e: unknown) {
-      // Even the failure could not be stored. The server will not redeliver
-      // past max_deliver; say so loudly so an operator can replay it.
-      msg.nak();
-      this.opts.metrics?.settled.inc({ action: "nak" });
-      this.opts.logger.error(
-        { seq: msg.seq, attempt: input.attempt, err: toError(e).message, cause: err.message },
-        "last delivery failed and the failure could not be stored; the message stays in the stream for replay",
-      );
     }
   }
 

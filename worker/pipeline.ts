@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import os from "node:os";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Config } from "../lib/config.js";
-import { PermanentError, TransientError, errorCodeOf, isPermanent, toError } from "../lib/errors.js";
+import { InvalidEventError, PermanentError, ShutdownError, errorCodeOf, isPermanent, toError } from "../lib/errors.js";
 import { analysisIdOf, eventContext, parseEvent, type CoredumpEvent } from "../lib/events.js";
 import type { Logger } from "../lib/log.js";
 import { failedResult, type Result } from "../lib/result.js";
@@ -56,19 +56,22 @@ export interface JobInput {
   headerAnalysisId?: string | null;
 }
 
+/** What one delivery's message says, read once by `open()`. */
+interface JobContext {
+  /** The event; null when the message is not a valid one. */
+  ev: CoredumpEvent | null;
+  analysisId: string;
+  log: Logger;
+  /** Why the message cannot be processed (invalid event, or a bad analysis id header). */
+  invalid: Error | null;
+}
+
 export interface JobOutcome {
   analysisId: string;
   status: "completed" | "failed";
   errorCode: string | null;
   /** The event was invalid: terminate the message rather than ack it. */
   invalidEvent: boolean;
-}
-
-/** Thrown when a job is interrupted by shutdown: the message goes back to the queue. */
-export class ShutdownError extends TransientError {
-  constructor() {
-    super("internal_error", "worker is shutting down; job left to redelivery");
-  }
 }
 
 /** analysis_id for a message that is not a valid event: a hash of its bytes. */
@@ -116,46 +119,50 @@ export function createPipeline(deps: PipelineDeps) {
     log.info({ stage: "store", duration_ms: ms, status: result.status, error_code: result.error?.code, sinks: config.resultSinks }, "result stored");
   }
 
-  async function run(input: JobInput): Promise<JobOutcome> {
-    const started = performance.now();
-    let ev: CoredumpEvent;
+  /**
+   * Reads what a message says, once: the event (or why it is invalid), the
+   * analysis id, and the job's logger. Logs the operator's one line
+   * `Received coredump.uploaded` unless `announce` is false (the same
+   * delivery already logged it).
+   */
+  function open(input: JobInput, announce = true): JobContext {
+    let ev: CoredumpEvent | null = null;
+    let invalid: Error | null = null;
     try {
       ev = parseEvent(input.data);
     } catch (e: unknown) {
-      const err = toError(e);
-      const analysisId = invalidAnalysisId(input.data);
-      const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
-      log.info({ ...peek(input.data), delivery_count: input.attempt }, "Received coredump.uploaded");
-      log.warn({ error_code: errorCodeOf(err), err: err.message }, "invalid event; storing a failed result and terminating the message");
-      const code = isPermanent(err) ? errorCodeOf(err) : "invalid_event";
-      await storeResult(log, analysisId, failedResult(code, err.message), null, input.attempt, input.signal);
-      return { analysisId, status: "failed", errorCode: code, invalidEvent: true };
+      invalid = toError(e);
     }
-
-    let analysisId: string;
-    try {
-      analysisId = analysisIdOf(ev, { headerId: input.headerAnalysisId });
-    } catch (e: unknown) {
-      // A bad header id: the event itself is fine, so store under the event's own id.
-      analysisId = analysisIdOf(ev);
-      const err = toError(e);
-      const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
-      log.info({ ...peek(input.data), delivery_count: input.attempt }, "Received coredump.uploaded");
-      log.warn({ err: err.message }, "invalid analysis id header; storing a failed result and terminating the message");
-      await storeResult(log, analysisId, failedResult("invalid_event", err.message), ev, input.attempt, input.signal);
-      return { analysisId, status: "failed", errorCode: "invalid_event", invalidEvent: true };
+    let analysisId = ev ? analysisIdOf(ev) : invalidAnalysisId(input.data);
+    if (ev) {
+      try {
+        analysisId = analysisIdOf(ev, { headerId: input.headerAnalysisId });
+      } catch (e: unknown) {
+        // A bad header id: the event itself is fine, so its own id names the result.
+        invalid = toError(e);
+      }
     }
     const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
-    log.info(
-      {
-        event_id: ev.id,
-        file_name: ev.data.file_name,
-        pod: ev.data.pod_name,
-        namespace: ev.data.pod_namespace,
-        delivery_count: input.attempt,
-      },
-      "Received coredump.uploaded",
-    );
+    if (announce) {
+      const seen = ev
+        ? { event_id: ev.id, file_name: ev.data.file_name, pod: ev.data.pod_name, namespace: ev.data.pod_namespace }
+        : peek(input.data);
+      log.info({ ...seen, delivery_count: input.attempt }, "Received coredump.uploaded");
+    }
+    return { ev, analysisId, log, invalid };
+  }
+
+  async function run(input: JobInput): Promise<JobOutcome> {
+    const started = performance.now();
+    const { ev, analysisId, log, invalid } = open(input);
+    if (invalid || !ev) {
+      const err = invalid ?? new InvalidEventError("not a coredump.uploaded event");
+      const what = ev ? "invalid analysis id header" : "invalid event";
+      log.warn({ error_code: errorCodeOf(err), err: err.message }, `${what}; storing a failed result and terminating the message`);
+      const code = ev || !isPermanent(err) ? "invalid_event" : errorCodeOf(err);
+      await storeResult(log, analysisId, failedResult(code, err.message), ev, input.attempt, input.signal);
+      return { analysisId, status: "failed", errorCode: code, invalidEvent: true };
+    }
     if (config.api.putRunning) await store.markRunning(analysisId, eventContext(ev));
 
     const stages: Record<string, number> = {};
@@ -236,23 +243,13 @@ export function createPipeline(deps: PipelineDeps) {
     return { analysisId, status: result.status, errorCode: result.error?.code ?? null, invalidEvent: false };
   }
 
-  /** Last delivery and still failing: store `retries_exhausted` so nothing is lost silently. */
-  async function storeFailure(input: JobInput, cause: Error): Promise<JobOutcome> {
-    let ev: CoredumpEvent | null = null;
-    try {
-      ev = parseEvent(input.data);
-    } catch {
-      ev = null;
-    }
-    let analysisId = invalidAnalysisId(input.data);
-    if (ev) {
-      try {
-        analysisId = analysisIdOf(ev, { headerId: input.headerAnalysisId });
-      } catch {
-        analysisId = analysisIdOf(ev);
-      }
-    }
-    const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
+  /**
+   * Gives up on a message: stores `retries_exhausted` so nothing is lost
+   * silently. `announce`: this delivery did not run the job (it came past
+   * NATS_MAX_DELIVER), so it has not logged its Received line yet.
+   */
+  async function storeFailure(input: JobInput, cause: Error, announce = false): Promise<JobOutcome> {
+    const { ev, analysisId, log } = open(input, announce);
     const message = `gave up after ${input.attempt} deliveries; last error (${errorCodeOf(cause)}): ${cause.message}`;
     log.error({ error_code: "retries_exhausted" }, message);
     await storeResult(log, analysisId, failedResult("retries_exhausted", message), ev, input.attempt, input.signal);

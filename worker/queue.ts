@@ -29,6 +29,9 @@ export async function connectNats(cfg: Config["nats"], name: string): Promise<Na
   return connect(opts);
 }
 
+/** The consumer's own delivery limit: none (-1). */
+export const SERVER_MAX_DELIVER = -1;
+
 function isNotFound(e: unknown): boolean {
   const msg = e instanceof Error ? e.message : String(e);
   return /not found/i.test(msg);
@@ -59,14 +62,18 @@ export async function ensureQueue(nc: NatsConnection, cfg: Config["nats"], logge
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(cfg.ackWaitMs),
-    max_deliver: cfg.maxDeliver,
+    // Unlimited on the server: the worker gives up itself at NATS_MAX_DELIVER
+    // (worker/settle.ts). Were the server's limit the worker's, the last
+    // delivery of a worker that died would never be delivered again and the
+    // message would sit in the work-queue stream forever, with no result.
+    max_deliver: SERVER_MAX_DELIVER,
     filter_subject: cfg.subject,
   };
   try {
     const info = await jsm.consumers.info(cfg.stream, cfg.consumer);
     if (info.config.ack_wait !== wanted.ack_wait || info.config.max_deliver !== wanted.max_deliver) {
       await jsm.consumers.update(cfg.stream, cfg.consumer, { ack_wait: wanted.ack_wait, max_deliver: wanted.max_deliver });
-      logger.info({ consumer: cfg.consumer, ack_wait_ms: cfg.ackWaitMs, max_deliver: cfg.maxDeliver }, "consumer updated");
+      logger.info({ consumer: cfg.consumer, ack_wait_ms: cfg.ackWaitMs, server_max_deliver: SERVER_MAX_DELIVER, worker_max_deliver: cfg.maxDeliver }, "consumer updated");
     }
   } catch (e: unknown) {
     if (!isNotFound(e)) throw e;
@@ -77,5 +84,39 @@ export async function ensureQueue(nc: NatsConnection, cfg: Config["nats"], logge
       // Another worker of the pool created it at the same moment: fine.
       if (!/already|exists/i.test(String(e2))) throw e2;
     }
+  }
+}
+
+/**
+ * The stream that keeps the nats sink's results (subjects `<RESULT_SUBJECT>.>`),
+ * created when missing and NATS_CREATE_STREAM allows: the sink publishes
+ * through JetStream and waits for the stream's ack, so a result counts as
+ * stored only once a stream has persisted it. Limits retention, 7 days, and
+ * the same one-hour duplicate window (Nats-Msg-Id) as the event stream.
+ */
+export async function ensureResultStream(nc: NatsConnection, cfg: Config["nats"], resultSubject: string, logger: Logger): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(cfg.resultStream);
+    return;
+  } catch (e: unknown) {
+    if (!isNotFound(e)) throw e;
+    if (!cfg.createStream) {
+      throw new Error(`result stream ${cfg.resultStream} does not exist and NATS_CREATE_STREAM is false`, { cause: e });
+    }
+  }
+  try {
+    await jsm.streams.add({
+      name: cfg.resultStream,
+      subjects: [`${resultSubject}.>`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(7 * 24 * 60 * 60 * 1000),
+      duplicate_window: nanos(60 * 60 * 1000),
+    });
+    logger.info({ stream: cfg.resultStream, subjects: `${resultSubject}.>` }, "result stream created");
+  } catch (e: unknown) {
+    // Another worker of the pool created it at the same moment: fine.
+    if (!/already|exists/i.test(String(e))) throw e;
   }
 }

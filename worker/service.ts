@@ -17,7 +17,7 @@ import { QueueConsumer } from "./consumer.js";
 import { startProbeServer, workDirWritable, type ProbeServer } from "./http.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createPipeline } from "./pipeline.js";
-import { connectNats, ensureQueue } from "./queue.js";
+import { connectNats, ensureQueue, ensureResultStream } from "./queue.js";
 
 export const VERSION = "0.1.0";
 
@@ -79,6 +79,7 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
     }
   })().catch(() => undefined);
   await ensureQueue(nc, config.nats, logger);
+  if (config.resultSinks.includes("nats")) await ensureResultStream(nc, config.nats, config.resultSubject, logger);
   const js = jetstream(nc);
   const natsConsumer = await js.consumers.get(config.nats.stream, config.nats.consumer);
 
@@ -93,11 +94,11 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
     {
       fetch: opts.fetch,
       logger,
+      // Through JetStream: stored means a stream persisted it (PubAck), not just sent.
       publish: async (subject, data, hdrs) => {
         const h = natsHeaders();
         for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
-        nc.publish(subject, data, { headers: h });
-        await nc.flush();
+        await js.publish(subject, data, { headers: h, timeout: 10_000 });
       },
     },
   );

@@ -8,9 +8,12 @@
  *   subject {analysis_id}
  *   data    the result document
  *
- * Header `Nats-Msg-Id` = `{analysis_id}-{status}`: a JetStream stream on
- * these subjects drops the duplicate a redelivered job publishes. The caller
- * decides JetStream or core NATS by the publish function it passes in.
+ * Header `Nats-Msg-Id` = `{analysis_id}-{status}`: the result stream
+ * (NATS_RESULT_STREAM, worker/queue.ts `ensureResultStream`) drops the
+ * duplicate a redelivered job publishes. The worker passes a JetStream
+ * publish that resolves on the stream's PubAck: a result counts as stored
+ * only once a stream persisted it (a core publish would count a message
+ * nobody kept).
  */
 import type { Logger } from "pino";
 import { TransientError } from "../errors.js";

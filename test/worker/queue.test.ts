@@ -15,6 +15,7 @@ import { freePort } from "../../worker/devPort.js";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { startS3Server } from "../helpers/s3Server.js";
 import { startApiServer } from "../helpers/apiServer.js";
+import { coredumpEvent as event } from "../helpers/events.js";
 import { eventually, repoRoot, spawnWorker, type WorkerProcess } from "../helpers/workerProcess.js";
 
 type S3 = Awaited<ReturnType<typeof startS3Server>>;
@@ -105,31 +106,6 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
   return { id, dir, env, start, ready, publish, consumerInfo };
 }
 
-function event(id: string, fileUrl: string, data: Record<string, unknown> = {}) {
-  return {
-    specversion: "1.0",
-    type: "coredog.coredump.uploaded",
-    source: "coredog-agent",
-    id,
-    time: "2025-12-12T15:30:05Z",
-    datacontenttype: "application/json",
-    token: "agent-secret-token",
-    data: {
-      coredump_id: 0,
-      file_url: fileUrl,
-      file_name: path.basename(new URL(fileUrl).pathname),
-      executable_path: "/app/crash",
-      file_size: 0,
-      md5: "",
-      image: "registry/app:1.0",
-      timestamp: "2025-12-12T15:30:05Z",
-      pod_name: "app-7d9f-abc",
-      pod_namespace: "prod",
-      node_ip: "10.0.0.7",
-      ...data,
-    },
-  };
-}
 
 type Stored = { status: string; error?: { code: string; message: string }; signal?: { name: string } | null; crash_frame?: { function: string | null } | null };
 const storedDocs = (): Array<[string, Stored[]]> => [...api.results.entries()].map(([k, v]) => [k, v as Stored[]]);
