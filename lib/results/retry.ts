@@ -160,7 +160,10 @@ export type RetryLoopResult =
  */
 export async function retryLoop(tryOnce: (attempt: number) => Promise<TryOutcome>, opts: RetryLoopOptions): Promise<RetryLoopResult> {
   const { policy } = opts;
-  const sleepFn = opts.sleep ?? ((ms: number) => sleep(ms));
+  // The real sleep takes the signal itself, so an abort also clears its timer
+  // (wrapping it would leave a 10 s timer holding the process open).
+  const injected = opts.sleep;
+  const wait = injected ? (ms: number) => abortableSleep(injected, ms, opts.signal) : (ms: number) => sleep(ms, opts.signal);
   let waited = 0;
   for (let attempt = 1; ; attempt++) {
     const outcome = await tryOnce(attempt);
@@ -176,7 +179,7 @@ export async function retryLoop(tryOnce: (attempt: number) => Promise<TryOutcome
     }
     opts.onRetry?.({ attempt, delayMs: delay, error: outcome.error });
     try {
-      await abortableSleep(sleepFn, delay, opts.signal);
+      await wait(delay);
     } catch (e: unknown) {
       if (e instanceof AbortedError) return { ok: false, attempts: attempt, error: outcome.error, aborted: true };
       throw e;

@@ -69,10 +69,29 @@ describe("retryLoop", () => {
   });
 
   it("sleep rejects with AbortedError and clears its timer", async () => {
+    const before = timeouts();
     const ac = new AbortController();
     const p = sleep(60_000, ac.signal);
+    expect(timeouts()).toBe(before + 1);
     ac.abort();
     await expect(p).rejects.toBeInstanceOf(AbortedError);
+    expect(timeouts()).toBe(before);
     await expect(sleep(1)).resolves.toBeUndefined();
   });
+
+  it("retryLoop aborted while it waits leaves no timer behind", async () => {
+    const before = timeouts();
+    const ac = new AbortController();
+    const loop = retryLoop(async () => ({ done: false, error: new Error("503") }), { policy: { maxAttempts: 5, maxWaitMs: 60_000, baseMs: 10_000, maxMs: 10_000 }, signal: ac.signal });
+    await new Promise((r) => setImmediate(r));
+    expect(timeouts()).toBe(before + 1);
+    ac.abort();
+    await expect(loop).resolves.toMatchObject({ ok: false, aborted: true, attempts: 1 });
+    expect(timeouts()).toBe(before);
+  });
 });
+
+/** Live timers of this process (what would keep jest from exiting). */
+function timeouts(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+}
