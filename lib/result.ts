@@ -1,7 +1,7 @@
 /**
  * Result schema v1: the document the worker stores for every analysis, the
  * same one `coresight-worker analyze --json` prints. snake_case on the wire,
- * like the CoreDog event it answers. `npm run schema` exports it as JSON
+ * like the CoreDog event it answers. `make schema` exports it as JSON
  * Schema to docs/result.schema.json.
  *
  * Glossary (use these words, and only these, in names and logs):

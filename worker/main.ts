@@ -5,6 +5,7 @@
  */
 import { ConfigError } from "../lib/config.js";
 import { toError } from "../lib/errors.js";
+import { VERSION } from "../lib/version.js";
 import { EXIT, UsageError, type Command } from "./command.js";
 
 const loaders: Record<string, () => Promise<Command>> = {
@@ -39,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
   if (name === "--version") {
-    process.stdout.write("coresight-worker 0.1.0\n");
+    process.stdout.write(`coresight-worker ${VERSION}\n`);
     return EXIT.ok;
   }
   const load = loaders[name];

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "../lib/log.js";
 import { createSinks } from "../lib/results/sinks.js";
 import { makeS3Client } from "../lib/storage/s3.js";
 import { sweepWorkDir } from "../lib/storage/workDir.js";
+import { VERSION } from "../lib/version.js";
 import { analyzeWithSymbols } from "../lib/symbolize.js";
 import { QueueConsumer } from "./consumer.js";
 import { startProbeServer, workDirWritable, type ProbeServer } from "./http.js";
@@ -19,7 +20,6 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { createPipeline } from "./pipeline.js";
 import { connectNats, ensureQueue, ensureResultStream } from "./queue.js";
 
-export const VERSION = "0.1.0";
 
 export interface Service {
   logger: Logger;

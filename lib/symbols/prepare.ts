@@ -23,7 +23,7 @@ export interface SymbolsOptions {
   /** Directory with the crashed container's files (an extracted image). */
   sysroot?: string;
   s3?: S3Client | null;
-  /** Ladder order; default exe, sysroot, symbol_store, debuginfod, host. */
+  /** Ladder order; default `DEFAULT_ORDER` of ./resolve.ts (exe, sysroot, host, symbol_store, debuginfod). */
   order?: readonly SourceName[];
   /**
    * Also let gdb's own debuginfod client query DEBUGINFOD_URLS (default off:
