@@ -148,7 +148,7 @@ export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo
   let bt = parseBacktrace(`${s.banner ?? ""}\n${s.backtrace ?? ""}`);
   // A Go panic's frames are on the goroutine's stack, which gdb's backtrace of the signalled thread never reaches.
   if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt), go);
-  const summary = summarize(bt, { siginfoText: s.siginfo ?? null });
+  const summary = summarize(bt, { siginfoText: s.siginfo ?? null, processPid: notes?.pid ?? null });
   const gdb = {
     version: run.version,
     exit_code: run.exitCode,

@@ -63,6 +63,21 @@ export const SignalSchema = z.object({
   code: z.string().nullable(),
   fault_address: z.string().nullable(),
   description: z.string().nullable(),
+  /**
+   * Who sent the signal, from siginfo's si_pid/si_uid and the core's own pid:
+   * `self` (kill/raise/abort in the process), `process` (another process,
+   * e.g. `kill -ABRT` or a supervisor), `kernel` (a fault or a kernel
+   * decision). Absent when siginfo is not in the core.
+   */
+  sender: z
+    .object({
+      kind: z.enum(["self", "process", "kernel"]),
+      pid: z.number().int().nullable(),
+      uid: z.number().int().nullable(),
+    })
+    .optional(),
+  /** A crash handler of the process re-raised a real fault (the crash frame is where it happened, below `<signal handler called>` when the handler is still on the stack). */
+  reraised: z.boolean().optional(),
 });
 export type Signal = z.infer<typeof SignalSchema>;
 

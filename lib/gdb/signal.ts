@@ -9,7 +9,7 @@
  * differently; for those cores the gdb text (which carries the name) wins,
  * because `signalOf` prefers the name gdb printed when there is one.
  */
-import type { Signal } from "../result.js";
+import type { Frame, Signal } from "../result.js";
 
 /** Linux generic signal numbers. */
 const SIGNAL_NAMES: Record<number, string> = {
@@ -70,6 +70,9 @@ export interface Siginfo {
   code: number | null;
   addr: string | null;
   errno: number | null;
+  /** `_kill.si_pid` / `_kill.si_uid`: meaningful only for signals sent by a process (si_code <= 0). */
+  pid: number | null;
+  uid: number | null;
 }
 
 /**
@@ -89,11 +92,15 @@ export function parseSiginfo(text: string | null | undefined): Siginfo | null {
   const code = /\bsi_code\s*=\s*(-?\d+)/.exec(t);
   // si_addr prints as `0x0`, or with a cast `(void *) 0x...` in some gdb versions.
   const addr = /\bsi_addr\s*=\s*(?:\([^)]{0,40}\)\s*)?(0x[0-9a-fA-F]+)/.exec(t);
+  // The union prints every member; `_kill` is the first, with the sender's pid and uid.
+  const kill = /\b_kill\s*=\s*\{\s*si_pid\s*=\s*(-?\d+),\s*si_uid\s*=\s*(-?\d+)/.exec(t);
   return {
     signo: Number(signo[1]),
     errno: errno ? Number(errno[1]) : null,
     code: code ? Number(code[1]) : null,
     addr: addr ? addr[1]!.toLowerCase() : null,
+    pid: kill ? Number(kill[1]) : null,
+    uid: kill ? Number(kill[2]) : null,
   };
 }
 
@@ -106,6 +113,10 @@ export function parseSiginfo(text: string | null | undefined): Siginfo | null {
 export function signalOf(input: {
   siginfo?: Siginfo | null;
   terminatedBy?: { name: string; description: string } | null;
+  /** The crashed process's pid (the core's NT_PRPSINFO): tells a self-sent signal from another process's. */
+  processPid?: number | null;
+  /** The crash thread's frames: a `<signal handler called>` frame shows a handler that re-raised. */
+  crashFrames?: readonly Frame[] | null;
 }): Signal | null {
   const si = input.siginfo ?? null;
   const tb = input.terminatedBy ?? null;
@@ -124,13 +135,75 @@ export function signalOf(input: {
   const code = si?.code != null ? codeName(name, si.code) : null;
   const kernelSent = si?.code != null && si.code > 0;
   const faultAddress = name && FAULT_SIGNALS.has(name) && kernelSent && si?.addr ? si.addr : null;
+  const sender = si?.code != null ? senderOf(si, input.processPid ?? null) : undefined;
+  const reraisedIn = sender?.kind === "self" && name !== null && FAULT_SIGNALS.has(name) ? reraiseSite(input.crashFrames ?? []) : null;
+  const reraised = reraisedIn !== null;
   return {
     name,
     number,
     code,
     fault_address: faultAddress,
-    description: describe(name, code, faultAddress, tb?.description ?? null),
+    description: describe({ name, code, addr: faultAddress, gdbText: tb?.description ?? null, sender, reraisedIn }),
+    ...(sender ? { sender } : {}),
+    ...(reraised ? { reraised: true } : {}),
   };
+}
+
+type Sender = NonNullable<Signal["sender"]>;
+
+/** Functions that send a signal: a thread stopped in one of them raised the signal itself. */
+const RAISERS = new Set(["kill", "raise", "gsignal", "tgkill", "tkill", "pthread_kill", "pthread_kill_implementation", "pthread_kill_internal", "abort", "syscall"]);
+
+/** `__GI___pthread_kill@@GLIBC_2.34` -> `pthread_kill`: glibc's alias prefixes and symbol versions off. */
+function baseName(fn: string): string {
+  return fn.replace(/@.*$/, "").replace(/^(__GI_|__libc_)+/, "").replace(/^_+/, "");
+}
+
+/**
+ * Where a fault signal the process sent itself really comes from, when a
+ * crash handler re-raised it (null when the thread simply raised it):
+ * - the handler raised it while running: the frame below
+ *   `<signal handler called>` is the original fault;
+ * - the handler raised it and returned: the pending signal is delivered at
+ *   the faulting instruction again, so frame #0 is user code, not raise().
+ */
+function reraiseSite(frames: readonly Frame[]): string | null {
+  const handler = frames.findIndex((f) => f.signal_handler);
+  if (handler !== -1) return frames[handler + 1]?.function ?? "??";
+  const top = frames[0];
+  if (!top) return null;
+  const inRaise = top.function ? RAISERS.has(baseName(top.function)) : /\blibc\.so/.test(top.library ?? "");
+  return inRaise ? null : (top.function ?? "??");
+}
+
+/**
+ * Who sent it: si_code > 0 (and SI_KERNEL) is the kernel; otherwise a
+ * process, `self` when si_pid is the core's own pid. Without the pid,
+ * tkill()/tgkill() counts as self (raise, abort and pthread_kill use it;
+ * another process almost never does) and kill() as another process.
+ */
+function senderOf(si: Siginfo, processPid: number | null): Sender {
+  const code = si.code!;
+  if (code > 0) return { kind: "kernel", pid: null, uid: null };
+  const pid = si.pid;
+  const uid = si.uid;
+  if (processPid !== null && pid !== null) return { kind: pid === processPid ? "self" : "process", pid, uid };
+  return { kind: code === -6 ? "self" : "process", pid, uid };
+}
+
+/** The sender in words; undefined for a fault the kernel raised. */
+function sentBy(sender: Sender | undefined, code: string | null): string | undefined {
+  if (code && EVENTS[code]) return EVENTS[code];
+  if (!sender || sender.kind === "kernel") return undefined;
+  const how = code && HOW[code] ? `sent ${HOW[code]}` : `sent${code ? ` (${code})` : ""}`;
+  if (sender.kind === "self") return `${how} by the process itself`;
+  const who =
+    sender.pid === null
+      ? "another process"
+      : sender.pid === 0
+        ? "a process outside the crashed process's pid namespace (si_pid 0: the node or the container runtime)"
+        : `another process (pid ${sender.pid}${sender.uid !== null ? `, uid ${sender.uid}` : ""})`;
+  return `${how} by ${who}`;
 }
 
 function isNearNull(addr: string): boolean {
@@ -138,14 +211,19 @@ function isNearNull(addr: string): boolean {
   return BigInt(addr) < 0x10000n;
 }
 
-const SENDERS: Record<string, string> = {
-  SI_USER: "sent by another process with kill()",
-  SI_TKILL: "sent with tkill()/tgkill() (raise(), pthread_kill() or abort() in the process itself)",
-  SI_QUEUE: "sent with sigqueue()",
+/** How a process sent the signal, by si_code. */
+const HOW: Record<string, string> = {
+  SI_USER: "with kill()",
+  SI_TKILL: "with tkill()/tgkill() (raise(), pthread_kill() or abort())",
+  SI_QUEUE: "with sigqueue()",
+};
+/** Signals no process sent, by si_code. */
+const EVENTS: Record<string, string> = {
   SI_TIMER: "sent by a POSIX timer expiring",
   SI_MESGQ: "sent by a POSIX message queue",
   SI_ASYNCIO: "sent on completion of asynchronous I/O",
   SI_SIGIO: "sent for queued SIGIO",
+  SI_KERNEL: "sent by the kernel",
 };
 
 const LABELS: Record<string, string> = {
@@ -164,12 +242,27 @@ const LABELS: Record<string, string> = {
   SIGPIPE: "Broken pipe",
 };
 
-function describe(name: string | null, code: string | null, addr: string | null, gdbText: string | null): string | null {
+function describe(facts: {
+  name: string | null;
+  code: string | null;
+  addr: string | null;
+  gdbText: string | null;
+  sender: Sender | undefined;
+  /** Where the original fault is when a crash handler re-raised the signal. */
+  reraisedIn: string | null;
+}): string | null {
+  const { name, code, addr, gdbText } = facts;
   if (!name) return gdbText;
   const label = LABELS[name] ?? gdbText ?? name;
-  const sender = code ? SENDERS[code] : undefined;
+  if (facts.reraisedIn !== null) {
+    return `${label} re-raised by the process's own signal handler (a crash handler): the original fault is in ${facts.reraisedIn}`;
+  }
+  const sender = sentBy(facts.sender, code);
+  if (name === "SIGABRT" && facts.sender?.kind === "process") {
+    return `${label}: SIGABRT ${sender}; the process did not call abort() (kill -ABRT, a watchdog or a supervisor asking for a core): its threads show where it was when the signal arrived`;
+  }
   // A fault signal sent by software is not a real fault: say so first.
-  if (sender && name !== "SIGABRT" && name !== "SIGQUIT" && name !== "SIGTERM" && name !== "SIGKILL") {
+  if (sender && facts.sender?.kind !== "kernel" && name !== "SIGABRT" && name !== "SIGQUIT" && name !== "SIGTERM" && name !== "SIGKILL") {
     return `${label} signal ${sender}, not raised by a hardware fault`;
   }
   switch (name) {

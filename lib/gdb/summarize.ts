@@ -25,13 +25,14 @@ export interface Summary {
 /**
  * @param extras.siginfoText what gdb printed for `print $_siginfo` (most precise signal source)
  * @param extras.lwpHint LWP of the signalled thread when known from elsewhere
+ * @param extras.processPid the crashed process's pid (core notes): tells who sent the signal
  */
-export function summarize(bt: Backtrace, extras: { siginfoText?: string | null; lwpHint?: number | null } = {}): Summary {
+export function summarize(bt: Backtrace, extras: { siginfoText?: string | null; lwpHint?: number | null; processPid?: number | null } = {}): Summary {
   const siginfo = parseSiginfo(extras.siginfoText ?? null);
-  const signal = signalOf({ siginfo, terminatedBy: bt.terminatedBy });
   const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null });
   const threads = bt.threads.map((t) => ({ ...t, crashed: t.number === crashThread }));
   const crash = threads.find((t) => t.crashed) ?? null;
+  const signal = signalOf({ siginfo, terminatedBy: bt.terminatedBy, processPid: extras.processPid ?? null, crashFrames: crash?.frames ?? null });
   return {
     signal,
     crash_thread: crashThread,

@@ -34,6 +34,8 @@ export interface CoreNotes {
   fname: string | null;
   /** Command line, space-joined, truncated by the kernel to 80 bytes. */
   psargs: string | null;
+  /** The crashed process's pid (pr_pid): a signal whose si_pid is this one was sent by the process itself. */
+  pid: number | null;
   auxv: Map<number, number>;
   /** The path the process was executed as (AT_EXECFN), when the stack page is in the core. */
   execfn: string | null;
@@ -66,17 +68,19 @@ export function parseNtFile(desc: Buffer, is64: boolean, le: boolean): FileMappi
 
 /**
  * Parses NT_PRPSINFO. Its layout differs per architecture before the two
- * strings, but `pr_fname[16]` and `pr_psargs[80]` always end the struct.
+ * strings, but `pr_fname[16]` and `pr_psargs[80]` always end the struct, and
+ * the four 32-bit `pr_pid, pr_ppid, pr_pgrp, pr_sid` come right before them.
  */
-export function parsePrpsinfo(desc: Buffer): { fname: string | null; psargs: string | null } {
-  if (desc.length < 96) return { fname: null, psargs: null };
+export function parsePrpsinfo(desc: Buffer, le = true): { fname: string | null; psargs: string | null; pid: number | null } {
+  if (desc.length < 96) return { fname: null, psargs: null, pid: null };
   const str = (b: Buffer) => {
     const nul = b.indexOf(0);
     const s = b.toString("utf8", 0, nul === -1 ? b.length : nul).trim();
     return s.length > 0 ? s : null;
   };
   const base = desc.length - 96;
-  return { fname: str(desc.subarray(base, base + 16)), psargs: str(desc.subarray(base + 16)) };
+  const pid = base >= 16 ? (le ? desc.readInt32LE(base - 16) : desc.readInt32BE(base - 16)) : null;
+  return { fname: str(desc.subarray(base, base + 16)), psargs: str(desc.subarray(base + 16)), pid: pid !== null && pid > 0 ? pid : null };
 }
 
 export function parseAuxv(desc: Buffer, is64: boolean, le: boolean): Map<number, number> {
@@ -119,7 +123,7 @@ export async function readCoreNotes(core: string): Promise<CoreNotes> {
       is64: h.is64,
       littleEndian: h.littleEndian,
       mappings: fileNote ? parseNtFile(fileNote.desc, h.is64, h.littleEndian) : [],
-      ...(ps ? parsePrpsinfo(ps.desc) : { fname: null, psargs: null }),
+      ...(ps ? parsePrpsinfo(ps.desc, h.littleEndian) : { fname: null, psargs: null, pid: null }),
       auxv,
       execfn: execfnAddr ? await readCString(elf, phdrs, execfnAddr) : null,
     };

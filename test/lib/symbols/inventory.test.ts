@@ -58,7 +58,8 @@ describe("core notes (pure)", () => {
       const buf = Buffer.alloc(head + 96);
       buf.write("server", head);
       buf.write("/app/bin/server --port 8080 ", head + 16);
-      expect(parsePrpsinfo(buf)).toEqual({ fname: "server", psargs: "/app/bin/server --port 8080" });
+      buf.writeInt32LE(4242, head - 16); // pr_pid, first of the four pids before pr_fname
+      expect(parsePrpsinfo(buf)).toEqual({ fname: "server", psargs: "/app/bin/server --port 8080", pid: 4242 });
     }
   });
 
@@ -83,6 +84,7 @@ describe("core notes (pure)", () => {
       ),
       fname: "server",
       psargs: "/app/bin/server --port 8080",
+      pid: 4242,
       auxv: new Map([
         [AT_PHDR, 0x400040],
         [AT_SYSINFO_EHDR, 0x7f0000001000],
@@ -104,7 +106,7 @@ describe("core notes (pure)", () => {
 
   test("without recognized modules the executable is still listed, by the notes' path and without a build-id", () => {
     const inv = buildInventory([], {
-      machine: "aarch64", is64: true, littleEndian: true, mappings: [], fname: "null", psargs: "./null", auxv: new Map(), execfn: null,
+      machine: "aarch64", is64: true, littleEndian: true, mappings: [], fname: "null", psargs: "./null", pid: null, auxv: new Map(), execfn: null,
     });
     expect(inv.modules).toEqual([{ path: "./null", build_id: null, start: null, end: null, executable: true }]);
   });
