@@ -237,6 +237,41 @@ describe("helm template with the default values", () => {
   });
 });
 
+/**
+ * deploy/worker.yaml is the chart rendered with its defaults, without
+ * namespaces (so `kubectl apply -n NS -f deploy/worker.yaml` works), for
+ * those who deploy without helm. UPDATE_GOLDEN=1 rewrites it; a mismatch
+ * writes deploy/worker.yaml.actual beside it.
+ */
+describe("deploy/worker.yaml", () => {
+  it("is the chart's default rendering", () => {
+    const r = runHelm(["template", "coresight", CHART]);
+    expect(r.status).toBe(0);
+    const body = r.stdout
+      .split("\n")
+      .filter((l) => !/^  namespace: /.test(l))
+      .join("\n");
+    const text =
+      "# Generated: the chart deploy/helm/coresight rendered with its default values (release\n" +
+      "# \"coresight\", namespaces left out). Do not edit; change the chart and run\n" +
+      "#   UPDATE_GOLDEN=1 node --experimental-vm-modules node_modules/jest/bin/jest.js test/deploy\n" +
+      "# Apply with `kubectl apply -n <namespace> -f deploy/worker.yaml`; for anything but the\n" +
+      "# defaults, install the chart (docs/operations.md, \"Deploying with the Helm chart\").\n" +
+      body;
+    const file = path.join(ROOT, "deploy/worker.yaml");
+    if (process.env.UPDATE_GOLDEN === "1") {
+      fs.writeFileSync(file, text);
+      fs.rmSync(`${file}.actual`, { force: true });
+      return;
+    }
+    const expected = fs.readFileSync(file, "utf8");
+    if (expected !== text) fs.writeFileSync(`${file}.actual`, text);
+    else fs.rmSync(`${file}.actual`, { force: true });
+    expect(text).toBe(expected);
+    expect(parseAllDocuments(expected).map((d) => (d.toJS() as K8sObject).kind)).toEqual(["PodDisruptionBudget", "ServiceAccount", "Deployment"]);
+  });
+});
+
 describe("helm template with KEDA, ServiceMonitor, PrometheusRule, dashboard and the API", () => {
   let objects: K8sObject[] = [];
   beforeAll(() => {
