@@ -11,7 +11,10 @@
  * values.schema.json itself, compiled by ajv in strict mode.
  *
  * Those schemas (Kubernetes' OpenAPI) allow unknown fields, so a misspelt
- * field would pass them: the fields that matter are asserted one by one.
+ * field would pass them. The same packages' TypeScript interfaces do not:
+ * every rendered object is also type-checked, as an object literal of its
+ * interface, by the TypeScript compiler, whose excess-property check names
+ * any field the API does not have.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -28,6 +31,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBu
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
+import ts from "typescript";
 import { parse, parseAllDocuments } from "yaml";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -64,6 +68,57 @@ const MODELS: Record<string, Validated> = {
   "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
 };
 
+/** The TypeScript interface of each kind, from the same packages. */
+const INTERFACES: Record<string, [module: string, name: string]> = {
+  "apps/v1/Deployment": ["kubernetes-models/apps/v1/Deployment", "IDeployment"],
+  "policy/v1/PodDisruptionBudget": ["kubernetes-models/policy/v1/PodDisruptionBudget", "IPodDisruptionBudget"],
+  "autoscaling/v2/HorizontalPodAutoscaler": ["kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler", "IHorizontalPodAutoscaler"],
+  "v1/ServiceAccount": ["kubernetes-models/v1/ServiceAccount", "IServiceAccount"],
+  "v1/Service": ["kubernetes-models/v1/Service", "IService"],
+  "v1/ConfigMap": ["kubernetes-models/v1/ConfigMap", "IConfigMap"],
+  "keda.sh/v1alpha1/ScaledObject": ["@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject", "IScaledObject"],
+  "monitoring.coreos.com/v1/ServiceMonitor": ["@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor", "IServiceMonitor"],
+  "monitoring.coreos.com/v1/PrometheusRule": ["@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule", "IPrometheusRule"],
+};
+
+/**
+ * Type-checks each object as `const o: I<Kind> = <the object>` in one
+ * in-memory module beside this file (so node_modules resolves); returns the
+ * compiler's messages, each naming the object and the field.
+ */
+function typeErrors(objects: K8sObject[]): string[] {
+  const file = path.join(ROOT, "test/deploy/__rendered__.ts");
+  const lines: string[] = [];
+  const imports = new Set<string>();
+  objects.forEach((o, i) => {
+    const iface = INTERFACES[`${o.apiVersion}/${o.kind}`];
+    if (!iface) throw new Error(`no interface for ${o.apiVersion}/${o.kind}: add it to INTERFACES`);
+    imports.add(`import type { ${iface[1]} } from "${iface[0]}";`);
+    lines.push(`// ${o.kind}/${o.metadata.name}`, `export const o${i}: ${iface[1]} = ${JSON.stringify(o, null, 1)};`);
+  });
+  const text = [...imports, ...lines].join("\n");
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, lang, ...rest) => (name === file ? ts.createSourceFile(name, text, lang) : getSourceFile(name, lang, ...rest));
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => name === file || fileExists(name);
+  const program = ts.createProgram([file], options, host);
+  const src = program.getSourceFile(file)!;
+  return ts.getPreEmitDiagnostics(program, src).map((d) => {
+    const at = d.start === undefined ? "" : text.slice(0, d.start).split("\n").reverse().find((l) => l.startsWith("// ")) ?? "";
+    return `${at.slice(3)}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`;
+  });
+}
+
 function runHelm(args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(helm, args, { encoding: "utf8", env: { ...process.env, HELM_CACHE_HOME: path.join(HELM_DIR, "cache"), HELM_CONFIG_HOME: path.join(HELM_DIR, "config"), HELM_DATA_HOME: path.join(HELM_DIR, "data") } });
   if (r.error) throw r.error;
@@ -87,6 +142,7 @@ function refusal(...flags: string[]): string {
 }
 
 function validateAll(objects: K8sObject[]): void {
+  expect(typeErrors(objects)).toEqual([]);
   for (const o of objects) {
     const id = `${o.apiVersion}/${o.kind}`;
     const Model = MODELS[id];
@@ -403,6 +459,18 @@ describe("helm template with the HPA", () => {
     expect(hpa.spec).toMatchObject({ minReplicas: 2, maxReplicas: 8, scaleTargetRef: { kind: "Deployment", name: "coresight-worker" } });
     expect(hpa.spec.metrics).toEqual([{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }]);
     expect(one(objects, "Deployment", "coresight-worker").spec.replicas).toBeUndefined();
+  });
+});
+
+describe("the strict field check", () => {
+  it("names a field the Kubernetes API does not have, which the ajv schemas let pass", () => {
+    const [deployment] = render().filter((o) => o.kind === "Deployment");
+    const bad = structuredClone(deployment!);
+    bad.spec.template.spec.containers[0].securityContext.readOnlyRootFilesytem = true;
+    new Deployment(bad as never).validate(); // the OpenAPI schema allows unknown fields
+    const errors = typeErrors([bad]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^Deployment\/coresight-worker: .*readOnlyRootFilesytem"?' does not exist in type 'ISecurityContext'/);
   });
 });
 
