@@ -398,6 +398,7 @@ describe("helm template with KEDA, ServiceMonitor, PrometheusRule, dashboard and
     expect(c.args).toEqual(["api"]);
     expect(c.ports).toEqual([{ name: "http", containerPort: 8000, protocol: "TCP" }]);
     const env = envOf(c);
+    expect(env.get("API_LISTEN")?.value).toBe("0.0.0.0:8000");
     expect(env.get("DATABASE_URL")?.valueFrom).toEqual({ secretKeyRef: { name: "coresight-postgres", key: "database-url" } });
     expect(env.get("CORESIGHT_AGENT_TOKENS")?.valueFrom).toEqual({ secretKeyRef: { name: "coresight-api", key: "agent-tokens" } });
     expect(env.get("CORESIGHT_WORKER_TOKENS")?.valueFrom).toEqual({ secretKeyRef: { name: "coresight-api", key: "worker-tokens" } });
