@@ -1,4 +1,15 @@
-/** Prometheus metrics of one worker process (prom-client, own registry). */
+/**
+ * Prometheus metrics of one worker process (prom-client, own registry).
+ *
+ * Naming follows the Prometheus conventions so that stock dashboards and
+ * alerts work unchanged: the default process and Node.js metrics keep their
+ * standard names (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+ * `nodejs_eventloop_lag_seconds`, …, no application prefix); everything the
+ * worker itself counts is `coresight_worker_*`. `coresight_worker_build_info`
+ * is the usual info gauge (always 1, the version as a label) and
+ * `coresight_worker_concurrency` the number of jobs the process can run at
+ * once, so `jobs_in_flight / concurrency` is the pool's utilisation.
+ */
 import client from "prom-client";
 
 export interface Metrics {
@@ -10,11 +21,21 @@ export interface Metrics {
   stageSeconds: client.Histogram<"stage">;
   inFlight: client.Gauge<string>;
   bytesDownloaded: client.Counter<string>;
+  /** Jobs this process can run at once (WORKER_CONCURRENCY). */
+  concurrency: client.Gauge<string>;
+  buildInfo: client.Gauge<"version">;
 }
 
-export function createMetrics(): Metrics {
+export interface MetricsOptions {
+  /** The worker's version, the `version` label of coresight_worker_build_info. */
+  version?: string;
+  /** WORKER_CONCURRENCY; also settable later through `concurrency.set()`. */
+  concurrency?: number;
+}
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: "coresight_worker_process_" });
+  client.collectDefaultMetrics({ register: registry });
   const m: Metrics = {
     registry,
     received: new client.Counter({ name: "coresight_worker_messages_received_total", help: "Messages taken from the queue", registers: [registry] }),
@@ -35,6 +56,15 @@ export function createMetrics(): Metrics {
     }),
     inFlight: new client.Gauge({ name: "coresight_worker_jobs_in_flight", help: "Jobs being processed now", registers: [registry] }),
     bytesDownloaded: new client.Counter({ name: "coresight_worker_downloaded_bytes_total", help: "Dump bytes transferred", registers: [registry] }),
+    concurrency: new client.Gauge({ name: "coresight_worker_concurrency", help: "Jobs this process can run at once (WORKER_CONCURRENCY)", registers: [registry] }),
+    buildInfo: new client.Gauge({
+      name: "coresight_worker_build_info",
+      help: "Always 1; the worker's version as a label",
+      labelNames: ["version"] as const,
+      registers: [registry],
+    }),
   };
+  m.buildInfo.set({ version: opts.version ?? "unknown" }, 1);
+  if (opts.concurrency !== undefined) m.concurrency.set(opts.concurrency);
   return m;
 }

@@ -122,7 +122,7 @@ describe("startProbeServer", () => {
   });
 
   it("/metrics serves Prometheus text with the coresight_worker_* metrics and their values", async () => {
-    const metrics = createMetrics();
+    const metrics = createMetrics({ version: "1.2.3", concurrency: 4 });
     metrics.received.inc(3);
     metrics.results.inc({ status: "failed", error_code: "not_a_core" });
     metrics.settled.inc({ action: "ack" }, 2);
@@ -141,6 +141,8 @@ describe("startProbeServer", () => {
       "coresight_worker_stage_duration_seconds",
       "coresight_worker_jobs_in_flight",
       "coresight_worker_downloaded_bytes_total",
+      "coresight_worker_concurrency",
+      "coresight_worker_build_info",
     ]) {
       expect(r.body).toContain(`# TYPE ${name} `);
       expect(r.body).toMatch(new RegExp(`^# HELP ${name} \\S`, "m"));
@@ -153,12 +155,23 @@ describe("startProbeServer", () => {
     expect(r.body).toMatch(/^coresight_worker_stage_duration_seconds_count\{stage="gdb"\} 1$/m);
     expect(r.body).toMatch(/^coresight_worker_jobs_in_flight 2$/m);
     expect(r.body).toMatch(/^coresight_worker_downloaded_bytes_total 4096$/m);
-    // Process metrics carry the worker's prefix too, so one scrape config fits.
-    expect(r.body).toMatch(/^coresight_worker_process_process_resident_memory_bytes \d+/m);
-    // Every sample line belongs to the worker.
+    expect(r.body).toMatch(/^coresight_worker_concurrency 4$/m);
+    expect(r.body).toMatch(/^coresight_worker_build_info\{version="1\.2\.3"\} 1$/m);
+    // The default process and Node.js metrics keep their standard names (no
+    // application prefix), so stock dashboards and alerts find them.
+    expect(r.body).toMatch(/^process_resident_memory_bytes \d+/m);
+    expect(r.body).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(r.body).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+    expect(r.body).not.toMatch(/^coresight_worker_process_/m);
+    // Every other sample line belongs to the worker.
     const samples = r.body.split("\n").filter((l) => l && !l.startsWith("#"));
     expect(samples.length).toBeGreaterThan(10);
-    for (const l of samples) expect(l).toMatch(/^coresight_worker_/);
+    for (const l of samples) expect(l).toMatch(/^(coresight_worker_|process_|nodejs_)/);
+  });
+
+  it("without a version, coresight_worker_build_info says unknown", async () => {
+    const s = await start({}, createMetrics());
+    expect((await get(s.port, "/metrics")).body).toMatch(/^coresight_worker_build_info\{version="unknown"\} 1$/m);
   });
 
   it("two metric sets in one process do not collide (each has its own registry)", async () => {
