@@ -46,7 +46,7 @@ export async function gdbProblem(gdbPath: string): Promise<string | null> {
 export async function startService(config: Config, opts: { logger?: Logger; fetch?: typeof fetch } = {}): Promise<Service> {
   const logger =
     opts.logger ?? createLogger({ level: config.logLevel, file: config.logFile, base: { pid: process.pid, host: os.hostname() } });
-  const metrics = createMetrics();
+  const metrics = createMetrics({ version: VERSION, concurrency: config.concurrency });
   const workerName = `${os.hostname()}:${process.pid}`;
   logger.info(
     {
