@@ -26,6 +26,8 @@ import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
 import { findCrashThread } from "./gdb/crash.js";
 import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
+import { confine } from "./storage/workDir.js";
+import { checkModulePath } from "./symbols/inventory.js";
 import { AT_ENTRY, readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
 import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./symbols/go.js";
 import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
@@ -237,9 +239,12 @@ export async function locateExecutable(notes: CoreNotes, sysroot: string | null)
     if (m) candidates.push(m.path);
   }
   if (notes.execfn) candidates.push(notes.execfn);
-  for (const c of candidates) {
-    if (!path.isAbsolute(c)) continue;
-    const p = sysroot ? path.join(sysroot, c) : c;
+  for (const raw of candidates) {
+    // The core names it: data, not path syntax (no `..` out of the sysroot).
+    const checked = checkModulePath(raw);
+    if (!("path" in checked) || !path.isAbsolute(checked.path)) continue;
+    const c = checked.path;
+    const p = sysroot ? confine(sysroot, c) : c;
     const st = await fs.stat(p).catch(() => null);
     if (st?.isFile()) return p;
   }

@@ -105,7 +105,8 @@ async function analyzeRaw(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
     // Not a core (analyzeCore owns the failed result's wording and code), or
     // resolution could not run (eu-unstrip missing): analyze on an empty
     // tree, so gdb still takes nothing from this machine's /.
-    const tree = await assembleTree([], path.join(workDir, "symbols"));
+    // Its own directory: a tree half-built by prepareSymbols is never reused.
+    const tree = await assembleTree([], path.join(workDir, "symbols-none"));
     const bare = await analyzeCore({
       ...rest,
       workDir,
