@@ -22,7 +22,7 @@ import { ANALYSIS_ID_HEADER } from "../lib/events.js";
 import type { Logger } from "../lib/log.js";
 import { jitter } from "../lib/results/retry.js";
 import type { Metrics } from "./metrics.js";
-import { ShutdownError, type Pipeline } from "./pipeline.js";
+import { ShutdownError, type JobInput, type Pipeline } from "./pipeline.js";
 
 export interface ConsumerOptions {
   consumer: Consumer;
@@ -32,6 +32,19 @@ export interface ConsumerOptions {
   metrics?: Metrics;
   /** How long one pull waits for a message (ms). */
   pullExpiresMs?: number;
+}
+
+/**
+ * The headers the pipeline reads, or why they cannot be read: the client
+ * throws for a value holding a lone CR or LF (the sender's bytes), and such a
+ * message is an invalid event, not a crash of the worker.
+ */
+function readHeaders(msg: JsMsg): Pick<JobInput, "headerAnalysisId" | "headerError"> {
+  try {
+    return { headerAnalysisId: msg.headers?.get(ANALYSIS_ID_HEADER) || null };
+  } catch (e: unknown) {
+    return { headerAnalysisId: null, headerError: toError(e).message };
+  }
 }
 
 export class QueueConsumer {
@@ -89,15 +102,14 @@ export class QueueConsumer {
       const ac = new AbortController();
       this.inFlight.set(m, ac);
       this.opts.metrics?.inFlight.set(this.inFlight.size);
-      void this.queue.add(() => this.handle(m, ac));
+      // handle() settles every path itself; a throw reaching here is a bug, logged, never an unhandled rejection.
+      this.queue.add(() => this.handle(m, ac)).catch((e: unknown) => logger.error({ err: toError(e).message }, "job handler threw past settlement"));
     }
   }
 
   private async handle(msg: JsMsg, ac: AbortController): Promise<void> {
     const { config, logger, pipeline, metrics } = this.opts;
-    const attempt = msg.info.deliveryCount;
-    metrics?.received.inc();
-    if (attempt > 1) metrics?.redeliveries.inc();
+    let attempt = 1;
     let lastBeat = 0;
     const heartbeat = () => {
       const now = Date.now();
@@ -106,52 +118,70 @@ export class QueueConsumer {
       msg.working();
     };
     const timer = setInterval(() => msg.working(), Math.max(1000, Math.floor(config.nats.ackWaitMs / 3)));
-    const input = { data: msg.data, attempt, signal: ac.signal, heartbeat, headerAnalysisId: msg.headers?.get(ANALYSIS_ID_HEADER) || null };
+    let input: JobInput = { data: new Uint8Array(), attempt, signal: ac.signal, heartbeat };
     try {
-      const outcome = await pipeline.process(input);
-      if (outcome.invalidEvent) {
-        // Server 2.9 ignores a reason on term: plain term().
-        msg.term();
-        metrics?.settled.inc({ action: "term" });
-      } else {
-        await this.ack(msg);
-      }
-    } catch (e: unknown) {
-      const err = toError(e);
-      if (err instanceof ShutdownError || ac.signal.aborted) {
-        msg.nak();
-        metrics?.settled.inc({ action: "nak" });
-        logger.info({ seq: msg.seq, attempt }, "job interrupted by shutdown; message returned to the queue");
-      } else if (isPermanent(err)) {
-        // Only the result store throws permanent errors past the pipeline:
-        // the API rejected the document (4xx). Retrying as-is rarely helps,
-        // but dropping would lose the event; keep it queued at the longest
-        // backoff so an operator can fix the API side (e.g. a token).
-        const backoff = config.nats.backoffMs;
-        const delay = backoff[backoff.length - 1] ?? 0;
-        if (attempt >= config.nats.maxDeliver) {
+      try {
+        // Everything read from the message is inside the settle path: a message
+        // is the sender's bytes, and the client throws on some of them (a lone
+        // CR or LF in a header value); such a message still ends settled.
+        attempt = msg.info.deliveryCount;
+        metrics?.received.inc();
+        if (attempt > 1) metrics?.redeliveries.inc();
+        input = { data: msg.data, attempt, signal: ac.signal, heartbeat, ...readHeaders(msg) };
+        const outcome = await pipeline.process(input);
+        if (outcome.invalidEvent) {
+          // Server 2.9 ignores a reason on term: plain term().
+          msg.term();
+          metrics?.settled.inc({ action: "term" });
+        } else {
+          await this.ack(msg);
+        }
+      } catch (e: unknown) {
+        const err = toError(e);
+        if (err instanceof ShutdownError || ac.signal.aborted) {
+          msg.nak();
+          metrics?.settled.inc({ action: "nak" });
+          logger.info({ seq: msg.seq, attempt }, "job interrupted by shutdown; message returned to the queue");
+        } else if (isPermanent(err)) {
+          // Only the result store throws permanent errors past the pipeline:
+          // the API rejected the document (4xx). Retrying as-is rarely helps,
+          // but dropping would lose the event; keep it queued at the longest
+          // backoff so an operator can fix the API side (e.g. a token).
+          const backoff = config.nats.backoffMs;
+          const delay = backoff[backoff.length - 1] ?? 0;
+          if (attempt >= config.nats.maxDeliver) {
+            await this.exhausted(msg, input, err);
+          } else {
+            msg.nak(delay);
+            metrics?.settled.inc({ action: "nak" });
+            logger.error(
+              { seq: msg.seq, attempt, retry_in_ms: delay, error_code: errorCodeOf(err), err: err.message },
+              "result store rejected the result; message kept for retry",
+            );
+          }
+        } else if (attempt >= config.nats.maxDeliver) {
           await this.exhausted(msg, input, err);
         } else {
+          const backoff = config.nats.backoffMs;
+          // Jitter spreads the retries of a pool that failed together.
+          const planned = jitter(backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 0);
+          const delay = err instanceof TransientError && err.retryAfterMs !== undefined ? Math.max(planned, err.retryAfterMs) : planned;
           msg.nak(delay);
           metrics?.settled.inc({ action: "nak" });
-          logger.error(
-            { seq: msg.seq, attempt, retry_in_ms: delay, error_code: errorCodeOf(err), err: err.message },
-            "result store rejected the result; message kept for retry",
+          logger.warn(
+            { seq: msg.seq, attempt, max_deliver: config.nats.maxDeliver, retry_in_ms: delay, error_code: errorCodeOf(err), err: err.message },
+            "job failed transiently; message will be redelivered",
           );
         }
-      } else if (attempt >= config.nats.maxDeliver) {
-        await this.exhausted(msg, input, err);
-      } else {
-        const backoff = config.nats.backoffMs;
-        // Jitter spreads the retries of a pool that failed together.
-        const planned = jitter(backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 0);
-        const delay = err instanceof TransientError && err.retryAfterMs !== undefined ? Math.max(planned, err.retryAfterMs) : planned;
-        msg.nak(delay);
-        metrics?.settled.inc({ action: "nak" });
-        logger.warn(
-          { seq: msg.seq, attempt, max_deliver: config.nats.maxDeliver, retry_in_ms: delay, error_code: errorCodeOf(err), err: err.message },
-          "job failed transiently; message will be redelivered",
-        );
+    }
+    } catch (e: unknown) {
+      // Settlement itself failed (it should not): term rather than let one message loop the pool.
+      logger.error({ seq: msg.seq, attempt, err: toError(e).message }, "settling the message failed; terminating it");
+      try {
+        msg.term();
+        metrics?.settled.inc({ action: "term" });
+      } catch {
+        // the connection is gone: the server redelivers after ack_wait
       }
     } finally {
       clearInterval(timer);

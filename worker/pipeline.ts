@@ -54,6 +54,8 @@ export interface JobInput {
   heartbeat: () => void;
   /** A CoreSight-assigned analysis id from the message's header, if any. */
   headerAnalysisId?: string | null;
+  /** The message's headers could not be read (malformed bytes): the event is invalid. */
+  headerError?: string | null;
 }
 
 export interface JobOutcome {
@@ -134,14 +136,15 @@ export function createPipeline(deps: PipelineDeps) {
 
     let analysisId: string;
     try {
+      if (input.headerError) throw new PermanentError("invalid_event", `the message's headers cannot be read: ${input.headerError}`);
       analysisId = analysisIdOf(ev, { headerId: input.headerAnalysisId });
     } catch (e: unknown) {
-      // A bad header id: the event itself is fine, so store under the event's own id.
+      // A bad header (id): the event itself is fine, so store under the event's own id.
       analysisId = analysisIdOf(ev);
       const err = toError(e);
       const log = deps.logger.child({ analysis_id: analysisId, attempt: input.attempt });
       log.info({ ...peek(input.data), delivery_count: input.attempt }, "Received coredump.uploaded");
-      log.warn({ err: err.message }, "invalid analysis id header; storing a failed result and terminating the message");
+      log.warn({ err: err.message }, "invalid message header; storing a failed result and terminating the message");
       await storeResult(log, analysisId, failedResult("invalid_event", err.message), ev, input.attempt, input.signal);
       return { analysisId, status: "failed", errorCode: "invalid_event", invalidEvent: true };
     }
