@@ -11,12 +11,11 @@
  * abort through `signal` (shutdown, job cancelled): that rejects with the
  * signal's reason, because a cancelled analysis is not a result.
  */
-import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
-import { decompressor } from "./core/compression.js";
+import { DEFAULT_MAX_DUMP_BYTES } from "./config.js";
+import { decompressFile } from "./core/decompress.js";
 import { inspectCore, type CoreFileInfo } from "./core/elf.js";
 import { CoreSightError, PermanentError, toError } from "./errors.js";
 import { parseBacktrace } from "./gdb/parseBacktrace.js";
@@ -51,6 +50,8 @@ export interface AnalyzeOptions
   /** Look for the executable the core names when `exe` is not given. Default true. */
   locateExecutable?: boolean;
   zstdPath?: string;
+  /** A compressed dump may decompress to at most this many bytes (MAX_DUMP_BYTES; default its default): `too_large` past it. */
+  maxDumpBytes?: number;
   /** Receives the timings of this analysis (benchmarks, logs). */
   onTimings?: (t: AnalyzeTimings) => void;
 }
@@ -109,7 +110,6 @@ async function analyze(opts: AnalyzeOptions, timings: AnalyzeTimings, cleanups: 
     await decompressTo(opts.core, core, original.compression, opts);
     timings.decompressMs = Math.round(performance.now() - t);
     info = await inspectCore(core);
-    if (info.compression) throw new PermanentError("not_a_core", `${opts.core} decompresses to another ${info.compression} stream, not a core`);
   }
 
   const notes = await readCoreNotes(core).catch(() => null);
@@ -253,11 +253,16 @@ export async function locateExecutable(notes: CoreNotes, sysroot: string | null)
 
 async function decompressTo(src: string, dest: string, kind: NonNullable<CoreFileInfo["compression"]>, opts: AnalyzeOptions): Promise<void> {
   try {
-    await pipeline(createReadStream(src), decompressor(kind, opts.zstdPath), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await decompressFile(src, dest, kind, {
+      maxBytes: opts.maxDumpBytes ?? DEFAULT_MAX_DUMP_BYTES,
+      ...(opts.zstdPath ? { zstdPath: opts.zstdPath } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   } catch (e: unknown) {
     if (opts.signal?.aborted) throw e;
     const err = toError(e);
-    if (err instanceof PermanentError && err.code === "unsupported_compression") throw err;
+    // Past the limit, a nested layer, an unknown kind: the dump itself is refused.
+    if (err instanceof PermanentError && (err.code === "unsupported_compression" || err.code === "too_large")) throw err;
     // A cut compressed dump decompresses to a cut core: still worth a look.
     const written = (await fs.stat(dest).catch(() => null))?.size ?? 0;
     if (written > 0 && /unexpected end|premature end|truncated|incomplete/i.test(err.message)) return;

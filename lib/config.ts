@@ -18,6 +18,8 @@ export class ConfigError extends Error {
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+/** MAX_DUMP_BYTES's default, also the limit of a library caller that passes none. */
+export const DEFAULT_MAX_DUMP_BYTES = 64 * GiB;
 
 function boolean(name: string, fallback: boolean) {
   return (raw: string | undefined): boolean => {
@@ -230,7 +232,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     concurrency: integer("WORKER_CONCURRENCY", Math.max(1, os.availableParallelism()), 1)(env.WORKER_CONCURRENCY),
     workDir,
-    maxDumpBytes: integer("MAX_DUMP_BYTES", 64 * GiB, 1)(env.MAX_DUMP_BYTES),
+    maxDumpBytes: integer("MAX_DUMP_BYTES", DEFAULT_MAX_DUMP_BYTES, 1)(env.MAX_DUMP_BYTES),
     gdb: {
       path: env.GDB_PATH || "gdb",
       multiarchPath: env.GDB_MULTIARCH_PATH || "gdb-multiarch",

@@ -12,14 +12,14 @@
  * names, no wrong ones. One gdb process per core: the uncaught C++ exception
  * probe is a section of analyzeCore's run, not a second gdb.
  */
-import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import { analyzeCore, type AnalyzeOptions } from "./analyze.js";
-import { decompressor } from "./core/compression.js";
+import { DEFAULT_MAX_DUMP_BYTES } from "./config.js";
+import { decompressFile } from "./core/decompress.js";
 import { inspectCore } from "./core/elf.js";
-import type { Result } from "./result.js";
+import { CoreSightError, PermanentError, toError } from "./errors.js";
+import { failedResult, type Result } from "./result.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { applySymbolReport } from "./symbols/report.js";
 import { assembleTree } from "./symbols/tree.js";
@@ -51,7 +51,16 @@ export async function analyzeWithSymbols(opts: AnalyzeWithSymbolsOptions): Promi
     const { symbols, gdbMultiarchPath, onSymbols, ...rest } = opts;
     return analyzeCore({ ...rest, exe: opts.exe, locateExecutable: false });
   }
-  const raw = await decompressed(opts);
+  let raw: Awaited<ReturnType<typeof decompressed>>;
+  try {
+    raw = await decompressed(opts);
+  } catch (e: unknown) {
+    if (opts.signal?.aborted) throw e;
+    // A bomb past MAX_DUMP_BYTES or a nested layer: the dump is refused, no second try.
+    const err = toError(e);
+    if (err instanceof CoreSightError) return failedResult(err.code, err.message);
+    throw err;
+  }
   try {
     if (!raw) return await analyzeRaw(opts);
     const result = await analyzeRaw({ ...opts, core: raw.file });
@@ -78,11 +87,16 @@ async function decompressed(opts: AnalyzeWithSymbolsOptions): Promise<{ file: st
   const dest = path.join(opts.workDir, "core.decompressed");
   try {
     await fs.mkdir(opts.workDir, { recursive: true });
-    await pipeline(createReadStream(opts.core), decompressor(info.compression, opts.zstdPath), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await decompressFile(opts.core, dest, info.compression, {
+      maxBytes: opts.maxDumpBytes ?? DEFAULT_MAX_DUMP_BYTES,
+      ...(opts.zstdPath ? { zstdPath: opts.zstdPath } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     return { file: dest, size: info.size, compression: info.compression };
   } catch (e: unknown) {
     await fs.rm(dest, { force: true });
     if (opts.signal?.aborted) throw e;
+    if (e instanceof PermanentError && (e.code === "too_large" || e.code === "unsupported_compression")) throw e;
     return null;
   }
 }

@@ -4,6 +4,9 @@
  *
  *   source → meter (md5, transferred bytes, MAX) → [gunzip | zstd -d] → meter (decompressed bytes, MAX) → <dir>/<name>.part → rename
  *
+ * (the decompressor and its meter: lib/core/decompress.ts, shared with
+ * `analyze`; a dump still compressed after its layer is `unsupported_compression`)
+ *
  * The md5 is computed only when the event gives one to verify: hashing on the
  * event loop is the largest CPU cost of a download (MD5 runs at ~600 MiB/s
  * here; a 256 MiB dump from a local s3rver went from ~180 to ~280 MiB/s
@@ -31,17 +34,18 @@
  * it; copying a 20 GB core off a shared file system would only cost time and
  * disk); a compressed one is decompressed into the job directory.
  */
-import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { Readable, Transform, Writable, type TransformCallback } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { decompressor, detectCompression, type Compression } from "../core/compression.js";
+import { detectCompression, type Compression } from "../core/compression.js";
+import { Meter, meteredDecompressor, refuseNestedCompression } from "../core/decompress.js";
 import { CoreSightError, PermanentError, TransientError } from "../errors.js";
 import { checkFileAllowed, checkHostAllowed } from "./hostPolicy.js";
+import { confine } from "./workDir.js";
 import { parseRetryAfter } from "../results/retry.js";
 import { classifyS3Error, clientServes } from "./s3.js";
 import { presignedExpiry, redactUrl, type DumpLocation } from "./url.js";
@@ -108,34 +112,6 @@ function normalizeMd5(v: string | null | undefined): string | null {
 function safeFileName(name: string | undefined): string {
   const base = path.basename(name ?? "core");
   return base && base !== "." && base !== ".." ? base : "core";
-}
-
-/** Counts (and hashes) bytes as they pass; fails the stream past `maxBytes`. */
-class Meter extends Transform {
-  bytes = 0;
-  private readonly hash: Hash | null;
-  constructor(
-    private readonly maxBytes: number,
-    private readonly what: string,
-    withHash: boolean,
-    private readonly onChunk: ((bytes: number) => void) | null,
-  ) {
-    super({ highWaterMark: WRITE_HWM });
-    this.hash = withHash ? createHash("md5") : null;
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.maxBytes) {
-      cb(new PermanentError("too_large", `dump is too large: more than ${this.maxBytes} bytes ${this.what}, the MAX_DUMP_BYTES limit`));
-      return;
-    }
-    this.hash?.update(chunk);
-    this.onChunk?.(this.bytes);
-    cb(null, chunk);
-  }
-  digest(): string {
-    return this.hash ? this.hash.digest("hex") : "";
-  }
 }
 
 /**
@@ -307,7 +283,7 @@ class Transfer {
    */
   async toDisk(src: Readable, what: string): Promise<Omit<Fetched, "via" | "owned">> {
     const { dir, maxBytes, zstdPath } = this.opts;
-    const dest = path.join(dir, this.name);
+    const dest = confine(dir, this.name);
     const tmp = `${dest}.part`;
     const onAbort = () => src.destroy(this.ctl.signal.reason instanceof Error ? this.ctl.signal.reason : new Error("aborted"));
     if (this.ctl.signal.aborted) onAbort();
@@ -322,9 +298,9 @@ class Transfer {
       const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [source, meter];
       let out: Meter | null = null;
       if (compression) {
-        stages.push(decompressor(compression, zstdPath));
-        out = new Meter(maxBytes, "decompressed", false, null);
-        stages.push(out);
+        const d = meteredDecompressor(compression, { maxBytes, ...(zstdPath ? { zstdPath } : {}) });
+        stages.push(...d.stages);
+        out = d.meter;
       }
       ws = fs.createWriteStream(tmp, { highWaterMark: WRITE_HWM });
       stages.push(ws);
@@ -333,6 +309,8 @@ class Transfer {
       if (this.md5 && md5 !== this.md5) {
         throw new PermanentError("md5_mismatch", `md5 of ${what} is ${md5}, the event says ${this.md5} (${meter.bytes} bytes received)`);
       }
+      // gzip around zstd: the inner layer would be expanded later, past this limit.
+      if (compression) await refuseNestedCompression(tmp, what, compression);
       await fsp.rename(tmp, dest);
       return { path: dest, bytes: out ? out.bytes : meter.bytes, transferredBytes: meter.bytes, compression, md5 };
     } catch (e: unknown) {

@@ -31,7 +31,8 @@ machinery), the top frames, the abort or assert message, an uncaught C++
 exception's type and what(), the signature (text + hash, to group the same
 crash), the symbol quality and which modules were found. gzip- and
 zstd-compressed dumps are decompressed first (detected by content, not by
-name). A module whose build-id matches no file is listed with its build-id:
+name), to at most MAX_DUMP_BYTES (too_large past it; a dump still
+compressed after that is unsupported_compression). A module whose build-id matches no file is listed with its build-id:
 upload that build with \`coresight-worker symbols add\`.
 
 Options:
@@ -153,6 +154,7 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
     timeoutMs,
     maxOutputBytes: config.gdb.maxOutputBytes,
     maxFrames,
+    maxDumpBytes: config.maxDumpBytes,
     symbols: {
       ...config.symbols,
       store,
