@@ -17,7 +17,7 @@ import path from "node:path";
 import { analyzeCore, type AnalyzeOptions } from "./analyze.js";
 import { DEFAULT_MAX_DUMP_BYTES } from "./config.js";
 import { decompressFile } from "./core/decompress.js";
-import { inspectCore } from "./core/elf.js";
+import { inspectCore, type CoreFileInfo } from "./core/elf.js";
 import { CoreSightError, PermanentError, toError } from "./errors.js";
 import { failedResult, type Result } from "./result.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
@@ -45,15 +45,18 @@ export type AnalyzeWithSymbolsOptions = Omit<AnalyzeOptions, "sysroot" | "exe" |
  * completed result); an abort still rejects like analyzeCore.
  */
 export async function analyzeWithSymbols(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
-  if (opts.exe && !(await isFile(opts.exe))) {
-    // An executable named explicitly must exist, as in analyzeCore, whose
-    // checks (core first, then exe) word the failed result; no gdb runs.
+  // A core that is missing, not a regular file (a FIFO would block every
+  // later open), not a core; an executable named explicitly that does not
+  // exist: analyzeCore's checks (core first, then exe) word the failed
+  // result, and nothing else opens the input; no gdb runs.
+  const info = await inspectCore(opts.core).catch(() => null);
+  if (!info || (opts.exe && !(await isFile(opts.exe)))) {
     const { symbols, gdbMultiarchPath, onSymbols, ...rest } = opts;
-    return analyzeCore({ ...rest, exe: opts.exe, locateExecutable: false });
+    return analyzeCore({ ...rest, exe: opts.exe ?? null, locateExecutable: false });
   }
   let raw: Awaited<ReturnType<typeof decompressed>>;
   try {
-    raw = await decompressed(opts);
+    raw = await decompressed(opts, info);
   } catch (e: unknown) {
     if (opts.signal?.aborted) throw e;
     // A bomb past MAX_DUMP_BYTES or a nested layer: the dump is refused, no second try.
@@ -81,9 +84,8 @@ async function isFile(p: string): Promise<boolean> {
  * compressed, or when decompression fails: analyzeCore then reports the
  * problem in its own words (or analyzes what a cut stream gave).
  */
-async function decompressed(opts: AnalyzeWithSymbolsOptions): Promise<{ file: string; size: number; compression: string } | null> {
-  const info = await inspectCore(opts.core).catch(() => null);
-  if (!info?.compression) return null;
+async function decompressed(opts: AnalyzeWithSymbolsOptions, info: CoreFileInfo): Promise<{ file: string; size: number; compression: string } | null> {
+  if (!info.compression) return null;
   const dest = path.join(opts.workDir, "core.decompressed");
   try {
     await fs.mkdir(opts.workDir, { recursive: true });

@@ -71,7 +71,8 @@ Exit codes:
   3  configuration error (an environment variable has a bad value, or an S3
      symbol store without S3 credentials)
   4  gdb is not installed (or --gdb does not exist)
-  5  the core file (or --exe) is missing or unreadable
+  5  the core file (or --exe) is missing or unreadable, or not a regular
+     file (a FIFO, a device, a symlink loop)
 `;
 
 /** Streams the command writes to, and the environment it reads its defaults from; tests pass their own. */
@@ -96,6 +97,7 @@ export function exitCodeOf(r: Result): number {
       return EXIT.missingTool;
     case "file_not_found":
     case "executable_not_found":
+    case "invalid_input":
       return EXIT.noInput;
     default:
       return EXIT.failed;
