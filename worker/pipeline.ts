@@ -164,6 +164,7 @@ export function createPipeline(deps: PipelineDeps) {
     const stages: Record<string, number> = {};
     let result: Result;
     let dir: string | null = null;
+    let release: (() => Promise<void>) | undefined;
     try {
       dir = await createJobDir(config.workDir, analysisId);
       const t0 = performance.now();
@@ -183,6 +184,7 @@ export function createPipeline(deps: PipelineDeps) {
         signal: input.signal,
         onProgress: () => input.heartbeat(),
       });
+      release = dl.release;
       stages.download_ms = Math.round(performance.now() - t0);
       metrics?.stageSeconds.observe({ stage: "download" }, stages.download_ms / 1000);
       metrics?.bytesDownloaded.inc(dl.transferredBytes);
@@ -228,6 +230,7 @@ export function createPipeline(deps: PipelineDeps) {
       log.warn({ error_code: err.code, err: err.message }, "job failed permanently");
       result = failedResult(err.code, err.message);
     } finally {
+      await release?.().catch((e: unknown) => log.warn({ err: toError(e).message }, "could not close the dump file"));
       if (dir) await removeJobDir(dir).catch((e: unknown) => log.warn({ err: toError(e).message }, "could not remove job directory"));
     }
 

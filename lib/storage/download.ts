@@ -29,10 +29,12 @@
  * The configured S3 endpoint is trusted (the operator set it); every URL
  * fetched, and every redirect hop (at most 5), passes `checkHostAllowed`.
  *
- * A `file` location (cfs://, file://) inside ALLOWED_FILE_ROOTS is read in
- * place when it is not compressed (`owned: false`: the caller must not delete
- * it; copying a 20 GB core off a shared file system would only cost time and
- * disk); a compressed one is decompressed into the job directory.
+ * A `file` location (cfs://, file://) inside ALLOWED_FILE_ROOTS is opened
+ * once and checked on the opened handle; when it is not compressed it is read
+ * in place through that handle (`path` is /proc/<pid>/fd/<n>, `owned: false`,
+ * `release()` closes it; copying a 20 GB core off a shared file system would
+ * only cost time and disk); a compressed one is decompressed from the handle
+ * into the job directory.
  */
 import fs from "node:fs";
 import fsp from "node:fs/promises";
@@ -44,7 +46,7 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { detectCompression, type Compression } from "../core/compression.js";
 import { Meter, meteredDecompressor, refuseNestedCompression } from "../core/decompress.js";
 import { CoreSightError, PermanentError, TransientError } from "../errors.js";
-import { checkFileAllowed, checkHostAllowed } from "./hostPolicy.js";
+import { checkHostAllowed, openAllowedFile } from "./hostPolicy.js";
 import { confine } from "./workDir.js";
 import { parseRetryAfter } from "../results/retry.js";
 import { classifyS3Error, clientServes } from "./s3.js";
@@ -88,6 +90,8 @@ export interface Downloaded {
   durationMs: number;
   /** False when `path` is the caller's original file (read in place): do not delete it. */
   owned: boolean;
+  /** Set when `path` is an open handle's /proc path (a file read in place): call it when done with the dump. */
+  release?: () => Promise<void>;
 }
 
 type Fetched = Omit<Downloaded, "durationMs">;
@@ -428,39 +432,53 @@ async function fromS3(t: Transfer, loc: Extract<DumpLocation, { kind: "s3" }>): 
   }
 }
 
-async function readHead(file: string): Promise<Buffer> {
-  const fh = await fsp.open(file, "r");
-  try {
-    const buf = Buffer.alloc(HEAD_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
+/**
+ * A `file` location: opened once (openAllowedFile checks the opened handle),
+ * and only that handle is read from then on. An uncompressed dump is not
+ * copied: the path handed on is /proc/<pid>/fd/<n>, which every later reader
+ * (inspect, eu-unstrip, gdb, children included) opens as this very file
+ * whatever happens to its name meanwhile; `release` closes it.
+ */
 async function fromFile(t: Transfer, file: string): Promise<Fetched> {
-  const real = await checkFileAllowed(file, t.opts.allowedFileRoots);
-  const st = await fsp.stat(real);
-  if (st.size > t.opts.maxBytes) throw tooLarge("file", st.size, t.opts.maxBytes);
-  const compression = detectCompression(await readHead(real));
-  if (compression) {
-    const r = await t.toDisk(fs.createReadStream(real, { highWaterMark: WRITE_HWM }), real);
-    return { ...r, via: "file", owned: true };
-  }
-  let md5 = "";
-  if (t.md5) {
-    const meter = new Meter(Number.MAX_SAFE_INTEGER, "read", true, t.touch);
-    const sink = new Writable({ highWaterMark: WRITE_HWM, write: (_c, _e, cb) => cb() });
-    try {
-      await pipeline([fs.createReadStream(real, { highWaterMark: WRITE_HWM }), meter, sink], { signal: t.signal });
-    } catch (e: unknown) {
-      throw t.classify(e, real);
+  const { handle, real } = await openAllowedFile(file, t.opts.allowedFileRoots);
+  let keep = false;
+  try {
+    const st = await handle.stat();
+    if (st.size > t.opts.maxBytes) throw tooLarge("file", st.size, t.opts.maxBytes);
+    const headBuf = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(headBuf, 0, HEAD_BYTES, 0);
+    const compression = detectCompression(headBuf.subarray(0, bytesRead));
+    const read = () => handle.createReadStream({ start: 0, highWaterMark: WRITE_HWM, autoClose: false });
+    if (compression) {
+      const r = await t.toDisk(read(), real);
+      return { ...r, via: "file", owned: true };
     }
-    md5 = meter.digest();
-    if (md5 !== t.md5) throw new PermanentError("md5_mismatch", `md5 of ${real} is ${md5}, the event says ${t.md5}`);
+    let md5 = "";
+    if (t.md5) {
+      const meter = new Meter(Number.MAX_SAFE_INTEGER, "read", true, t.touch);
+      const sink = new Writable({ highWaterMark: WRITE_HWM, write: (_c, _e, cb) => cb() });
+      try {
+        await pipeline([read(), meter, sink], { signal: t.signal });
+      } catch (e: unknown) {
+        throw t.classify(e, real);
+      }
+      md5 = meter.digest();
+      if (md5 !== t.md5) throw new PermanentError("md5_mismatch", `md5 of ${real} is ${md5}, the event says ${t.md5}`);
+    }
+    keep = true;
+    return {
+      path: `/proc/${process.pid}/fd/${handle.fd}`,
+      bytes: st.size,
+      transferredBytes: 0,
+      compression: null,
+      md5,
+      via: "file",
+      owned: false,
+      release: () => handle.close(),
+    };
+  } finally {
+    if (!keep) await handle.close().catch(() => undefined);
   }
-  return { path: real, bytes: st.size, transferredBytes: 0, compression: null, md5, via: "file", owned: false };
 }
 
 /**

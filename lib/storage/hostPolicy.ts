@@ -29,6 +29,7 @@
  * stopped here; pin hosts by IP/CIDR where that matters.
  */
 import dns from "node:dns";
+import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -159,13 +160,20 @@ function inside(root: string, p: string): boolean {
 }
 
 /**
- * Resolves `file` (symlinks included) and returns its real path when it lies
- * inside one of `roots` (ALLOWED_FILE_ROOTS). A path outside every root is
- * PermanentError("host_not_allowed") naming ALLOWED_FILE_ROOTS, checked
- * before touching the file so that its existence is not revealed; a missing
- * file is PermanentError("dump_not_found").
+ * Opens `file` when it lies inside one of `roots` (ALLOWED_FILE_ROOTS) and
+ * returns the open handle with its real path. The check is made on the
+ * opened handle, not the name: the handle must be a regular file, and where
+ * it really is comes from /proc/self/fd (symlinks resolved by the kernel at
+ * the open), so swapping the name for a symlink after the check cannot make
+ * the worker read another file. Everything after reads the handle.
+ *
+ * A path outside every root is PermanentError("host_not_allowed") naming
+ * ALLOWED_FILE_ROOTS, checked before touching the file so that its
+ * existence is not revealed; a missing file is dump_not_found, a FIFO or
+ * device dump_not_found (not a regular file: opened with O_NONBLOCK, so it
+ * cannot block), a symlink loop invalid_input. The caller closes the handle.
  */
-export async function checkFileAllowed(file: string, roots: string[]): Promise<string> {
+export async function openAllowedFile(file: string, roots: string[]): Promise<{ handle: fs.FileHandle; real: string }> {
   const abs = path.resolve(file);
   const notAllowed = () =>
     new PermanentError(
@@ -177,18 +185,25 @@ export async function checkFileAllowed(file: string, roots: string[]): Promise<s
   const resolvedRoots = roots.map((r) => path.resolve(r));
   if (!resolvedRoots.some((r) => inside(r, abs))) throw notAllowed();
 
-  let real: string;
+  let handle: fs.FileHandle;
   try {
-    real = await fs.realpath(abs);
+    handle = await fs.open(abs, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (e: unknown) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") throw new PermanentError("dump_not_found", `dump file ${abs} does not exist`, { cause: e });
+    if (code === "ELOOP") throw new PermanentError("invalid_input", `dump file ${abs} is a symlink loop`, { cause: e });
+    if (code === "ENXIO") throw new PermanentError("dump_not_found", `dump path ${abs} is not a regular file`, { cause: e });
     throw new TransientError("download_failed", `cannot read dump file ${abs}: ${(e as Error).message}`, { cause: e });
   }
-  // A symlink inside a root may point anywhere: check where it really is.
-  const realRoots = await Promise.all(resolvedRoots.map((r) => fs.realpath(r).catch(() => r)));
-  if (!realRoots.some((r) => inside(r, real)) && !resolvedRoots.some((r) => inside(r, real))) throw notAllowed();
-  const st = await fs.stat(real);
-  if (!st.isFile()) throw new PermanentError("dump_not_found", `dump path ${abs} is not a regular file`);
-  return real;
+  try {
+    if (!(await handle.stat()).isFile()) throw new PermanentError("dump_not_found", `dump path ${abs} is not a regular file`);
+    const real = await fs.readlink(`/proc/self/fd/${handle.fd}`);
+    // A symlink inside a root may point anywhere: check where the opened file really is.
+    const realRoots = await Promise.all(resolvedRoots.map((r) => fs.realpath(r).catch(() => r)));
+    if (!realRoots.some((r) => inside(r, real)) && !resolvedRoots.some((r) => inside(r, real))) throw notAllowed();
+    return { handle, real };
+  } catch (e: unknown) {
+    await handle.close();
+    throw e;
+  }
 }

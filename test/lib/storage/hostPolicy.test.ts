@@ -3,7 +3,14 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { PermanentError } from "../../../lib/errors.js";
-import { checkFileAllowed, checkHostAllowed } from "../../../lib/storage/hostPolicy.js";
+import { checkHostAllowed, openAllowedFile } from "../../../lib/storage/hostPolicy.js";
+
+/** openAllowedFile's real path, its handle closed. */
+async function checkFileAllowed(file: string, roots: string[]): Promise<string> {
+  const { handle, real } = await openAllowedFile(file, roots);
+  await handle.close();
+  return real;
+}
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
