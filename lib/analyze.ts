@@ -22,7 +22,7 @@ import { parseBacktrace } from "./gdb/parseBacktrace.js";
 import { runGdb, type GdbRun, type GdbRunOptions } from "./gdb/run.js";
 import { ERRORS_KEY } from "./gdb/sections.js";
 import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
-import { findCrashThread } from "./gdb/crash.js";
+import { findCrashThread, parseSelectedThread } from "./gdb/crash.js";
 import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
 import { confine } from "./storage/workDir.js";
@@ -150,8 +150,10 @@ export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo
   const go = parseGoSection(s[GO_SECTION]);
   let bt = parseBacktrace(`${s.banner ?? ""}\n${s.backtrace ?? ""}`);
   // A Go panic's frames are on the goroutine's stack, which gdb's backtrace of the signalled thread never reaches.
-  if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt), go);
-  const summary = summarize(bt, { siginfoText: s.siginfo ?? null });
+  const selected = parseSelectedThread(s.selected_thread);
+  const hints = { selected: selected?.number ?? null, lwp: selected?.lwp ?? null };
+  if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt, hints), go);
+  const summary = summarize(bt, { siginfoText: s.siginfo ?? null, selectedThread: hints.selected, lwpHint: hints.lwp });
   const gdb = {
     version: run.version,
     exit_code: run.exitCode,

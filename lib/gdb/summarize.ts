@@ -25,11 +25,12 @@ export interface Summary {
 /**
  * @param extras.siginfoText what gdb printed for `print $_siginfo` (most precise signal source)
  * @param extras.lwpHint LWP of the signalled thread when known from elsewhere
+ * @param extras.selectedThread gdb's selected thread from the command file's own section (wins over the text)
  */
-export function summarize(bt: Backtrace, extras: { siginfoText?: string | null; lwpHint?: number | null } = {}): Summary {
+export function summarize(bt: Backtrace, extras: { siginfoText?: string | null; lwpHint?: number | null; selectedThread?: number | null } = {}): Summary {
   const siginfo = parseSiginfo(extras.siginfoText ?? null);
   const signal = signalOf({ siginfo, terminatedBy: bt.terminatedBy });
-  const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null });
+  const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null, selected: extras.selectedThread ?? null });
   const threads = bt.threads.map((t) => ({ ...t, crashed: t.number === crashThread }));
   const crash = threads.find((t) => t.crashed) ?? null;
   return {
