@@ -110,6 +110,13 @@ const ConfigSchema = z.object({
   concurrency: z.number().int().positive(),
   workDir: z.string(),
   maxDumpBytes: z.number().int().positive(),
+  download: z.object({
+    /** Whole-download deadline; 0 = none. */
+    timeoutMs: z.number().int().nonnegative(),
+    /** Minimum rate over `rateWindowMs`; 0 = off. */
+    minBytesPerSecond: z.number().int().nonnegative(),
+    rateWindowMs: z.number().int().positive(),
+  }),
   gdb: z.object({
     path: z.string(),
     multiarchPath: z.string(),
@@ -170,6 +177,9 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["WORKER_CONCURRENCY", "CPU count", "jobs in flight per process"],
   ["WORK_DIR", "$TMPDIR/coresight-worker", "per-job download directories"],
   ["MAX_DUMP_BYTES", "68719476736 (64 GiB)", "larger dumps fail with too_large"],
+  ["DOWNLOAD_TIMEOUT_MS", "14400000 (4 h)", "deadline for a whole download, heartbeats do not extend it (0 = none)"],
+  ["DOWNLOAD_MIN_BYTES_PER_S", "65536", "abort a download slower than this over DOWNLOAD_RATE_WINDOW_MS (0 = off)"],
+  ["DOWNLOAD_RATE_WINDOW_MS", "60000", "window the minimum download rate is measured over"],
   ["GDB_PATH", "gdb", "gdb binary"],
   ["GDB_MULTIARCH_PATH", "gdb-multiarch", "gdb for foreign-architecture cores"],
   ["GDB_TIMEOUT_MS", "300000", "kill gdb's process group after this"],
@@ -233,6 +243,11 @@ export function loadConfig(env: Env = process.env): Config {
     concurrency: integer("WORKER_CONCURRENCY", Math.max(1, os.availableParallelism()), 1)(env.WORKER_CONCURRENCY),
     workDir,
     maxDumpBytes: integer("MAX_DUMP_BYTES", DEFAULT_MAX_DUMP_BYTES, 1)(env.MAX_DUMP_BYTES),
+    download: {
+      timeoutMs: integer("DOWNLOAD_TIMEOUT_MS", 4 * 3600_000, 0)(env.DOWNLOAD_TIMEOUT_MS),
+      minBytesPerSecond: integer("DOWNLOAD_MIN_BYTES_PER_S", 64 * 1024, 0)(env.DOWNLOAD_MIN_BYTES_PER_S),
+      rateWindowMs: integer("DOWNLOAD_RATE_WINDOW_MS", 60_000, 1000)(env.DOWNLOAD_RATE_WINDOW_MS),
+    },
     gdb: {
       path: env.GDB_PATH || "gdb",
       multiarchPath: env.GDB_MULTIARCH_PATH || "gdb-multiarch",

@@ -73,6 +73,21 @@ export interface DownloadOptions {
   zstdPath?: string;
   /** Abort with TransientError("download_failed") after this long without a byte (default 60 s). */
   idleTimeoutMs?: number;
+  /**
+   * Abort with TransientError("download_failed") when the whole download
+   * (connecting, redirects, body) takes longer (DOWNLOAD_TIMEOUT_MS; 0 or
+   * absent: no deadline). Heartbeats do not extend it.
+   */
+  deadlineMs?: number;
+  /**
+   * Abort with TransientError("download_failed") when fewer bytes than this
+   * per second arrived over the last `rateWindowMs` (DOWNLOAD_MIN_BYTES_PER_S;
+   * 0 or absent: off): a body dripping a byte a second is not idle, but it
+   * would hold a slot for days.
+   */
+  minBytesPerSecond?: number;
+  /** The window the minimum rate is measured over (DOWNLOAD_RATE_WINDOW_MS, default 60 s). */
+  rateWindowMs?: number;
   /** Clock for the presigned URL's expiry (default Date.now). */
   now?: () => number;
 }
@@ -211,11 +226,16 @@ function reason(e: unknown): string {
   return [err.code, err.message].filter(Boolean).join(" ") || String(e);
 }
 
-/** One download: its abort controller (caller's signal + idle watchdog) and its options. */
+/** One download: its abort controller (caller's signal + watchdog: idle, deadline, minimum rate) and its options. */
 class Transfer {
   readonly ctl = new AbortController();
-  private last = Date.now();
+  private readonly started = Date.now();
+  private last = this.started;
   private lastProgress = 0;
+  /** Bytes received so far over every attempt of this transfer (a GetObject fallback restarts its meter). */
+  private total = 0;
+  private attemptBytes = 0;
+  private window = { at: this.started, bytes: 0 };
   private readonly timer: NodeJS.Timeout;
   private readonly unlink: () => void;
   readonly md5: string | null;
@@ -229,14 +249,11 @@ class Transfer {
     signal?.addEventListener("abort", onAbort, { once: true });
     this.unlink = () => signal?.removeEventListener("abort", onAbort);
     const idle = opts.idleTimeoutMs ?? 60_000;
-    this.timer = setInterval(
-      () => {
-        if (Date.now() - this.last > idle) {
-          this.ctl.abort(new TransientError("download_failed", `download stalled: no data for ${Math.round(idle / 1000)} s`));
-        }
-      },
-      Math.max(10, Math.min(1000, idle / 4)),
-    );
+    const deadline = opts.deadlineMs ?? 0;
+    const minRate = opts.minBytesPerSecond ?? 0;
+    const rateWindow = opts.rateWindowMs ?? 60_000;
+    const periods = [1000, idle / 4, ...(deadline > 0 ? [deadline / 4] : []), ...(minRate > 0 ? [rateWindow / 4] : [])];
+    this.timer = setInterval(() => this.watch(idle, deadline, minRate, rateWindow), Math.max(10, Math.min(...periods)));
     this.timer.unref();
   }
 
@@ -244,10 +261,29 @@ class Transfer {
     return this.ctl.signal;
   }
 
-  /** Called per chunk: feeds the idle watchdog and the throttled progress callback. */
+  /** The watchdog's tick: aborts a stalled, overlong or too slow download. */
+  private watch(idle: number, deadline: number, minRate: number, rateWindow: number): void {
+    const now = Date.now();
+    const fail = (message: string) => this.ctl.abort(new TransientError("download_failed", message));
+    if (now - this.last > idle) return fail(`download stalled: no data for ${Math.round(idle / 1000)} s`);
+    if (deadline > 0 && now - this.started > deadline) {
+      return fail(`download took longer than ${deadline} ms (DOWNLOAD_TIMEOUT_MS) after ${this.total} bytes`);
+    }
+    if (minRate > 0 && now - this.window.at >= rateWindow) {
+      const rate = ((this.total - this.window.bytes) * 1000) / (now - this.window.at);
+      if (rate < minRate) {
+        return fail(`download too slow: ${Math.round(rate)} bytes/s over the last ${now - this.window.at} ms, below DOWNLOAD_MIN_BYTES_PER_S (${minRate})`);
+      }
+      this.window = { at: now, bytes: this.total };
+    }
+  }
+
+  /** Called per chunk with the attempt's byte count: feeds the watchdog and the throttled progress callback. */
   readonly touch = (bytes: number): void => {
     const now = Date.now();
     this.last = now;
+    this.total += bytes >= this.attemptBytes ? bytes - this.attemptBytes : bytes;
+    this.attemptBytes = bytes;
     if (this.opts.onProgress && now - this.lastProgress >= 1000) {
       this.lastProgress = now;
       try {
