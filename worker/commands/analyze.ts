@@ -14,7 +14,7 @@ import { createJobDir, removeJobDir } from "../../lib/storage/workDir.js";
 import { openSymbolStore } from "../../lib/symbols/store.js";
 import { analyzeWithSymbols, type AnalyzeWithSymbolsOptions } from "../../lib/symbolize.js";
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
-import { renderSummary } from "./parse.js";
+import { printable, renderSummary } from "./parse.js";
 
 const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--json]
                                 [--symbol-store DIR|s3://bucket/prefix]
@@ -175,9 +175,9 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
   }
   const totalMs = Math.round(performance.now() - started);
   if (args.flags.has("json")) io.stdout(JSON.stringify(result, null, 2) + "\n");
-  else if (result.status === "completed") io.stdout(renderResult(result, core, totalMs));
+  else if (result.status === "completed") io.stdout(printable(renderResult(result, core, totalMs)));
   if (result.status === "failed") {
-    io.stderr(`coresight-worker analyze: failed: ${result.error?.code ?? "unknown"}: ${result.error?.message ?? ""}\n`);
+    io.stderr(printable(`coresight-worker analyze: failed: ${result.error?.code ?? "unknown"}: ${result.error?.message ?? ""}`) + "\n");
   }
   return exitCodeOf(result);
 }
