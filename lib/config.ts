@@ -189,7 +189,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["S3_REGION", "us-east-1 (or AWS_REGION)", "S3 region"],
   ["AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY", "", "credentials: enables GetObject by bucket/key"],
   ["S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing"],
-  ["ALLOWED_DUMP_HOSTS", "(any public host)", "comma list of hosts/IPs/*.suffix a dump may come from"],
+  ["ALLOWED_DUMP_HOSTS", "(any public host)", "comma list of hosts/IPs/CIDRs/*.suffix a dump may come from; host:port pins a port"],
   ["ALLOWED_FILE_ROOTS", "", "directories cfs:// and file:// URLs may point into"],
   ["CORESIGHT_API_URL", "", "CoreSight API base URL (enables the http sink)"],
   ["CORESIGHT_API_TOKEN", "", "bearer token for the API"],

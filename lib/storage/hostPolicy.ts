@@ -7,7 +7,13 @@
  *
  * ALLOWED_DUMP_HOSTS entries: exact host names (`minio.internal`), wildcards
  * (`*.amazonaws.com`, also matching `.amazonaws.com`), IP addresses and CIDRs
- * (`10.0.0.0/8`, `fd00::/8`), `*` for any host name.
+ * (`10.0.0.0/8`, `fd00::/8`), `*` for any host name. A host name or IP
+ * address may name a port (`minio.internal:9000`, `10.0.0.5:9000`,
+ * `[fd00::5]:9000`): that host is then allowed on the ports listed only, as
+ * an exact name is (no address checks: the operator named it).
+ *
+ * Every IPv6 form of an IPv4 address (mapped, translated, compatible, NAT64
+ * 64:ff9b::/96, 6to4) is checked as the IPv4 address it reaches.
  *
  * Rules (every resolved address of a name is checked, so a name cannot be
  * pointed at a blocked address):
@@ -53,6 +59,8 @@ const ALWAYS_BLOCKED = (() => {
 
 interface Policy {
   names: Set<string>;
+  /** Entries that name a port (`minio.internal:9000`, `10.0.0.5:9000`, `[fd00::5]:9000`): that host on those ports only. */
+  pinned: Map<string, Set<number>>;
   suffixes: string[];
   anyName: boolean;
   ips: net.BlockList;
@@ -63,16 +71,74 @@ function normalizeHost(h: string): string {
   return h.trim().toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
 }
 
-/** ::ffff:127.0.0.1 is 127.0.0.1: check it as IPv4 so a mapped address cannot slip through. */
+/** The 16 bytes of an IPv6 address (with or without a dotted IPv4 tail); null when it is not one. */
+function ipv6Bytes(addr: string): number[] | null {
+  if (!net.isIPv6(addr)) return null;
+  let text = addr.toLowerCase();
+  const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const q = dotted[2]!.split(".").map(Number);
+    text = `${dotted[1]}${((q[0]! << 8) | q[1]!).toString(16)}:${((q[2]! << 8) | q[3]!).toString(16)}`;
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, null];
+  const words = (x: string | null | undefined) => (x ? x.split(":").map((w) => parseInt(w, 16)) : []);
+  const h = words(head);
+  const t = words(tail);
+  const all = tail === null ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return all.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+/**
+ * The IPv4 address an IPv6 address carries, for the forms that reach it:
+ * IPv4-mapped ::ffff:a.b.c.d (any spelling: ::ffff:7f00:1), IPv4-translated
+ * ::ffff:0:a.b.c.d, IPv4-compatible ::a.b.c.d, NAT64 64:ff9b::/96 and
+ * 64:ff9b:1::/48, and 6to4 2002:aabb:ccdd::/48. A URL can name
+ * [::127.0.0.1] or [64:ff9b::7f00:1]: each is checked as the IPv4 it reaches.
+ */
+function embeddedIpv4(addr: string): string | null {
+  const b = ipv6Bytes(addr);
+  if (!b) return null;
+  const v4 = (at: number) => b.slice(at, at + 4).join(".");
+  const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+  if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return v4(12);
+  if (zero(0, 8) && b[8] === 0xff && b[9] === 0xff && zero(10, 12)) return v4(12);
+  if (zero(0, 12) && !zero(12, 14)) return v4(12); // ::a.b.c.d, but not :: or ::1
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && (zero(4, 12) || (b[4] === 0 && b[5] === 1))) return v4(12);
+  if (b[0] === 0x20 && b[1] === 0x02) return v4(2);
+  return null;
+}
+
+/** An address as the family it reaches: an IPv6 form of an IPv4 address is checked as that IPv4. */
 function family(addr: string): { addr: string; type: "ipv4" | "ipv6" } {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
-  if (mapped) return { addr: mapped[1]!, type: "ipv4" };
+  const v4 = embeddedIpv4(addr);
+  if (v4) return { addr: v4, type: "ipv4" };
   return { addr, type: net.isIPv6(addr) ? "ipv6" : "ipv4" };
 }
 
+/** The spelling the URL parser gives a host (IPv6 compressed, lower case), to compare a listed literal with a URL's. */
+function canonicalHost(h: string): string {
+  try {
+    return normalizeHost(new URL(`http://${net.isIPv6(h) ? `[${h}]` : h}/`).hostname);
+  } catch {
+    return h;
+  }
+}
+
+/** `host:port` / `[v6]:port` → its parts; null for an entry without a port (a bare IPv6 address has colons but no brackets). */
+function withPort(raw: string): { host: string; port: number } | null {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(raw.trim()) ?? /^([^:[\]]+):(\d{1,5})$/.exec(raw.trim());
+  if (!m || Number(m[2]) > 65535) return null;
+  return { host: canonicalHost(normalizeHost(m[1]!)), port: Number(m[2]) };
+}
+
 function parsePolicy(allowed: string[]): Policy {
-  const p: Policy = { names: new Set(), suffixes: [], anyName: false, ips: new net.BlockList(), hasIps: false };
+  const p: Policy = { names: new Set(), pinned: new Map(), suffixes: [], anyName: false, ips: new net.BlockList(), hasIps: false };
   for (const raw of allowed) {
+    const hp = withPort(raw);
+    if (hp) {
+      p.pinned.set(hp.host, (p.pinned.get(hp.host) ?? new Set()).add(hp.port));
+      continue;
+    }
     const entry = normalizeHost(raw);
     if (!entry) continue;
     if (entry === "*") {
@@ -99,7 +165,8 @@ function parsePolicy(allowed: string[]): Policy {
 
 function isBlocked(addr: string): boolean {
   const f = family(addr);
-  return ALWAYS_BLOCKED.check(f.addr, f.type);
+  // Both the address as written and the IPv4 it reaches (a blocked IPv6 range stays blocked).
+  return ALWAYS_BLOCKED.check(f.addr, f.type) || (net.isIPv6(addr) && ALWAYS_BLOCKED.check(addr, "ipv6"));
 }
 
 function covered(p: Policy, addr: string): boolean {
@@ -136,8 +203,10 @@ export async function checkHostAllowed(url: URL, allowed: string[]): Promise<voi
   const host = normalizeHost(url.hostname);
   if (!host) throw denied("(empty)", "the URL has no host");
   const p = parsePolicy(allowed);
-  const listed = p.names.size > 0 || p.suffixes.length > 0 || p.hasIps || p.anyName;
+  const listed = p.names.size > 0 || p.pinned.size > 0 || p.suffixes.length > 0 || p.hasIps || p.anyName;
   if (p.names.has(host)) return;
+  const port = url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+  if (p.pinned.get(host)?.has(port)) return;
 
   const addrs = await resolve(host);
   if (addrs.length === 0) throw new TransientError("download_failed", `dump host ${host} resolved to no address`);
