@@ -27,7 +27,8 @@
  * - a presigned GET answered with 401/403 (clock skew, early expiry) falls
  *   back to GetObject under the same condition.
  * The configured S3 endpoint is trusted (the operator set it); every URL
- * fetched, and every redirect hop (at most 5), passes `checkHostAllowed`.
+ * fetched, and every redirect hop (at most 5), passes `checkHostAllowed`, and
+ * the connection goes to an address that check saw (pinnedFetch.ts).
  *
  * A `file` location (cfs://, file://) inside ALLOWED_FILE_ROOTS is opened
  * once and checked on the opened handle; when it is not compressed it is read
@@ -47,6 +48,7 @@ import { detectCompression, type Compression } from "../core/compression.js";
 import { Meter, meteredDecompressor, refuseNestedCompression } from "../core/decompress.js";
 import { CoreSightError, PermanentError, TransientError } from "../errors.js";
 import { checkHostAllowed, openAllowedFile } from "./hostPolicy.js";
+import { pinnedFetch } from "./pinnedFetch.js";
 import { confine } from "./workDir.js";
 import { parseRetryAfter } from "../results/retry.js";
 import { classifyS3Error, clientServes } from "./s3.js";
@@ -385,15 +387,18 @@ function contentLength(res: Response): number | null {
 
 /** GET with manual redirects, each hop checked against the host policy. */
 async function fromUrl(t: Transfer, url: string, via: "presigned_url" | "http"): Promise<Fetched> {
-  const doFetch = t.opts.fetch ?? fetch;
   const what = redactUrl(url);
   let current = new URL(url);
   for (let hop = 0; ; hop++) {
-    await checkHostAllowed(current, t.opts.allowedHosts);
+    const checked = await checkHostAllowed(current, t.opts.allowedHosts);
     let res: Response;
     try {
       // identity: a transparently decoded Content-Encoding would change the bytes the md5 is of.
-      res = await doFetch(current, { redirect: "manual", signal: t.signal, headers: { "accept-encoding": "identity" } });
+      const headers = { "accept-encoding": "identity" };
+      // An injected fetch (tests, a proxy) connects as it likes; ours connects to the address just checked.
+      res = t.opts.fetch
+        ? await t.opts.fetch(current, { redirect: "manual", signal: t.signal, headers })
+        : await pinnedFetch(current, checked, { signal: t.signal, headers });
     } catch (e: unknown) {
       throw t.classify(e, what);
     }

@@ -30,9 +30,8 @@
  * - Otherwise: allowed when every resolved address is covered by a listed
  *   IP/CIDR.
  *
- * Known limit: fetch resolves the name again when it connects, so a DNS
- * server that answers differently within milliseconds (rebinding) is not
- * stopped here; pin hosts by IP/CIDR where that matters.
+ * DNS rebinding: checkHostAllowed returns the addresses it checked and the
+ * download connects to one of them (pinnedFetch.ts), never resolving again.
  */
 import dns from "node:dns";
 import { constants as fsConstants } from "node:fs";
@@ -195,18 +194,21 @@ function denied(host: string, detail: string): PermanentError {
 
 /**
  * Resolves when `url`'s host may be fetched under `allowed` (the
- * ALLOWED_DUMP_HOSTS entries); throws PermanentError("host_not_allowed")
- * naming the host and the variable otherwise. A name that cannot be resolved
- * is a TransientError("download_failed").
+ * ALLOWED_DUMP_HOSTS entries), with the addresses it checked: connect to one
+ * of those (pinnedFetch), so that a second resolution cannot hand the
+ * connection another address. Empty for a host the operator listed by exact
+ * name (nothing was checked; any address it resolves to is fine). Throws
+ * PermanentError("host_not_allowed") naming the host and the variable
+ * otherwise; a name that cannot be resolved is a TransientError("download_failed").
  */
-export async function checkHostAllowed(url: URL, allowed: string[]): Promise<void> {
+export async function checkHostAllowed(url: URL, allowed: string[]): Promise<string[]> {
   const host = normalizeHost(url.hostname);
   if (!host) throw denied("(empty)", "the URL has no host");
   const p = parsePolicy(allowed);
   const listed = p.names.size > 0 || p.pinned.size > 0 || p.suffixes.length > 0 || p.hasIps || p.anyName;
-  if (p.names.has(host)) return;
+  if (p.names.has(host)) return [];
   const port = url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
-  if (p.pinned.get(host)?.has(port)) return;
+  if (p.pinned.get(host)?.has(port)) return [];
 
   const addrs = await resolve(host);
   if (addrs.length === 0) throw new TransientError("download_failed", `dump host ${host} resolved to no address`);
@@ -217,10 +219,11 @@ export async function checkHostAllowed(url: URL, allowed: string[]): Promise<voi
       const what = bad === host ? "a loopback, link-local, metadata or unspecified address" : `it resolves to ${bad}, a loopback, link-local, metadata or unspecified address`;
       throw denied(host, what);
     }
-    return;
+    return addrs;
   }
   const outside = addrs.find((a) => !covered(p, a));
   if (outside) throw denied(host, outside === host ? "not in the list" : `not in the list, and it resolves to ${outside}`);
+  return addrs;
 }
 
 function inside(root: string, p: string): boolean {
