@@ -31,6 +31,9 @@ export function pinnedFetch(url: URL, addresses: string[], init: { signal?: Abor
       {
         method: "GET",
         headers: init.headers ?? {},
+        // One connection per request: a kept-alive socket would outlive the
+        // download (and its check) in the global agent's pool.
+        agent: false,
         ...(init.signal ? { signal: init.signal } : {}),
         ...(pinned
           ? {
