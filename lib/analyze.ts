@@ -11,21 +11,22 @@
  * abort through `signal` (shutdown, job cancelled): that rejects with the
  * signal's reason, because a cancelled analysis is not a result.
  */
-import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
-import { decompressor } from "./core/compression.js";
+import { DEFAULT_MAX_DUMP_BYTES } from "./config.js";
+import { decompressFile } from "./core/decompress.js";
 import { inspectCore, type CoreFileInfo } from "./core/elf.js";
 import { CoreSightError, PermanentError, toError } from "./errors.js";
 import { parseBacktrace } from "./gdb/parseBacktrace.js";
 import { runGdb, type GdbRun, type GdbRunOptions } from "./gdb/run.js";
 import { ERRORS_KEY } from "./gdb/sections.js";
 import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
-import { findCrashThread } from "./gdb/crash.js";
+import { findCrashThread, parseSelectedThread } from "./gdb/crash.js";
 import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
+import { confine } from "./storage/workDir.js";
+import { checkModulePath } from "./symbols/inventory.js";
 import { AT_ENTRY, readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
 import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./symbols/go.js";
 import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
@@ -48,6 +49,8 @@ export interface AnalyzeOptions
   onProgress?: () => void;
   /** Look for the executable the core names when `exe` is not given. Default true. */
   locateExecutable?: boolean;
+  /** A compressed dump may decompress to at most this many bytes (MAX_DUMP_BYTES; default its default): `too_large` past it. */
+  maxDumpBytes?: number;
   /** Receives the timings of this analysis (benchmarks, logs). */
   onTimings?: (t: AnalyzeTimings) => void;
 }
@@ -106,7 +109,6 @@ async function analyze(opts: AnalyzeOptions, timings: AnalyzeTimings, cleanups: 
     await decompressTo(opts.core, core, original.compression, opts);
     timings.decompressMs = Math.round(performance.now() - t);
     info = await inspectCore(core);
-    if (info.compression) throw new PermanentError("not_a_core", `${opts.core} decompresses to another ${info.compression} stream, not a core`);
   }
 
   const notes = await readCoreNotes(core).catch(() => null);
@@ -147,8 +149,10 @@ export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo
   const go = parseGoSection(s[GO_SECTION]);
   let bt = parseBacktrace(`${s.banner ?? ""}\n${s.backtrace ?? ""}`);
   // A Go panic's frames are on the goroutine's stack, which gdb's backtrace of the signalled thread never reaches.
-  if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt), go);
-  const summary = summarize(bt, { siginfoText: s.siginfo ?? null, processPid: notes?.pid ?? null });
+  const selected = parseSelectedThread(s.selected_thread);
+  const hints = { selected: selected?.number ?? null, lwp: selected?.lwp ?? null };
+  if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt, hints), go);
+  const summary = summarize(bt, { siginfoText: s.siginfo ?? null, selectedThread: hints.selected, lwpHint: hints.lwp, processPid: notes?.pid ?? null });
   const gdb = {
     version: run.version,
     exit_code: run.exitCode,
@@ -236,9 +240,12 @@ export async function locateExecutable(notes: CoreNotes, sysroot: string | null)
     if (m) candidates.push(m.path);
   }
   if (notes.execfn) candidates.push(notes.execfn);
-  for (const c of candidates) {
-    if (!path.isAbsolute(c)) continue;
-    const p = sysroot ? path.join(sysroot, c) : c;
+  for (const raw of candidates) {
+    // The core names it: data, not path syntax (no `..` out of the sysroot).
+    const checked = checkModulePath(raw);
+    if (!("path" in checked) || !path.isAbsolute(checked.path)) continue;
+    const c = checked.path;
+    const p = sysroot ? confine(sysroot, c) : c;
     const st = await fs.stat(p).catch(() => null);
     if (st?.isFile()) return p;
   }
@@ -247,11 +254,15 @@ export async function locateExecutable(notes: CoreNotes, sysroot: string | null)
 
 async function decompressTo(src: string, dest: string, kind: NonNullable<CoreFileInfo["compression"]>, opts: AnalyzeOptions): Promise<void> {
   try {
-    await pipeline(createReadStream(src), decompressor(kind), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await decompressFile(src, dest, kind, {
+      maxBytes: opts.maxDumpBytes ?? DEFAULT_MAX_DUMP_BYTES,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   } catch (e: unknown) {
     if (opts.signal?.aborted) throw e;
     const err = toError(e);
-    if (err instanceof PermanentError && err.code === "unsupported_compression") throw err;
+    // Past the limit, a nested layer, an unknown kind: the dump itself is refused.
+    if (err instanceof PermanentError && (err.code === "unsupported_compression" || err.code === "too_large")) throw err;
     // A cut compressed dump decompresses to a cut core: still worth a look.
     const written = (await fs.stat(dest).catch(() => null))?.size ?? 0;
     if (written > 0 && /unexpected end|premature end|truncated|incomplete/i.test(err.message)) return;

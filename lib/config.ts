@@ -18,6 +18,8 @@ export class ConfigError extends Error {
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
+/** MAX_DUMP_BYTES's default, also the limit of a library caller that passes none. */
+export const DEFAULT_MAX_DUMP_BYTES = 64 * GiB;
 
 function boolean(name: string, fallback: boolean) {
   return (raw: string | undefined): boolean => {
@@ -109,6 +111,13 @@ const ConfigSchema = z.object({
   concurrency: z.number().int().positive(),
   workDir: z.string(),
   maxDumpBytes: z.number().int().positive(),
+  download: z.object({
+    /** Whole-download deadline; 0 = none. */
+    timeoutMs: z.number().int().nonnegative(),
+    /** Minimum rate over `rateWindowMs`; 0 = off. */
+    minBytesPerSecond: z.number().int().nonnegative(),
+    rateWindowMs: z.number().int().positive(),
+  }),
   gdb: z.object({
     path: z.string(),
     multiarchPath: z.string(),
@@ -169,6 +178,9 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["WORKER_CONCURRENCY", "CPU count", "jobs in flight per process"],
   ["WORK_DIR", "$TMPDIR/coresight-worker", "per-job download directories"],
   ["MAX_DUMP_BYTES", "68719476736 (64 GiB)", "larger dumps fail with too_large"],
+  ["DOWNLOAD_TIMEOUT_MS", "14400000 (4 h)", "deadline for a whole download, heartbeats do not extend it (0 = none)"],
+  ["DOWNLOAD_MIN_BYTES_PER_S", "65536", "abort a download slower than this over DOWNLOAD_RATE_WINDOW_MS (0 = off)"],
+  ["DOWNLOAD_RATE_WINDOW_MS", "60000", "window the minimum download rate is measured over"],
   ["GDB_PATH", "gdb", "gdb binary"],
   ["GDB_MULTIARCH_PATH", "gdb-multiarch", "gdb for foreign-architecture cores"],
   ["GDB_TIMEOUT_MS", "300000", "kill gdb's process group after this"],
@@ -178,7 +190,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["S3_REGION", "us-east-1 (or AWS_REGION)", "S3 region"],
   ["AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY", "", "credentials: enables GetObject by bucket/key"],
   ["S3_FORCE_PATH_STYLE", "false", "path-style S3 addressing"],
-  ["ALLOWED_DUMP_HOSTS", "(any public host)", "comma list of hosts/IPs/*.suffix a dump may come from"],
+  ["ALLOWED_DUMP_HOSTS", "(any public host)", "comma list of hosts/IPs/CIDRs/*.suffix a dump may come from; host:port pins a port"],
   ["ALLOWED_FILE_ROOTS", "", "directories cfs:// and file:// URLs may point into"],
   ["CORESIGHT_API_URL", "", "CoreSight API base URL (enables the http sink)"],
   ["CORESIGHT_API_TOKEN", "", "bearer token for the API"],
@@ -233,7 +245,12 @@ export function loadConfig(env: Env = process.env): Config {
     },
     concurrency: integer("WORKER_CONCURRENCY", Math.max(1, os.availableParallelism()), 1)(env.WORKER_CONCURRENCY),
     workDir,
-    maxDumpBytes: integer("MAX_DUMP_BYTES", 64 * GiB, 1)(env.MAX_DUMP_BYTES),
+    maxDumpBytes: integer("MAX_DUMP_BYTES", DEFAULT_MAX_DUMP_BYTES, 1)(env.MAX_DUMP_BYTES),
+    download: {
+      timeoutMs: integer("DOWNLOAD_TIMEOUT_MS", 4 * 3600_000, 0)(env.DOWNLOAD_TIMEOUT_MS),
+      minBytesPerSecond: integer("DOWNLOAD_MIN_BYTES_PER_S", 64 * 1024, 0)(env.DOWNLOAD_MIN_BYTES_PER_S),
+      rateWindowMs: integer("DOWNLOAD_RATE_WINDOW_MS", 60_000, 1000)(env.DOWNLOAD_RATE_WINDOW_MS),
+    },
     gdb: {
       path: env.GDB_PATH || "gdb",
       multiarchPath: env.GDB_MULTIARCH_PATH || "gdb-multiarch",

@@ -145,9 +145,20 @@ function issueText(issue: z.core.$ZodIssue): string {
   return `${pathOf(issue.path)}: ${what}`;
 }
 
-/** A JSON.parse message without the input snippet V8 quotes (it could be a secret). */
+/**
+ * What is wrong with the JSON, in the worker's own words: V8's message quotes
+ * the input around the error (`Unexpected token 's', ..."{"token": supersecre"...`)
+ * and names the offending character, so any part of it can be an unquoted
+ * secret. Only the kind of error and its position are kept.
+ */
 function jsonErrorText(e: unknown): string {
-  return toError(e).message.replace(/"(?:[^"\\]|\\.)*"/g, '"…"');
+  const m = toError(e).message;
+  const at = /at position (\d+)/.exec(m);
+  const where = at ? ` at position ${at[1]}` : "";
+  if (/end of (JSON )?input|Unterminated/i.test(m)) return `unexpected end of input${where}`;
+  if (/control character/i.test(m)) return `bad control character in a string${where}`;
+  if (/after JSON/i.test(m)) return `unexpected data after the JSON value${where}`;
+  return `syntax error${where}`;
 }
 
 /**

@@ -101,8 +101,8 @@ export const ModuleSchema = z.object({
   build_id: z.string().nullable(),
   start: z.string().nullable(),
   end: z.string().nullable(),
-  /** found | missing | mismatched */
-  status: z.enum(["found", "missing", "mismatched"]),
+  /** found | missing | mismatched | invalid (the core's path for it is not a usable name: `..`, control characters; never looked up) */
+  status: z.enum(["found", "missing", "mismatched", "invalid"]),
   /** Where the file came from: exe, sysroot, symbol_store, debuginfod, host. */
   source: z.string().nullable(),
   file: z.string().nullable(),

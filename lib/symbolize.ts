@@ -12,14 +12,14 @@
  * names, no wrong ones. One gdb process per core: the uncaught C++ exception
  * probe is a section of analyzeCore's run, not a second gdb.
  */
-import { createReadStream, createWriteStream } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import { analyzeCore, type AnalyzeOptions } from "./analyze.js";
-import { decompressor } from "./core/compression.js";
-import { inspectCore } from "./core/elf.js";
-import type { Result } from "./result.js";
+import { DEFAULT_MAX_DUMP_BYTES } from "./config.js";
+import { decompressFile } from "./core/decompress.js";
+import { inspectCore, type CoreFileInfo } from "./core/elf.js";
+import { CoreSightError, PermanentError, toError } from "./errors.js";
+import { failedResult, type Result } from "./result.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { applySymbolReport } from "./symbols/report.js";
 import { assembleTree } from "./symbols/tree.js";
@@ -45,13 +45,25 @@ export type AnalyzeWithSymbolsOptions = Omit<AnalyzeOptions, "sysroot" | "exe" |
  * completed result); an abort still rejects like analyzeCore.
  */
 export async function analyzeWithSymbols(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
-  if (opts.exe && !(await isFile(opts.exe))) {
-    // An executable named explicitly must exist, as in analyzeCore, whose
-    // checks (core first, then exe) word the failed result; no gdb runs.
+  // A core that is missing, not a regular file (a FIFO would block every
+  // later open), not a core; an executable named explicitly that does not
+  // exist: analyzeCore's checks (core first, then exe) word the failed
+  // result, and nothing else opens the input; no gdb runs.
+  const info = await inspectCore(opts.core).catch(() => null);
+  if (!info || (opts.exe && !(await isFile(opts.exe)))) {
     const { symbols, gdbMultiarchPath, onSymbols, ...rest } = opts;
-    return analyzeCore({ ...rest, exe: opts.exe, locateExecutable: false });
+    return analyzeCore({ ...rest, exe: opts.exe ?? null, locateExecutable: false });
   }
-  const raw = await decompressed(opts);
+  let raw: Awaited<ReturnType<typeof decompressed>>;
+  try {
+    raw = await decompressed(opts, info);
+  } catch (e: unknown) {
+    if (opts.signal?.aborted) throw e;
+    // A bomb past MAX_DUMP_BYTES or a nested layer: the dump is refused, no second try.
+    const err = toError(e);
+    if (err instanceof CoreSightError) return failedResult(err.code, err.message);
+    throw err;
+  }
   try {
     if (!raw) return await analyzeRaw(opts);
     const result = await analyzeRaw({ ...opts, core: raw.file });
@@ -72,17 +84,20 @@ async function isFile(p: string): Promise<boolean> {
  * compressed, or when decompression fails: analyzeCore then reports the
  * problem in its own words (or analyzes what a cut stream gave).
  */
-async function decompressed(opts: AnalyzeWithSymbolsOptions): Promise<{ file: string; size: number; compression: string } | null> {
-  const info = await inspectCore(opts.core).catch(() => null);
-  if (!info?.compression) return null;
+async function decompressed(opts: AnalyzeWithSymbolsOptions, info: CoreFileInfo): Promise<{ file: string; size: number; compression: string } | null> {
+  if (!info.compression) return null;
   const dest = path.join(opts.workDir, "core.decompressed");
   try {
     await fs.mkdir(opts.workDir, { recursive: true });
-    await pipeline(createReadStream(opts.core), decompressor(info.compression), createWriteStream(dest), ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await decompressFile(opts.core, dest, info.compression, {
+      maxBytes: opts.maxDumpBytes ?? DEFAULT_MAX_DUMP_BYTES,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     return { file: dest, size: info.size, compression: info.compression };
   } catch (e: unknown) {
     await fs.rm(dest, { force: true });
     if (opts.signal?.aborted) throw e;
+    if (e instanceof PermanentError && (e.code === "too_large" || e.code === "unsupported_compression")) throw e;
     return null;
   }
 }
@@ -105,7 +120,8 @@ async function analyzeRaw(opts: AnalyzeWithSymbolsOptions): Promise<Result> {
     // Not a core (analyzeCore owns the failed result's wording and code), or
     // resolution could not run (eu-unstrip missing): analyze on an empty
     // tree, so gdb still takes nothing from this machine's /.
-    const tree = await assembleTree([], path.join(workDir, "symbols"));
+    // Its own directory: a tree half-built by prepareSymbols is never reused.
+    const tree = await assembleTree([], path.join(workDir, "symbols-none"));
     const bare = await analyzeCore({
       ...rest,
       workDir,

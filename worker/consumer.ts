@@ -22,6 +22,15 @@ import type { Metrics } from "./metrics.js";
 import type { JobInput, Pipeline } from "./pipeline.js";
 import { abandoned, decide, type JobEnd } from "./settle.js";
 
+/** The analysis-id header, or why the headers cannot be read (the pipeline stores that as invalid_event). */
+function readHeaders(msg: JsMsg): Pick<JobInput, "headerAnalysisId" | "headerError"> {
+  try {
+    return { headerAnalysisId: msg.headers?.get(ANALYSIS_ID_HEADER) || null };
+  } catch (e: unknown) {
+    return { headerAnalysisId: null, headerError: toError(e).message };
+  }
+}
+
 /** The cause a `retries_exhausted` result gives when the last allowed delivery was never settled. */
 function abandonedError(attempt: number, maxDeliver: number): Error {
   return new TransientError(
@@ -95,15 +104,14 @@ export class QueueConsumer {
       const ac = new AbortController();
       this.inFlight.set(m, ac);
       this.opts.metrics?.inFlight.set(this.inFlight.size);
-      void this.queue.add(() => this.handle(m, ac));
+      // handle() settles every path itself; a throw reaching here is a bug, logged, never an unhandled rejection.
+      this.queue.add(() => this.handle(m, ac)).catch((e: unknown) => logger.error({ err: toError(e).message }, "job handler threw past settlement"));
     }
   }
 
   private async handle(msg: JsMsg, ac: AbortController): Promise<void> {
     const { config, metrics } = this.opts;
-    const attempt = msg.info.deliveryCount;
-    metrics?.received.inc();
-    if (attempt > 1) metrics?.redeliveries.inc();
+    let attempt = 1;
     let lastBeat = 0;
     const heartbeat = () => {
       const now = Date.now();
@@ -112,9 +120,16 @@ export class QueueConsumer {
       msg.working();
     };
     const timer = setInterval(() => msg.working(), Math.max(1000, Math.floor(config.nats.ackWaitMs / 3)));
-    const input = { data: msg.data, attempt, signal: ac.signal, heartbeat, headerAnalysisId: msg.headers?.get(ANALYSIS_ID_HEADER) || null };
+    let input: JobInput = { data: new Uint8Array(), attempt, signal: ac.signal, heartbeat };
     let end: JobEnd;
     try {
+      // Everything read from the message is inside the settle path: a message
+      // is the sender's bytes, and the client throws on some of them (a lone
+      // CR or LF in a header value); such a message still ends settled.
+      attempt = msg.info.deliveryCount;
+      metrics?.received.inc();
+      if (attempt > 1) metrics?.redeliveries.inc();
+      input = { data: msg.data, attempt, signal: ac.signal, heartbeat, ...readHeaders(msg) };
       if (abandoned(attempt, config.nats)) {
         end = { kind: "abandoned" };
       } else {

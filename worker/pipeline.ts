@@ -54,6 +54,8 @@ export interface JobInput {
   heartbeat: () => void;
   /** A CoreSight-assigned analysis id from the message's header, if any. */
   headerAnalysisId?: string | null;
+  /** The message's headers could not be read (malformed bytes): the event is invalid. */
+  headerError?: string | null;
 }
 
 /** What one delivery's message says, read once by `open()`. */
@@ -136,9 +138,10 @@ export function createPipeline(deps: PipelineDeps) {
     let analysisId = ev ? analysisIdOf(ev) : invalidAnalysisId(input.data);
     if (ev) {
       try {
+        if (input.headerError) throw new InvalidEventError(`the message's headers cannot be read: ${input.headerError}`);
         analysisId = analysisIdOf(ev, { headerId: input.headerAnalysisId });
       } catch (e: unknown) {
-        // A bad header id: the event itself is fine, so its own id names the result.
+        // A bad header (id): the event itself is fine, so its own id names the result.
         invalid = toError(e);
       }
     }
@@ -157,7 +160,7 @@ export function createPipeline(deps: PipelineDeps) {
     const { ev, analysisId, log, invalid } = open(input);
     if (invalid || !ev) {
       const err = invalid ?? new InvalidEventError("not a coredump.uploaded event");
-      const what = ev ? "invalid analysis id header" : "invalid event";
+      const what = ev ? "invalid message header" : "invalid event";
       log.warn({ error_code: errorCodeOf(err), err: err.message }, `${what}; storing a failed result and terminating the message`);
       const code = ev || !isPermanent(err) ? "invalid_event" : errorCodeOf(err);
       await storeResult(log, analysisId, failedResult(code, err.message), ev, input.attempt, input.signal);
@@ -168,6 +171,7 @@ export function createPipeline(deps: PipelineDeps) {
     const stages: Record<string, number> = {};
     let result: Result;
     let dir: string | null = null;
+    let release: (() => Promise<void>) | undefined;
     try {
       dir = await createJobDir(config.workDir, analysisId);
       const t0 = performance.now();
@@ -180,6 +184,9 @@ export function createPipeline(deps: PipelineDeps) {
         md5: ev.data.md5 || null,
         expectedSize: typeof ev.data.file_size === "number" && ev.data.file_size > 0 ? ev.data.file_size : null,
         maxBytes: config.maxDumpBytes,
+        deadlineMs: config.download.timeoutMs,
+        minBytesPerSecond: config.download.minBytesPerSecond,
+        rateWindowMs: config.download.rateWindowMs,
         s3: deps.s3,
         fetch: deps.fetch,
         allowedHosts: config.allowedDumpHosts,
@@ -187,6 +194,7 @@ export function createPipeline(deps: PipelineDeps) {
         signal: input.signal,
         onProgress: () => input.heartbeat(),
       });
+      release = dl.release;
       stages.download_ms = Math.round(performance.now() - t0);
       metrics?.stageSeconds.observe({ stage: "download" }, stages.download_ms / 1000);
       metrics?.bytesDownloaded.inc(dl.transferredBytes);
@@ -232,6 +240,7 @@ export function createPipeline(deps: PipelineDeps) {
       log.warn({ error_code: err.code, err: err.message }, "job failed permanently");
       result = failedResult(err.code, err.message);
     } finally {
+      await release?.().catch((e: unknown) => log.warn({ err: toError(e).message }, "could not close the dump file"));
       if (dir) await removeJobDir(dir).catch((e: unknown) => log.warn({ err: toError(e).message }, "could not remove job directory"));
     }
 

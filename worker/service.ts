@@ -122,6 +122,8 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
         timeoutMs: config.gdb.timeoutMs,
         maxOutputBytes: config.gdb.maxOutputBytes,
         maxFrames: config.gdb.maxFrames,
+        // The download's limit holds for the analysis too: a layer left for analyze is metered the same.
+        maxDumpBytes: config.maxDumpBytes,
         sysroot: config.symbols.sysroot ?? null,
         symbols: { ...config.symbols, s3 },
       }),

@@ -13,6 +13,7 @@
  * ELF parsing itself is lib/symbols/elf.ts; this module decides what is a
  * usable core and turns the answers into PermanentError codes.
  */
+import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import { PermanentError } from "../errors.js";
 import { parseElfHeader, parseProgramHeader, machineName, type ElfHeader, type ProgramHeader } from "../symbols/elf.js";
@@ -44,22 +45,15 @@ const MAX_PROGRAM_HEADERS = 4 * 1024 * 1024;
  * Inspects a dump without reading it whole.
  *
  * @throws PermanentError with code file_not_found, empty_file, not_a_core
- *   (not ELF, or ELF but not ET_CORE) or truncated_core (cut inside its headers).
+ *   (not ELF, or ELF but not ET_CORE), truncated_core (cut inside its headers)
+ *   or invalid_input (a FIFO, socket or device; a symlink loop: refused before
+ *   anything reads it, see openRegularFile).
  *   A compressed file is not an error: `compression` is set, the ELF fields null.
  */
 export async function inspectCore(path: string): Promise<CoreFileInfo> {
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(path, "r");
-  } catch (e: unknown) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw new PermanentError("file_not_found", `core file not found: ${path}`, { cause: e });
-    if (code === "EACCES" || code === "EPERM") throw new PermanentError("file_not_found", `core file not readable (permission denied): ${path}`, { cause: e });
-    throw e;
-  }
+  const fh = await openRegularFile(path, "core file");
   try {
     const st = await fh.stat();
-    if (st.isDirectory()) throw new PermanentError("not_a_core", `${path} is a directory, not a core file`);
     const size = st.size;
     if (size === 0) throw new PermanentError("empty_file", `core file is empty (0 bytes): ${path}`);
     const head = Buffer.alloc(64);
@@ -99,6 +93,39 @@ export async function inspectCore(path: string): Promise<CoreFileInfo> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Opens an input file that must be a regular file, without blocking on what
+ * is not one: O_NONBLOCK makes opening a FIFO return at once (a plain open
+ * waits for a writer forever), and the opened handle, not the name, is
+ * checked. Typed errors: file_not_found (missing, unreadable), not_a_core (a
+ * directory), invalid_input (a FIFO, socket or device; a symlink loop).
+ */
+export async function openRegularFile(path: string, what: string): Promise<fs.FileHandle> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (e: unknown) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") throw new PermanentError("file_not_found", `${what} not found: ${path}`, { cause: e });
+    if (code === "EACCES" || code === "EPERM") throw new PermanentError("file_not_found", `${what} not readable (permission denied): ${path}`, { cause: e });
+    if (code === "ELOOP") throw new PermanentError("invalid_input", `${what} is a symlink loop: ${path}`, { cause: e });
+    if (code === "ENXIO") throw new PermanentError("invalid_input", `${what} is a socket or a device without a reader, not a regular file: ${path}`, { cause: e });
+    throw e;
+  }
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw new PermanentError("not_a_core", `${path} is a directory, not a core file`);
+    if (!st.isFile()) {
+      const kind = st.isFIFO() ? "a FIFO" : st.isSocket() ? "a socket" : st.isCharacterDevice() || st.isBlockDevice() ? "a device" : "not a regular file";
+      throw new PermanentError("invalid_input", `${what} ${path} is ${kind}, not a regular file`);
+    }
+  } catch (e: unknown) {
+    await fh.close();
+    throw e;
+  }
+  return fh;
 }
 
 async function readProgramHeaders(fh: fs.FileHandle, h: ElfHeader, size: number, path: string): Promise<ProgramHeader[]> {

@@ -15,8 +15,9 @@
  *   @@CORESIGHT-<nonce> error <name>@@ <command>: <gdb's message>
  *
  * Order matters: settings, then sysroot / search paths, then the executable
- * and the core (their load output is the "banner" section), then the
- * questions. The auto-load and debuginfod settings are NOT here: they must
+ * and the core (their load output is the "banner" section), the selected
+ * thread (the crash thread, from gdb's Python API, never from the banner's
+ * text), then the questions. The auto-load and debuginfod settings are NOT here: they must
  * be in effect before gdb reads any file, so run.ts passes them as `-iex`.
  */
 import { randomBytes } from "node:crypto";
@@ -26,6 +27,7 @@ export const SECTIONS = [
   "version",
   "settings",
   "banner",
+  "selected_thread",
   "sharedlibrary",
   "backtrace",
   "siginfo",
@@ -48,6 +50,9 @@ export interface CommandFileOptions {
   /** Extra CLI commands run as their own section, after the standard ones (diagnostics, tests). */
   extraSections?: Array<{ name: string; commands: string[] }>;
 }
+
+/** Prints `<thread number> <lwp>` of gdb's selected thread, one line (see parseSelectedThread). */
+const SELECTED_THREAD_COMMAND = 'python t = gdb.selected_thread(); gdb.write("%d %d\\n" % (t.num, t.ptid[1]))';
 
 /** A fresh marker nonce: 96 random bits, hex. */
 export function newNonce(): string {
@@ -124,6 +129,11 @@ export function sectionCommands(opts: CommandFileOptions): Array<{ name: string;
     { name: "version", commands: ["show version"] },
     { name: "settings", commands: settings },
     { name: "banner", commands: load },
+    // The crash thread, as gdb itself knows it right after loading the core
+    // (the signalled thread), printed by the worker's own code: the banner
+    // above also holds the crashed process's argv, which can forge any line
+    // ("[Current thread is 3 ...]").
+    { name: "selected_thread", commands: [SELECTED_THREAD_COMMAND] },
     { name: "sharedlibrary", commands: ["info sharedlibrary"] },
     { name: "backtrace", commands: [`thread apply all bt full ${opts.maxFrames}`] },
     // C syntax whatever the program's language: in a Rust program gdb would

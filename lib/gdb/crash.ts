@@ -12,14 +12,28 @@ import type { Frame, Thread } from "../result.js";
 import type { Backtrace } from "./parseBacktrace.js";
 
 /**
- * The crash thread's number. Order: gdb's current thread (a core's
- * signalled thread); the thread whose LWP is `hints.lwp` (or the banner's
- * first `[New LWP]`, which the kernel writes first); a thread showing the
- * signal trampoline or raise/abort machinery; thread 1; the first thread.
+ * The `selected_thread` section of the command file: `<number> <lwp>`, what
+ * gdb's Python API says its selected thread is right after loading the core.
+ * Null when absent or not that shape (no core loaded, an older command file).
  */
-export function findCrashThread(bt: Backtrace, hints: { lwp?: number | null } = {}): number | null {
+export function parseSelectedThread(text: string | undefined): { number: number; lwp: number } | null {
+  const m = /^(\d+) (\d+)$/.exec((text ?? "").trim());
+  return m ? { number: Number(m[1]), lwp: Number(m[2]) } : null;
+}
+
+/**
+ * The crash thread's number. Order: `hints.selected`, gdb's selected thread
+ * as the command file printed it (see parseSelectedThread: the only source
+ * the crashed process cannot write); gdb's current thread from the text (a
+ * core's signalled thread; a pasted backtrace has nothing better); the
+ * thread whose LWP is `hints.lwp` (or the banner's first `[New LWP]`, which
+ * the kernel writes first); a thread showing the signal trampoline or
+ * raise/abort machinery; thread 1; the first thread.
+ */
+export function findCrashThread(bt: Backtrace, hints: { lwp?: number | null; selected?: number | null } = {}): number | null {
   const threads = bt.threads;
   if (threads.length === 0) return null;
+  if (hints.selected != null && threads.some((t) => t.number === hints.selected)) return hints.selected;
   if (bt.currentThread !== null && threads.some((t) => t.number === bt.currentThread)) return bt.currentThread;
   const lwp = hints.lwp ?? bt.firstNewLwp;
   if (lwp != null) {

@@ -25,11 +25,15 @@ export interface Summary {
 /**
  * @param extras.siginfoText what gdb printed for `print $_siginfo` (most precise signal source)
  * @param extras.lwpHint LWP of the signalled thread when known from elsewhere
+ * @param extras.selectedThread gdb's selected thread from the command file's own section (wins over the text)
  * @param extras.processPid the crashed process's pid (core notes): tells who sent the signal
  */
-export function summarize(bt: Backtrace, extras: { siginfoText?: string | null; lwpHint?: number | null; processPid?: number | null } = {}): Summary {
+export function summarize(
+  bt: Backtrace,
+  extras: { siginfoText?: string | null; lwpHint?: number | null; selectedThread?: number | null; processPid?: number | null } = {},
+): Summary {
   const siginfo = parseSiginfo(extras.siginfoText ?? null);
-  const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null });
+  const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null, selected: extras.selectedThread ?? null });
   const threads = bt.threads.map((t) => ({ ...t, crashed: t.number === crashThread }));
   const crash = threads.find((t) => t.crashed) ?? null;
   const signal = signalOf({ siginfo, terminatedBy: bt.terminatedBy, processPid: extras.processPid ?? null, crashFrames: crash?.frames ?? null });

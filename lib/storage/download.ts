@@ -2,7 +2,10 @@
  * Downloads a dump to a job directory, streaming (a dump can be tens of GB
  * and never sits in memory):
  *
- *   source → meter (md5, transferred bytes, MAX) → [gunzip | zstd -d] → meter (decompressed bytes, MAX) → <dir>/<name>.part → rename
+ *   source → meter (md5, transferred bytes, MAX) → [node:zlib gunzip | zstd] → meter (decompressed bytes, MAX) → <dir>/<name>.part → rename
+ *
+ * (the decompressor and its meter: lib/core/decompress.ts, shared with
+ * `analyze`; a dump still compressed after its layer is `unsupported_compression`)
  *
  * The md5 is computed only when the event gives one to verify: hashing on the
  * event loop is the largest CPU cost of a download (MD5 runs at ~600 MiB/s
@@ -24,24 +27,29 @@
  * - a presigned GET answered with 401/403 (clock skew, early expiry) falls
  *   back to GetObject under the same condition.
  * The configured S3 endpoint is trusted (the operator set it); every URL
- * fetched, and every redirect hop (at most 5), passes `checkHostAllowed`.
+ * fetched, and every redirect hop (at most 5), passes `checkHostAllowed`, and
+ * the connection goes to an address that check saw (pinnedFetch.ts).
  *
- * A `file` location (cfs://, file://) inside ALLOWED_FILE_ROOTS is read in
- * place when it is not compressed (`owned: false`: the caller must not delete
- * it; copying a 20 GB core off a shared file system would only cost time and
- * disk); a compressed one is decompressed into the job directory.
+ * A `file` location (cfs://, file://) inside ALLOWED_FILE_ROOTS is opened
+ * once and checked on the opened handle; when it is not compressed it is read
+ * in place through that handle (`path` is /proc/<pid>/fd/<n>, `owned: false`,
+ * `release()` closes it; copying a 20 GB core off a shared file system would
+ * only cost time and disk); a compressed one is decompressed from the handle
+ * into the job directory.
  */
-import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { Readable, Transform, Writable, type TransformCallback } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { decompressor, detectCompression, isDecompressionError, type Compression } from "../core/compression.js";
+import { detectCompression, isDecompressionError, type Compression } from "../core/compression.js";
+import { Meter, meteredDecompressor, refuseNestedCompression } from "../core/decompress.js";
 import { CoreSightError, PermanentError, TransientError } from "../errors.js";
-import { checkFileAllowed, checkHostAllowed } from "./hostPolicy.js";
+import { checkHostAllowed, openAllowedFile } from "./hostPolicy.js";
+import { pinnedFetch } from "./pinnedFetch.js";
+import { confine } from "./workDir.js";
 import { parseRetryAfter } from "../results/retry.js";
 import { classifyS3Error, clientServes } from "./s3.js";
 import { presignedExpiry, redactUrl, type DumpLocation } from "./url.js";
@@ -66,6 +74,21 @@ export interface DownloadOptions {
   onProgress?: (bytes: number) => void;
   /** Abort with TransientError("download_failed") after this long without a byte (default 60 s). */
   idleTimeoutMs?: number;
+  /**
+   * Abort with TransientError("download_failed") when the whole download
+   * (connecting, redirects, body) takes longer (DOWNLOAD_TIMEOUT_MS; 0 or
+   * absent: no deadline). Heartbeats do not extend it.
+   */
+  deadlineMs?: number;
+  /**
+   * Abort with TransientError("download_failed") when fewer bytes than this
+   * per second arrived over the last `rateWindowMs` (DOWNLOAD_MIN_BYTES_PER_S;
+   * 0 or absent: off): a body dripping a byte a second is not idle, but it
+   * would hold a slot for days.
+   */
+  minBytesPerSecond?: number;
+  /** The window the minimum rate is measured over (DOWNLOAD_RATE_WINDOW_MS, default 60 s). */
+  rateWindowMs?: number;
   /** Clock for the presigned URL's expiry (default Date.now). */
   now?: () => number;
 }
@@ -83,6 +106,8 @@ export interface Downloaded {
   durationMs: number;
   /** False when `path` is the caller's original file (read in place): do not delete it. */
   owned: boolean;
+  /** Set when `path` is an open handle's /proc path (a file read in place): call it when done with the dump. */
+  release?: () => Promise<void>;
 }
 
 type Fetched = Omit<Downloaded, "durationMs">;
@@ -107,34 +132,6 @@ function normalizeMd5(v: string | null | undefined): string | null {
 function safeFileName(name: string | undefined): string {
   const base = path.basename(name ?? "core");
   return base && base !== "." && base !== ".." ? base : "core";
-}
-
-/** Counts (and hashes) bytes as they pass; fails the stream past `maxBytes`. */
-class Meter extends Transform {
-  bytes = 0;
-  private readonly hash: Hash | null;
-  constructor(
-    private readonly maxBytes: number,
-    private readonly what: string,
-    withHash: boolean,
-    private readonly onChunk: ((bytes: number) => void) | null,
-  ) {
-    super({ highWaterMark: WRITE_HWM });
-    this.hash = withHash ? createHash("md5") : null;
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.maxBytes) {
-      cb(new PermanentError("too_large", `dump is too large: more than ${this.maxBytes} bytes ${this.what}, the MAX_DUMP_BYTES limit`));
-      return;
-    }
-    this.hash?.update(chunk);
-    this.onChunk?.(this.bytes);
-    cb(null, chunk);
-  }
-  digest(): string {
-    return this.hash ? this.hash.digest("hex") : "";
-  }
 }
 
 /**
@@ -230,11 +227,16 @@ function reason(e: unknown): string {
   return [err.code, err.message].filter(Boolean).join(" ") || String(e);
 }
 
-/** One download: its abort controller (caller's signal + idle watchdog) and its options. */
+/** One download: its abort controller (caller's signal + watchdog: idle, deadline, minimum rate) and its options. */
 class Transfer {
   readonly ctl = new AbortController();
-  private last = Date.now();
+  private readonly started = Date.now();
+  private last = this.started;
   private lastProgress = 0;
+  /** Bytes received so far over every attempt of this transfer (a GetObject fallback restarts its meter). */
+  private total = 0;
+  private attemptBytes = 0;
+  private window = { at: this.started, bytes: 0 };
   private readonly timer: NodeJS.Timeout;
   private readonly unlink: () => void;
   readonly md5: string | null;
@@ -248,14 +250,11 @@ class Transfer {
     signal?.addEventListener("abort", onAbort, { once: true });
     this.unlink = () => signal?.removeEventListener("abort", onAbort);
     const idle = opts.idleTimeoutMs ?? 60_000;
-    this.timer = setInterval(
-      () => {
-        if (Date.now() - this.last > idle) {
-          this.ctl.abort(new TransientError("download_failed", `download stalled: no data for ${Math.round(idle / 1000)} s`));
-        }
-      },
-      Math.max(10, Math.min(1000, idle / 4)),
-    );
+    const deadline = opts.deadlineMs ?? 0;
+    const minRate = opts.minBytesPerSecond ?? 0;
+    const rateWindow = opts.rateWindowMs ?? 60_000;
+    const periods = [1000, idle / 4, ...(deadline > 0 ? [deadline / 4] : []), ...(minRate > 0 ? [rateWindow / 4] : [])];
+    this.timer = setInterval(() => this.watch(idle, deadline, minRate, rateWindow), Math.max(10, Math.min(...periods)));
     this.timer.unref();
   }
 
@@ -263,10 +262,29 @@ class Transfer {
     return this.ctl.signal;
   }
 
-  /** Called per chunk: feeds the idle watchdog and the throttled progress callback. */
+  /** The watchdog's tick: aborts a stalled, overlong or too slow download. */
+  private watch(idle: number, deadline: number, minRate: number, rateWindow: number): void {
+    const now = Date.now();
+    const fail = (message: string) => this.ctl.abort(new TransientError("download_failed", message));
+    if (now - this.last > idle) return fail(`download stalled: no data for ${Math.round(idle / 1000)} s`);
+    if (deadline > 0 && now - this.started > deadline) {
+      return fail(`download took longer than ${deadline} ms (DOWNLOAD_TIMEOUT_MS) after ${this.total} bytes`);
+    }
+    if (minRate > 0 && now - this.window.at >= rateWindow) {
+      const rate = ((this.total - this.window.bytes) * 1000) / (now - this.window.at);
+      if (rate < minRate) {
+        return fail(`download too slow: ${Math.round(rate)} bytes/s over the last ${now - this.window.at} ms, below DOWNLOAD_MIN_BYTES_PER_S (${minRate})`);
+      }
+      this.window = { at: now, bytes: this.total };
+    }
+  }
+
+  /** Called per chunk with the attempt's byte count: feeds the watchdog and the throttled progress callback. */
   readonly touch = (bytes: number): void => {
     const now = Date.now();
     this.last = now;
+    this.total += bytes >= this.attemptBytes ? bytes - this.attemptBytes : bytes;
+    this.attemptBytes = bytes;
     if (this.opts.onProgress && now - this.lastProgress >= 1000) {
       this.lastProgress = now;
       try {
@@ -306,7 +324,7 @@ class Transfer {
    */
   async toDisk(src: Readable, what: string): Promise<Omit<Fetched, "via" | "owned">> {
     const { dir, maxBytes } = this.opts;
-    const dest = path.join(dir, this.name);
+    const dest = confine(dir, this.name);
     const tmp = `${dest}.part`;
     const onAbort = () => src.destroy(this.ctl.signal.reason instanceof Error ? this.ctl.signal.reason : new Error("aborted"));
     if (this.ctl.signal.aborted) onAbort();
@@ -321,9 +339,9 @@ class Transfer {
       const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [source, meter];
       let out: Meter | null = null;
       if (compression) {
-        stages.push(decompressor(compression));
-        out = new Meter(maxBytes, "decompressed", false, null);
-        stages.push(out);
+        const d = meteredDecompressor(compression, { maxBytes });
+        stages.push(...d.stages);
+        out = d.meter;
       }
       ws = fs.createWriteStream(tmp, { highWaterMark: WRITE_HWM });
       stages.push(ws);
@@ -332,6 +350,8 @@ class Transfer {
       if (this.md5 && md5 !== this.md5) {
         throw new PermanentError("md5_mismatch", `md5 of ${what} is ${md5}, the event says ${this.md5} (${meter.bytes} bytes received)`);
       }
+      // gzip around zstd: the inner layer would be expanded later, past this limit.
+      if (compression) await refuseNestedCompression(tmp, what, compression);
       await fsp.rename(tmp, dest);
       return { path: dest, bytes: out ? out.bytes : meter.bytes, transferredBytes: meter.bytes, compression, md5 };
     } catch (e: unknown) {
@@ -366,15 +386,18 @@ function contentLength(res: Response): number | null {
 
 /** GET with manual redirects, each hop checked against the host policy. */
 async function fromUrl(t: Transfer, url: string, via: "presigned_url" | "http"): Promise<Fetched> {
-  const doFetch = t.opts.fetch ?? fetch;
   const what = redactUrl(url);
   let current = new URL(url);
   for (let hop = 0; ; hop++) {
-    await checkHostAllowed(current, t.opts.allowedHosts);
+    const checked = await checkHostAllowed(current, t.opts.allowedHosts);
     let res: Response;
     try {
       // identity: a transparently decoded Content-Encoding would change the bytes the md5 is of.
-      res = await doFetch(current, { redirect: "manual", signal: t.signal, headers: { "accept-encoding": "identity" } });
+      const headers = { "accept-encoding": "identity" };
+      // An injected fetch (tests, a proxy) connects as it likes; ours connects to the address just checked.
+      res = t.opts.fetch
+        ? await t.opts.fetch(current, { redirect: "manual", signal: t.signal, headers })
+        : await pinnedFetch(current, checked, { signal: t.signal, headers });
     } catch (e: unknown) {
       throw t.classify(e, what);
     }
@@ -449,39 +472,53 @@ async function fromS3(t: Transfer, loc: Extract<DumpLocation, { kind: "s3" }>): 
   }
 }
 
-async function readHead(file: string): Promise<Buffer> {
-  const fh = await fsp.open(file, "r");
-  try {
-    const buf = Buffer.alloc(HEAD_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, HEAD_BYTES, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
+/**
+ * A `file` location: opened once (openAllowedFile checks the opened handle),
+ * and only that handle is read from then on. An uncompressed dump is not
+ * copied: the path handed on is /proc/<pid>/fd/<n>, which every later reader
+ * (inspect, eu-unstrip, gdb, children included) opens as this very file
+ * whatever happens to its name meanwhile; `release` closes it.
+ */
 async function fromFile(t: Transfer, file: string): Promise<Fetched> {
-  const real = await checkFileAllowed(file, t.opts.allowedFileRoots);
-  const st = await fsp.stat(real);
-  if (st.size > t.opts.maxBytes) throw tooLarge("file", st.size, t.opts.maxBytes);
-  const compression = detectCompression(await readHead(real));
-  if (compression) {
-    const r = await t.toDisk(fs.createReadStream(real, { highWaterMark: WRITE_HWM }), real);
-    return { ...r, via: "file", owned: true };
-  }
-  let md5 = "";
-  if (t.md5) {
-    const meter = new Meter(Number.MAX_SAFE_INTEGER, "read", true, t.touch);
-    const sink = new Writable({ highWaterMark: WRITE_HWM, write: (_c, _e, cb) => cb() });
-    try {
-      await pipeline([fs.createReadStream(real, { highWaterMark: WRITE_HWM }), meter, sink], { signal: t.signal });
-    } catch (e: unknown) {
-      throw t.classify(e, real);
+  const { handle, real } = await openAllowedFile(file, t.opts.allowedFileRoots);
+  let keep = false;
+  try {
+    const st = await handle.stat();
+    if (st.size > t.opts.maxBytes) throw tooLarge("file", st.size, t.opts.maxBytes);
+    const headBuf = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(headBuf, 0, HEAD_BYTES, 0);
+    const compression = detectCompression(headBuf.subarray(0, bytesRead));
+    const read = () => handle.createReadStream({ start: 0, highWaterMark: WRITE_HWM, autoClose: false });
+    if (compression) {
+      const r = await t.toDisk(read(), real);
+      return { ...r, via: "file", owned: true };
     }
-    md5 = meter.digest();
-    if (md5 !== t.md5) throw new PermanentError("md5_mismatch", `md5 of ${real} is ${md5}, the event says ${t.md5}`);
+    let md5 = "";
+    if (t.md5) {
+      const meter = new Meter(Number.MAX_SAFE_INTEGER, "read", true, t.touch);
+      const sink = new Writable({ highWaterMark: WRITE_HWM, write: (_c, _e, cb) => cb() });
+      try {
+        await pipeline([read(), meter, sink], { signal: t.signal });
+      } catch (e: unknown) {
+        throw t.classify(e, real);
+      }
+      md5 = meter.digest();
+      if (md5 !== t.md5) throw new PermanentError("md5_mismatch", `md5 of ${real} is ${md5}, the event says ${t.md5}`);
+    }
+    keep = true;
+    return {
+      path: `/proc/${process.pid}/fd/${handle.fd}`,
+      bytes: st.size,
+      transferredBytes: 0,
+      compression: null,
+      md5,
+      via: "file",
+      owned: false,
+      release: () => handle.close(),
+    };
+  } finally {
+    if (!keep) await handle.close().catch(() => undefined);
   }
-  return { path: real, bytes: st.size, transferredBytes: 0, compression: null, md5, via: "file", owned: false };
 }
 
 /**

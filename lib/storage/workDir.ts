@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { PermanentError } from "../errors.js";
 
 const OWNER_FILE = ".owner";
 /** Distinguishes this process from an earlier one that had the same pid (containers restart as pid 1). */
@@ -100,4 +101,45 @@ export async function sweepWorkDir(workDir: string, opts: { olderThanMs?: number
     }
   }
   return removed;
+}
+
+/**
+ * The one way to name a path under a job directory (or any directory the
+ * worker owns): `rel` is joined below `root` as data, never as path syntax
+ * that may climb out. A leading "/" is part of the name (a module path from
+ * a core), and a result outside `root` — `..` components, a NUL — is refused
+ * with `invalid_input` instead of being folded into some other directory.
+ * Lexical only: directories created below `root` must still not be symlinks
+ * (see `mkdirInside`).
+ */
+export function confine(root: string, rel: string): string {
+  const base = path.resolve(root);
+  const parts = rel.split("/");
+  if (rel.includes("\0") || parts.some((p) => p === "..")) {
+    throw new PermanentError("invalid_input", `path ${JSON.stringify(rel)} would leave ${base}`);
+  }
+  const p = path.join(base, ...parts.filter((x) => x !== "" && x !== "."));
+  if (p !== base && !p.startsWith(base + path.sep)) throw new PermanentError("invalid_input", `path ${JSON.stringify(rel)} would leave ${base}`);
+  return p;
+}
+
+/**
+ * Creates the directory `confine(root, rel)` one component at a time and
+ * checks that each one is a real directory, not a symlink planted earlier
+ * that would carry the next write elsewhere. `root` itself must exist.
+ */
+export async function mkdirInside(root: string, rel: string): Promise<string> {
+  const target = confine(root, rel);
+  let cur = path.resolve(root);
+  for (const part of path.relative(cur, target).split(path.sep).filter(Boolean)) {
+    cur = path.join(cur, part);
+    try {
+      await fs.mkdir(cur);
+    } catch (e: unknown) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    const st = await fs.lstat(cur);
+    if (!st.isDirectory()) throw new PermanentError("invalid_input", `${cur} exists and is not a directory (a module path and a file collide)`);
+  }
+  return target;
 }

@@ -20,6 +20,12 @@ export interface InventoryModule {
   end: string | null;
   /** This module is the main executable. */
   executable: boolean;
+  /**
+   * Why the core's path for this module is refused as a name (`..`, NUL,
+   * control characters): such a module is reported, never looked up or
+   * placed in the job's tree. Absent for a usable path.
+   */
+  invalid?: string;
 }
 
 export interface Inventory {
@@ -36,6 +42,24 @@ const VDSO_NAMES = new Set(["linux-vdso.so.1", "linux-gate.so.1", "linux-vdso64.
 /** Strips what the kernel appends to a replaced or removed mapped file. */
 function cleanPath(p: string): string {
   return p.replace(/ \(deleted\)$/, "");
+}
+
+/**
+ * A module path from a core is data the crashed process (or whoever wrote the
+ * core) chose, not path syntax: repeated slashes are folded, but a `.` or `..`
+ * component, a NUL or any control character makes it unusable (it could name a
+ * file outside the job's tree, or break a gdb command line). Returns the
+ * normalized path, or the reason it is refused.
+ */
+export function checkModulePath(p: string): { path: string } | { invalid: string } {
+  if (/[\u0000-\u001f\u007f]/.test(p)) return { invalid: `module path contains a control character: ${JSON.stringify(p)}` };
+  // argv[0] as typed (`./server`) is the one relative form a core names: kept as it is.
+  const lead = p.startsWith("./") ? "./" : "";
+  const parts = p.slice(lead.length).split("/");
+  if (parts.some((x) => x === "." || x === "..")) return { invalid: `module path has a "." or ".." component: ${JSON.stringify(p)}` };
+  const rest = parts.filter(Boolean).join("/");
+  if (rest === "") return { invalid: `module path names no file: ${JSON.stringify(p)}` };
+  return { path: p.startsWith("/") ? `/${rest}` : `${lead}${rest}` };
 }
 
 function mappingAt(mappings: FileMapping[], addr: number): FileMapping | undefined {
@@ -61,7 +85,7 @@ export function buildInventory(unstrip: UnstripModule[], notes: CoreNotes): Inve
     const m = mappingAt(notes.mappings, u.start);
     const path = m ? cleanPath(m.path) : u.name.startsWith("/") ? u.name : (u.file ?? u.name);
     const isExe = phdr !== undefined ? phdr >= u.start && phdr < u.end : path === executable;
-    modules.push({ path, build_id: u.buildId, start: hex(u.start), end: hex(u.end), executable: isExe });
+    modules.push(withCheckedPath({ path, build_id: u.buildId, start: hex(u.start), end: hex(u.end), executable: isExe }));
   }
   if (!modules.some((m) => m.executable) && executable !== null) {
     // elfutils recognized no executable (e.g. a qemu-user core without its text
@@ -69,10 +93,16 @@ export function buildInventory(unstrip: UnstripModule[], notes: CoreNotes): Inve
     const maps = notes.mappings.filter((m) => cleanPath(m.path) === executable);
     const start = maps.length ? Math.min(...maps.map((m) => m.start)) : null;
     const end = maps.length ? Math.max(...maps.map((m) => m.end)) : null;
-    modules.unshift({ path: executable, build_id: null, start: start === null ? null : hex(start), end: end === null ? null : hex(end), executable: true });
+    modules.unshift(withCheckedPath({ path: executable, build_id: null, start: start === null ? null : hex(start), end: end === null ? null : hex(end), executable: true }));
   }
   modules.sort((a, b) => Number(b.executable) - Number(a.executable));
   return { modules, executable, commandLine: notes.psargs, machine: notes.machine };
+}
+
+/** The module with its path normalized, or marked `invalid` (its path kept as the core gave it, for the report). */
+function withCheckedPath(m: InventoryModule): InventoryModule {
+  const c = checkModulePath(m.path);
+  return "path" in c ? { ...m, path: c.path } : { ...m, invalid: c.invalid };
 }
 
 /**

@@ -30,7 +30,8 @@ export function toModules(resolved: ResolvedModule[]): Module[] {
 
 export function symbolicationOf(resolved: ResolvedModule[]): Symbolication {
   const count = (s: ResolvedModule["status"]) => resolved.filter((m) => m.status === s).length;
-  const ids = resolved.filter((m) => m.status !== "found" && m.build_id).map((m) => m.build_id!);
+  // An invalid module is not placed even when its build is uploaded: not a build-id to ask for.
+  const ids = resolved.filter((m) => (m.status === "missing" || m.status === "mismatched") && m.build_id).map((m) => m.build_id!);
   const bare = resolved.filter((m) => m.status === "found" && m.symbols !== "dwarf" && m.build_id).map((m) => m.build_id!);
   return {
     found: count("found"),

@@ -48,7 +48,8 @@ export interface Candidate {
 }
 
 export interface ResolvedModule extends InventoryModule {
-  status: "found" | "missing" | "mismatched";
+  /** `invalid`: the core's path for it is not a usable name (see InventoryModule.invalid); nothing was looked up. */
+  status: "found" | "missing" | "mismatched" | "invalid";
   /** Where the binary came from (or the debug file, when only that was found). */
   source: SourceName | null;
   /** The file gdb maps for this module. */
@@ -161,6 +162,10 @@ interface Found {
 
 /** Walks the ladder for one module. Never throws for a source's failure: it lands in `errors`. */
 export async function resolveModule(mod: InventoryModule, opts: ResolveOptions): Promise<ResolvedModule> {
+  if (mod.invalid !== undefined) {
+    // Never a lookup key: its path would name files outside every source root.
+    return { ...mod, status: "invalid", source: null, file: null, cached: false, debug: null, symbols: "none", soname: null, rejected: [], errors: [mod.invalid] };
+  }
   const order = opts.order ?? DEFAULT_ORDER;
   const hostRoot = opts.hostRoot ?? "/";
   const id = mod.build_id;

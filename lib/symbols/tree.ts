@@ -17,6 +17,8 @@
  */
 import fs from "node:fs/promises";
 import path from "node:path";
+import { confine, mkdirInside } from "../storage/workDir.js";
+import { checkModulePath } from "./inventory.js";
 import { pathAliases, type ResolvedModule } from "./resolve.js";
 
 export interface SymbolTree {
@@ -27,34 +29,59 @@ export interface SymbolTree {
   debugFileDirectories: string[];
 }
 
-async function place(target: string, link: string, hard: boolean): Promise<void> {
-  await fs.mkdir(path.dirname(link), { recursive: true });
-  await fs.rm(link, { force: true });
-  if (hard) {
-    try {
-      await fs.link(target, link);
-      return;
-    } catch {
-      // another file system (EXDEV) or no hard links: a symlink still works until eviction
+/**
+ * Places `target` at `root`/`rel`. Every name comes from the core, so the
+ * link is confined to `root`, its directories are created without following
+ * a symlink, and it is created exclusively: nothing that exists is ever
+ * removed or replaced. A name already placed (two aliases of one path, a
+ * basename shared by two names) keeps its first file; returns false then.
+ */
+async function place(target: string, root: string, rel: string, hard: boolean): Promise<boolean> {
+  const link = confine(root, rel);
+  await mkdirInside(root, path.relative(root, path.dirname(link)));
+  try {
+    if (hard) {
+      try {
+        await fs.link(target, link);
+        return true;
+      } catch (e: unknown) {
+        if ((e as NodeJS.ErrnoException).code === "EEXIST") throw e;
+        // another file system (EXDEV) or no hard links: a symlink still works until eviction
+      }
     }
+    await fs.symlink(path.resolve(target), link);
+    return true;
+  } catch (e: unknown) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw e;
   }
-  await fs.symlink(path.resolve(target), link);
 }
 
-/** Builds the tree under `dir` (created if needed) and returns what to hand gdb. */
+/**
+ * Builds the tree in the fresh directory `dir` (its parent is created if
+ * needed; `dir` itself must not exist yet) and returns what to hand gdb.
+ * Modules whose path is not a usable name (status `invalid`) are skipped.
+ */
 export async function assembleTree(modules: ResolvedModule[], dir: string): Promise<SymbolTree> {
+  await fs.mkdir(path.dirname(dir), { recursive: true });
+  await fs.mkdir(dir);
   const sysroot = path.join(dir, "sysroot");
   const solib = path.join(dir, "solib");
   const debugDir = path.join(dir, "debug");
-  await Promise.all([sysroot, solib, debugDir].map((d) => fs.mkdir(d, { recursive: true })));
+  await Promise.all([sysroot, solib, debugDir].map((d) => fs.mkdir(d)));
 
   const found = modules.filter((m) => m.status === "found" && m.file !== null);
   // The loader knows a library by its DT_SONAME, usually a symlink beside the
   // real file (libstdc++.so.6 -> libstdc++.so.6.0.30): gdb asks for that name.
+  // The path and the soname are checked again here: the tree is only ever
+  // built from names that cannot leave it.
   const namesOf = (m: ResolvedModule) => {
     const names = [m.path];
     if (m.soname && !m.soname.includes("/") && m.soname !== path.basename(m.path)) names.push(path.join(path.dirname(m.path), m.soname));
-    return names;
+    return names.flatMap((n) => {
+      const c = checkModulePath(n);
+      return "path" in c ? [c.path] : [];
+    });
   };
   const byBase = new Map<string, Set<string>>();
   for (const m of found) {
@@ -71,17 +98,16 @@ export async function assembleTree(modules: ResolvedModule[], dir: string): Prom
     for (const name of namesOf(m)) {
       for (const alias of pathAliases(name)) {
         if (!alias.startsWith("/")) continue;
-        const link = path.join(sysroot, alias);
-        await place(file, link, m.cached);
+        const placed = await place(file, sysroot, alias, m.cached);
         // Point gdb at the job's own link: a cache file may be evicted meanwhile.
-        if (m.executable && m.cached && alias === m.path) exe = link;
+        if (placed && m.executable && m.cached && alias === m.path) exe = confine(sysroot, alias);
       }
       const base = path.basename(name);
-      if (!m.executable && byBase.get(base)?.size === 1) await place(file, path.join(solib, base), m.cached);
+      if (!m.executable && byBase.get(base)?.size === 1) await place(file, solib, base, m.cached);
     }
-    if (m.debug && m.build_id) {
+    if (m.debug && m.build_id && /^[0-9a-f]{3,}$/.test(m.build_id)) {
       const id = m.build_id;
-      await place(m.debug.file, path.join(debugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`), m.debug.cached);
+      await place(m.debug.file, debugDir, `.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`, m.debug.cached);
     }
   }
   return { exe, sysroot, solibSearchPath: [solib], debugFileDirectories: [debugDir] };

@@ -40,6 +40,7 @@ describe("loadConfig defaults", () => {
     expect(c.concurrency).toBe(Math.max(1, os.availableParallelism()));
     expect(c.workDir).toBe(path.join(os.tmpdir(), "coresight-worker"));
     expect(c.maxDumpBytes).toBe(64 * 1024 ** 3);
+    expect(c.download).toEqual({ timeoutMs: 4 * 3600_000, minBytesPerSecond: 64 * 1024, rateWindowMs: 60_000 });
     expect(c.gdb).toEqual({ path: "gdb", multiarchPath: "gdb-multiarch", timeoutMs: 300_000, maxOutputBytes: 64 * 1024 ** 2, maxFrames: 256 });
     expect(c.s3).toEqual({ endpoint: undefined, region: "us-east-1", accessKeyId: undefined, secretAccessKey: undefined, forcePathStyle: false });
     expect(c.allowedDumpHosts).toEqual([]);
@@ -138,6 +139,9 @@ describe("loadConfig rejects bad values, naming the variable and the value", () 
     ["NATS_CREATE_STREAM", "maybe"],
     ["MAX_DUMP_BYTES", "64G"],
     ["GDB_TIMEOUT_MS", "0"],
+    ["DOWNLOAD_TIMEOUT_MS", "2h"],
+    ["DOWNLOAD_MIN_BYTES_PER_S", "-5"],
+    ["DOWNLOAD_RATE_WINDOW_MS", "999"],
     ["GDB_MAX_OUTPUT_BYTES", "1023"],
     ["GDB_MAX_FRAMES", "many"],
     ["S3_ENDPOINT", "not a url"],
@@ -250,6 +254,9 @@ describe("CONFIG_VARIABLES", () => {
       WORKER_CONCURRENCY: "77",
       WORK_DIR: "/w",
       MAX_DUMP_BYTES: "5",
+      DOWNLOAD_TIMEOUT_MS: "0",
+      DOWNLOAD_MIN_BYTES_PER_S: "0",
+      DOWNLOAD_RATE_WINDOW_MS: "5000",
       GDB_PATH: "/g",
       GDB_MULTIARCH_PATH: "/gm",
       GDB_TIMEOUT_MS: "5",

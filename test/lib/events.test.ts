@@ -178,6 +178,17 @@ describe("parseEvent", () => {
   });
 
   it.each([
+    ["an unquoted secret value", `{"token": ${TOKEN}}`],
+    ["an unquoted secret after a quoted field", `{"type": "x", "token": ${TOKEN}, "data": {}}`],
+    ["a secret before a stray character", `{"token": "${TOKEN}" x}`],
+    ["a secret in a cut string", `{"token": "${TOKEN}`],
+  ])("never echoes any part of %s (issue 9)", (_name, raw) => {
+    const msg = invalid(raw).message;
+    for (let i = 0; i + 4 <= TOKEN.length; i++) expect(msg).not.toContain(TOKEN.slice(i, i + 4));
+    expect(msg).toMatch(/^invalid event: not JSON \(\d+ characters\): (syntax error|unexpected end of input)/);
+  });
+
+  it.each([
     ["a JSON array", "[1,2]", /\(root\): expected a CloudEvent JSON object, got an array/],
     ["JSON null", "null", /got null/],
     ["a JSON string", '"hello"', /got string/],

@@ -16,6 +16,7 @@ import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { startS3Server } from "../helpers/s3Server.js";
 import { startApiServer } from "../helpers/apiServer.js";
 import { coredumpEvent as event } from "../helpers/events.js";
+import { publishRaw } from "../helpers/rawNats.js";
 import { eventually, repoRoot, spawnWorker, type WorkerProcess } from "../helpers/workerProcess.js";
 
 type S3 = Awaited<ReturnType<typeof startS3Server>>;
@@ -120,6 +121,13 @@ async function slowGdb(dir: string, seconds: number): Promise<{ gdb: string; mar
 }
 const exists = (p: string) => fs.access(p).then(() => true, () => undefined);
 
+/** Waits until the scenario's consumer has nothing pending and nothing unacknowledged. */
+const allSettled = (sc: { consumerInfo: () => Promise<{ num_ack_pending: number; num_pending: number }> }) =>
+  eventually(async () => {
+    const info = await sc.consumerInfo();
+    return info.num_ack_pending === 0 && info.num_pending === 0 ? info : undefined;
+  }, 10_000, "all settled");
+
 describe("queue-driven worker pool", () => {
   it("a pool of two workers stores N results for N events, each exactly once, and logs every event", async () => {
     const sc = await scenario("pool", { RESULT_SINKS: "http,file,nats", RESULT_SUBJECT: "coresight.pooltest" });
@@ -218,12 +226,30 @@ describe("queue-driven worker pool", () => {
     const invalid = storedDocs().filter(([id, d]) => id.startsWith("invalid-") && d[0]!.error?.code === "invalid_event");
     expect(invalid.length).toBeGreaterThanOrEqual(2);
     expect(invalid.some(([, d]) => /file_url/.test(d[0]!.error!.message))).toBe(true);
-    await eventually(async () => {
-      const info = await sc.consumerInfo();
-      return info.num_ack_pending === 0 && info.num_pending === 0 ? info : undefined;
-    }, 10_000, "all settled");
+    await allSettled(sc);
     expect((await sc.consumerInfo()).num_redelivered).toBe(0);
     expect(w.child.exitCode).toBeNull();
+  });
+
+  it("a header value with a lone CR or LF cannot take down the pool: the message ends as invalid_event, terminated, both workers live on", async () => {
+    const sc = await scenario("crlf", { NATS_ACK_WAIT_MS: "2000" });
+    const a = sc.start();
+    const b = sc.start();
+    await Promise.all([sc.ready(a), sc.ready(b)]);
+    const poison = event(`coredog-crlf-${sc.id}`, urls.get("null-deref")!, { file_name: `core.crlf.${sc.id}` });
+    // The client refuses to build these headers: raw HPUB bytes, one lone \r and one lone \n.
+    await publishRaw(nats.url, sc.env.NATS_SUBJECT!, ["X-Poison: a\rb", "CoreSight-Analysis-Id: x\ny"], JSON.stringify(poison));
+    const stored = await eventually(() => docsFor(`core.crlf.${sc.id}`)[0], 60_000, "the poison message's result");
+    expect(stored[1]).toHaveLength(1);
+    expect(stored[1][0]).toMatchObject({ status: "failed", error: { code: "invalid_event" } });
+    // Still alive past ack_wait: nobody meets the message again.
+    await sc.publish(event("coredog-crlf-after", urls.get("div-zero")!, { file_name: `core.after-crlf.${sc.id}` }));
+    await eventually(() => (docsFor(`core.after-crlf.${sc.id}`).length === 1 ? true : undefined), 60_000, "the next event's result");
+    await allSettled(sc);
+    expect((await sc.consumerInfo()).num_redelivered).toBe(0);
+    expect(a.child.exitCode).toBeNull();
+    expect(b.child.exitCode).toBeNull();
+    expect(docsFor(`core.crlf.${sc.id}`)[0]![1]).toHaveLength(1);
   });
 
   it("an expired presigned URL with S3 credentials falls back to GetObject", async () => {

@@ -14,7 +14,7 @@ import { createJobDir, removeJobDir } from "../../lib/storage/workDir.js";
 import { openSymbolStore } from "../../lib/symbols/store.js";
 import { analyzeWithSymbols, type AnalyzeWithSymbolsOptions } from "../../lib/symbolize.js";
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
-import { renderSummary } from "./parse.js";
+import { printable, renderSummary } from "./parse.js";
 
 const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--json]
                                 [--symbol-store DIR|s3://bucket/prefix]
@@ -31,7 +31,8 @@ machinery), the top frames, the abort or assert message, an uncaught C++
 exception's type and what(), the signature (text + hash, to group the same
 crash), the symbol quality and which modules were found. gzip- and
 zstd-compressed dumps are decompressed first (detected by content, not by
-name). A module whose build-id matches no file is listed with its build-id:
+name), to at most MAX_DUMP_BYTES (too_large past it; a dump still
+compressed after that is unsupported_compression). A module whose build-id matches no file is listed with its build-id:
 upload that build with \`coresight-worker symbols add\`.
 
 Options:
@@ -70,7 +71,8 @@ Exit codes:
   3  configuration error (an environment variable has a bad value, or an S3
      symbol store without S3 credentials)
   4  gdb is not installed (or --gdb does not exist)
-  5  the core file (or --exe) is missing or unreadable
+  5  the core file (or --exe) is missing or unreadable, or not a regular
+     file (a FIFO, a device, a symlink loop)
 `;
 
 /** Streams the command writes to, and the environment it reads its defaults from; tests pass their own. */
@@ -95,6 +97,7 @@ export function exitCodeOf(r: Result): number {
       return EXIT.missingTool;
     case "file_not_found":
     case "executable_not_found":
+    case "invalid_input":
       return EXIT.noInput;
     default:
       return EXIT.failed;
@@ -153,6 +156,7 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
     timeoutMs,
     maxOutputBytes: config.gdb.maxOutputBytes,
     maxFrames,
+    maxDumpBytes: config.maxDumpBytes,
     symbols: {
       ...config.symbols,
       store,
@@ -171,9 +175,9 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
   }
   const totalMs = Math.round(performance.now() - started);
   if (args.flags.has("json")) io.stdout(JSON.stringify(result, null, 2) + "\n");
-  else if (result.status === "completed") io.stdout(renderResult(result, core, totalMs));
+  else if (result.status === "completed") io.stdout(printable(renderResult(result, core, totalMs)));
   if (result.status === "failed") {
-    io.stderr(`coresight-worker analyze: failed: ${result.error?.code ?? "unknown"}: ${result.error?.message ?? ""}\n`);
+    io.stderr(printable(`coresight-worker analyze: failed: ${result.error?.code ?? "unknown"}: ${result.error?.message ?? ""}`) + "\n");
   }
   return exitCodeOf(result);
 }

@@ -85,7 +85,7 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
   if (args.flags.has("json")) {
     io.stdout(JSON.stringify(summary, null, 2) + "\n");
   } else {
-    io.stdout(renderSummary(summary));
+    io.stdout(printable(renderSummary(summary)));
   }
   return EXIT.ok;
 }
@@ -99,6 +99,21 @@ function where(f: Frame): string {
 function frameLabel(f: Frame): string {
   if (f.signal_handler) return "<signal handler called>";
   return f.function ?? "??";
+}
+
+/**
+ * Human output is shown on a terminal, and function names, paths, thread
+ * names and messages come from the crashed program: its control characters
+ * (ESC sequences that move the cursor, retitle the window or hide text, a CR
+ * that overwrites the line, bidi overrides that reorder it) are shown as
+ * visible escapes instead of being interpreted. Newlines and tabs stay: the
+ * renderers lay out lines with them. JSON output needs none of this.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const n = c.codePointAt(0)!;
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
+  });
 }
 
 /** The human summary, one fact per line. */

@@ -53,6 +53,18 @@ Example:
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    // Node's default for both is to exit at once, leaving every in-flight
+    // message unsettled until ack_wait, when the next worker meets the same
+    // input. A stray rejection is logged and the worker goes on; after an
+    // uncaught exception the process state is unknown: drain (settle what is
+    // in flight) and exit 1 for the orchestrator to restart it.
+    process.on("unhandledRejection", (reason: unknown) => {
+      service.logger.error({ err: toError(reason).message, stack: toError(reason).stack }, "unhandled promise rejection; the worker keeps running");
+    });
+    process.on("uncaughtException", (e: Error) => {
+      service.logger.fatal({ err: e.message, stack: e.stack }, "uncaught exception; draining in-flight jobs and exiting");
+      service.stop().finally(() => process.exit(EXIT.failed));
+    });
     await service.done;
     // The loop only ends through stop(); wait for it to finish.
     await service.stop();

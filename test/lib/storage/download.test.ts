@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
+import { execa } from "execa";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { CoreSightError, PermanentError, TransientError } from "../../../lib/errors.js";
@@ -396,9 +397,11 @@ describe("downloadDump from files (cfs://, file://)", () => {
     await fs.writeFile(path.join(root, "core.gz"), gz);
   });
 
-  it("reads an uncompressed file in place and does not own it", async () => {
+  it("reads an uncompressed file in place, through the handle it checked, and does not own it", async () => {
     const d = await downloadDump(opts(parseDumpUrl(`cfs://${root}/core.raw`), { allowedFileRoots: [root], md5: md5(raw) }));
-    expect(d).toEqual(expect.objectContaining({ path: path.join(await fs.realpath(root), "core.raw"), owned: false, via: "file", bytes: raw.length, md5: md5(raw) }));
+    expect(d).toEqual(expect.objectContaining({ path: `/proc/${process.pid}/fd/${/\d+$/.exec(d.path)?.[0]}`, owned: false, via: "file", bytes: raw.length, md5: md5(raw) }));
+    expect(await fs.readlink(d.path)).toBe(path.join(await fs.realpath(root), "core.raw"));
+    await d.release?.();
     await expectNoFiles();
     const bad = await failure(downloadDump(opts(parseDumpUrl(`file://${root}/core.raw`), { allowedFileRoots: [root], md5: "f".repeat(32) })));
     expect(bad.code).toBe("md5_mismatch");
@@ -410,6 +413,31 @@ describe("downloadDump from files (cfs://, file://)", () => {
     const d = await downloadDump(opts(parseDumpUrl(`file://${root}/core.gz`), { allowedFileRoots: [root] }));
     expect(d).toEqual(expect.objectContaining({ owned: true, compression: "gzip", bytes: raw.length, path: path.join(dir, "core") }));
     expect((await fs.readFile(d.path)).equals(raw)).toBe(true);
+  });
+
+  it("check-then-use: swapping the name for a symlink out of the roots after the check changes nothing that is read", async () => {
+    const secret = path.join(tmp, "secret-outside-roots");
+    await fs.writeFile(secret, "not yours");
+    const name = path.join(root, "core.swapped");
+    await fs.writeFile(name, raw);
+    const d = await downloadDump(opts(parseDumpUrl(`cfs://${name}`), { allowedFileRoots: [root] }));
+    try {
+      // The name now points outside ALLOWED_FILE_ROOTS; every later reader (inspect, eu-unstrip, gdb) opens d.path.
+      await fs.rm(name);
+      await fs.symlink(secret, name);
+      expect((await fs.readFile(d.path)).equals(raw)).toBe(true);
+    } finally {
+      await d.release?.();
+    }
+  });
+
+  it("a FIFO inside the roots is refused without waiting for a writer; a symlink loop is invalid_input", async () => {
+    const fifo = path.join(root, "core.fifo");
+    await execa("mkfifo", [fifo]);
+    expect((await failure(downloadDump(opts(parseDumpUrl(`cfs://${fifo}`), { allowedFileRoots: [root] })))).code).toBe("dump_not_found");
+    await fs.symlink(path.join(root, "loop-b"), path.join(root, "loop-a"));
+    await fs.symlink(path.join(root, "loop-a"), path.join(root, "loop-b"));
+    expect((await failure(downloadDump(opts(parseDumpUrl(`cfs://${root}/loop-a`), { allowedFileRoots: [root] })))).code).toBe("invalid_input");
   });
 
   it("refuses files outside ALLOWED_FILE_ROOTS, too large or missing", async () => {

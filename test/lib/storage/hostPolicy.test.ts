@@ -3,7 +3,14 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { PermanentError } from "../../../lib/errors.js";
-import { checkFileAllowed, checkHostAllowed } from "../../../lib/storage/hostPolicy.js";
+import { checkHostAllowed, openAllowedFile } from "../../../lib/storage/hostPolicy.js";
+
+/** openAllowedFile's real path, its handle closed. */
+async function checkFileAllowed(file: string, roots: string[]): Promise<string> {
+  const { handle, real } = await openAllowedFile(file, roots);
+  await handle.close();
+  return real;
+}
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -27,6 +34,14 @@ describe("checkHostAllowed", () => {
     ["http://[fe80::1]/x"],
     ["http://0.0.0.0:9000/x"],
     ["http://localhost:9000/b/k"], // a DNS name resolving to 127.0.0.1
+    // IPv6 spellings of internal IPv4 addresses (issue 9)
+    ["http://[::127.0.0.1]/b/k"], // IPv4-compatible
+    ["http://[::ffff:0:7f00:1]/b/k"], // IPv4-translated
+    ["http://[::ffff:7f00:1]/b/k"], // IPv4-mapped, hex spelling
+    ["http://[64:ff9b::7f00:1]/b/k"], // NAT64 well-known prefix
+    ["http://[64:ff9b::169.254.169.254]/latest/meta-data/"],
+    ["http://[64:ff9b:1::a9fe:a9fe]/latest/meta-data/"], // NAT64 local-use prefix
+    ["http://[2002:7f00:1::]/b/k"], // 6to4 of 127.0.0.1
   ])("blocks %s by default", async (url) => {
     expect(await check(url, [])).toBe("host_not_allowed");
   });
@@ -42,6 +57,20 @@ describe("checkHostAllowed", () => {
     expect(await check("http://127.0.0.2:9000/b/k", ["127.0.0.0/8"])).toBe("ok");
     expect(await check("http://localhost:9000/b/k", ["localhost"])).toBe("ok");
     expect(await check("http://[::1]:9000/b/k", ["::1"])).toBe("ok");
+  });
+
+  it("NAT64 and mapped forms of public addresses stay allowed", async () => {
+    expect(await check("https://[64:ff9b::5db8:d822]/b/k", [])).toBe("ok");
+    expect(await check("https://[::ffff:93.184.216.34]/b/k", [])).toBe("ok");
+  });
+
+  it("an entry may name a port: that host on that port only", async () => {
+    expect(await check("http://localhost:9000/b/k", ["localhost:9000"])).toBe("ok");
+    expect(await check("http://localhost:9001/b/k", ["localhost:9000"])).toBe("host_not_allowed");
+    expect(await check("http://127.0.0.1:9000/b/k", ["127.0.0.1:9000"])).toBe("ok");
+    expect(await check("http://127.0.0.1/b/k", ["127.0.0.1:9000"])).toBe("host_not_allowed");
+    expect(await check("http://[::1]:9000/b/k", ["[0:0::1]:9000"])).toBe("ok");
+    expect(await check("https://minio.internal/b/k", ["minio.internal:443"])).toBe("ok");
   });
 
   it("with a list, refuses everything not in it", async () => {

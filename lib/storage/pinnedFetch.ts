@@ -1,0 +1,64 @@
+/**
+ * A GET that connects to the address the host policy checked, not to
+ * whatever the name resolves to a moment later (DNS rebinding: a name that
+ * answers a public address to the check and 127.0.0.1 or 169.254.169.254 to
+ * the connection). node:http(s) with a `lookup` that returns the pinned
+ * address; the URL's host still goes in the Host header and, for https, in
+ * SNI and the certificate check. Node 20's global fetch (undici) takes no
+ * lookup, hence this small client for the one request shape downloads make:
+ * a GET, manual redirects, a streamed body.
+ */
+import http from "node:http";
+import https from "node:https";
+import net from "node:net";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
+
+/**
+ * GETs `url` connecting only to one of `addresses` (the first; all are
+ * policy-checked). With no addresses (a host the operator named exactly),
+ * the system resolver is used as usual. Resolves with a WHATWG Response
+ * whose body streams; never follows redirects.
+ */
+export function pinnedFetch(url: URL, addresses: string[], init: { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<Response> {
+  const pinned = addresses[0];
+  const lib = url.protocol === "https:" ? https : http;
+  return new Promise<Response>((resolve, reject) => {
+    const req = lib.request(
+      url,
+      {
+        method: "GET",
+        headers: init.headers ?? {},
+        // One connection per request: a kept-alive socket would outlive the
+        // download (and its check) in the global agent's pool.
+        agent: false,
+        ...(init.signal ? { signal: init.signal } : {}),
+        ...(pinned
+          ? {
+              lookup: (_host: string, opts: { all?: boolean }, cb: LookupCallback) => {
+                const family = net.isIPv6(pinned) ? 6 : 4;
+                if (opts.all) cb(null, [{ address: pinned, family }]);
+                else cb(null, pinned, family);
+              },
+            }
+          : {}),
+      },
+      (res) => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v === undefined) continue;
+          for (const item of Array.isArray(v) ? v : [v]) headers.append(k, item);
+        }
+        const status = res.statusCode ?? 0;
+        const noBody = status === 204 || status === 205 || status === 304;
+        if (noBody) res.resume();
+        const body = noBody ? null : (Readable.toWeb(res) as unknown as WebReadableStream<Uint8Array>);
+        resolve(new Response(body as unknown as ReadableStream<Uint8Array> | null, { status, statusText: res.statusMessage ?? "", headers }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
