@@ -14,6 +14,7 @@ const loaders: Record<string, () => Promise<Command>> = {
   replay: async () => (await import("./commands/replay.js")).default,
   symbols: async () => (await import("./commands/symbols.js")).default,
   schema: async () => (await import("./commands/schema.js")).default,
+  api: async () => (await import("./commands/api.js")).default,
 };
 
 async function topHelp(): Promise<string> {
