@@ -74,7 +74,8 @@ export function startPublisher(opts: {
     });
 
   async function connect(): Promise<NatsConnection> {
-    const c = await connectNats(config.nats, "coresight-api");
+    // A server dying mid-handshake must not stall the outbox for nats.js's default 20 s.
+    const c = await connectNats(config.nats, "coresight-api", config.publishTimeoutMs);
     connected = true;
     problem = null;
     void (async () => {

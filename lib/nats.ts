@@ -10,13 +10,17 @@ import { RetentionPolicy, StorageType, jetstreamManager } from "@nats-io/jetstre
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 
-/** Connects with endless reconnects: a NATS restart must never end a service. */
-export async function connectNats(cfg: Config["nats"], name: string): Promise<NatsConnection> {
+/**
+ * Connects with endless reconnects: a NATS restart must never end a service.
+ * `connectTimeoutMs` bounds the first handshake (nats.js waits 20 s by default).
+ */
+export async function connectNats(cfg: Config["nats"], name: string, connectTimeoutMs?: number): Promise<NatsConnection> {
   const opts: ConnectionOptions = {
     servers: cfg.url.split(",").map((s) => s.trim()),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
+    ...(connectTimeoutMs === undefined ? {} : { timeout: connectTimeoutMs }),
   };
   if (cfg.credsFile) opts.authenticator = credsAuthenticator(await fs.readFile(cfg.credsFile));
   if (cfg.token) opts.token = cfg.token;

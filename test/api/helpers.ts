@@ -6,6 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs/promises";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -149,4 +150,44 @@ export async function call(base: string, method: string, p: string, opts: { toke
     json = text;
   }
   return { status: res.status, json, headers: res.headers };
+}
+
+/**
+ * POSTs `body` the way CoreDog's Go reporter does: to exactly the configured
+ * URL (the bare API root; Go sends the path "/"), compact JSON, Go's headers,
+ * the token in `Authorization: Bearer` (and, by the agent, in the body too).
+ */
+export async function postAsAgent(apiUrl: string, body: object, token = AGENT_TOKEN): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const u = new URL(apiUrl);
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: u.hostname,
+      port: u.port,
+      method: "POST",
+      path: u.pathname || "/",
+      headers: {
+        Host: u.host,
+        "User-Agent": "Go-http-client/1.1",
+        "Content-Length": String(Buffer.byteLength(text)),
+        Authorization: `Bearer ${token}`,
+        "Content-Type": "application/json",
+        "Accept-Encoding": "gzip",
+      },
+    });
+    req.on("response", (res) => {
+      let data = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (data += d));
+      res.on("end", () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(data) });
+        } catch {
+          resolve({ status: res.statusCode ?? 0, json: data });
+        }
+      });
+    });
+    req.on("error", reject);
+    req.end(text);
+  });
 }

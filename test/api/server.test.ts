@@ -6,13 +6,12 @@
  * e2e.test.ts (with real worker processes).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import http from "node:http";
 import { sql } from "kysely";
 import { startApiService, type ApiService } from "../../api/service.js";
 import { createLogger } from "../../lib/log.js";
 import { createHttpSink } from "../../lib/results/http.js";
 import { failedResult, SCHEMA_VERSION } from "../../lib/result.js";
-import { AGENT_TOKEN, DB_KINDS, READ_TOKEN, WORKER_TOKEN, agentEvent, apiConfig, call, databases, type Databases } from "./helpers.js";
+import { AGENT_TOKEN, DB_KINDS, READ_TOKEN, WORKER_TOKEN, agentEvent, apiConfig, call, databases, postAsAgent, type Databases } from "./helpers.js";
 
 const quiet = createLogger({ level: "silent", stdout: false });
 
@@ -283,24 +282,8 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
     });
   });
 
-  it("a raw HTTP/1.1 request shaped like Go's net/http client is accepted at the bare root", async () => {
-    const body = JSON.stringify(agentEvent({ fileUrl: "http://dumps.example/core.raw.1", id: "coredog-1765567205-4242" }));
-    const port = new URL(url()).port;
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request({
-        host: "127.0.0.1",
-        port,
-        method: "POST",
-        path: "/",
-        headers: { Host: `127.0.0.1:${port}`, "User-Agent": "Go-http-client/1.1", "Content-Length": String(Buffer.byteLength(body)), "Content-Type": "application/json", Authorization: `Bearer ${AGENT_TOKEN}`, "Accept-Encoding": "gzip" },
-      });
-      req.on("response", (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on("error", reject);
-      req.end(body);
-    });
-    expect(status).toBe(202);
+  it("a request shaped like Go's net/http client (CoreDog) is accepted at the bare root URL", async () => {
+    const res = await postAsAgent(url(), agentEvent({ fileUrl: "http://dumps.example/core.raw.1", id: "coredog-1765567205-4242" }));
+    expect(res.status).toBe(202);
   });
 });
