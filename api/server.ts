@@ -401,7 +401,12 @@ export interface ApiHttpServer {
   close(): Promise<void>;
 }
 
-export async function listen(handler: http.RequestListener, host: string, port: number): Promise<ApiHttpServer> {
+/**
+ * Listens on host:port. close() stops taking connections and lets in-flight
+ * requests finish for up to `graceMs`, then cuts the rest: a request cut
+ * before its commit got no 2xx, so the agent saw a failure, not a loss.
+ */
+export async function listen(handler: http.RequestListener, host: string, port: number, graceMs = 30_000): Promise<ApiHttpServer> {
   const server = http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -415,7 +420,11 @@ export async function listen(handler: http.RequestListener, host: string, port: 
     host,
     close() {
       closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       return closing;

@@ -34,7 +34,7 @@ export async function startApiService(config: ApiConfig, opts: { logger?: Logger
   if (config.workerTokens.length === 0) logger.warn("CORESIGHT_WORKER_TOKENS is empty: workers cannot store results (401)");
   let http;
   try {
-    http = await listen(createRequestHandler({ db, auth, publisher, metrics, logger, maxBodyBytes: config.maxBodyBytes }), config.listen.host, config.listen.port);
+    http = await listen(createRequestHandler({ db, auth, publisher, metrics, logger, maxBodyBytes: config.maxBodyBytes }), config.listen.host, config.listen.port, config.shutdownGraceMs);
   } catch (e: unknown) {
     await publisher.stop();
     await db.close();
