@@ -3,9 +3,11 @@
  * agent (CoreDog posts reports), worker (stores results; may also read,
  * resolve groups and reprocess) and read (the query API).
  *
- * Tokens are held only as sha256 digests and compared in constant time
- * against every known digest (no early exit), so neither the comparison's
- * timing nor a heap dump gives a token away. Nothing here logs or returns one.
+ * Tokens from the environment are held only as sha256 digests and compared
+ * in constant time against every known digest (no early exit), so neither
+ * the comparison's timing nor a heap dump gives a token away. Tokens made
+ * with `coresight-worker token create` live in the database as digests and
+ * are looked up by digest (`lookup`). Nothing here logs or returns a token.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ApiError } from "./errors.js";
@@ -24,29 +26,30 @@ function digest(token: string): Buffer {
 
 export interface Authenticator {
   /** The role of a presented token, or null when it is not one of ours. */
-  roleOf(token: string): Role | null;
+  roleOf(token: string): Promise<Role | null>;
   /**
    * The role of the request's credentials, required to be one of `allowed`.
    * @throws ApiError 401 without credentials or with an unknown token, 403 for a token of another role.
    */
-  require(token: string | undefined, allowed: readonly Role[]): Role;
+  require(token: string | undefined, allowed: readonly Role[]): Promise<Role>;
 }
 
-export function createAuthenticator(sets: TokenSets): Authenticator {
+/** `lookup`: the role of a token kept elsewhere (the database's api_token), or null. */
+export function createAuthenticator(sets: TokenSets, lookup?: (token: string) => Promise<Role | null>): Authenticator {
   const known: Array<{ digest: Buffer; role: Role }> = [];
   for (const role of ["agent", "worker", "read"] as const) for (const t of sets[role]) known.push({ digest: digest(t), role });
-  const roleOf = (token: string): Role | null => {
+  const roleOf = async (token: string): Promise<Role | null> => {
     const d = digest(token);
     let found: Role | null = null;
     for (const k of known) if (timingSafeEqual(k.digest, d) && found === null) found = k.role;
-    return found;
+    return found ?? (lookup ? lookup(token) : null);
   };
   return {
     roleOf,
-    require(token, allowed) {
+    async require(token, allowed) {
       const challenge = { "www-authenticate": 'Bearer realm="coresight"' };
       if (token === undefined || token === "") throw new ApiError(401, "unauthorized", "missing credentials: send Authorization: Bearer <token>", { headers: challenge });
-      const role = roleOf(token);
+      const role = await roleOf(token);
       if (role === null) throw new ApiError(401, "unauthorized", "unknown token", { headers: challenge });
       if (!allowed.includes(role)) throw new ApiError(403, "forbidden", `a ${role} token cannot do this (needs ${allowed.map((r) => `${r === "agent" ? "an" : "a"} ${r} token`).join(" or ")})`);
       return role;

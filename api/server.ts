@@ -179,16 +179,16 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
     const headerToken = tokenOf(req);
     // With a header, authenticate before reading anything else; CoreDog also
     // copies the token into the body, which is used only when the header is absent.
-    if (headerToken !== undefined) auth.require(headerToken, ["agent"]);
+    if (headerToken !== undefined) await auth.require(headerToken, ["agent"]);
     const body = await readBody(req, deps.maxBodyBytes);
     let event: Record<string, unknown>;
     try {
       event = cloudEventOf(req, body);
     } catch (e: unknown) {
-      if (headerToken === undefined) auth.require(undefined, ["agent"]);
+      if (headerToken === undefined) await auth.require(undefined, ["agent"]);
       throw e;
     }
-    if (headerToken === undefined) auth.require(typeof event.token === "string" ? event.token : undefined, ["agent"]);
+    if (headerToken === undefined) await auth.require(typeof event.token === "string" ? event.token : undefined, ["agent"]);
     const report = validateReport(event);
     const receivedAt = now();
     const accepted = await acceptReport(k, {
@@ -215,7 +215,7 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
   }
 
   async function putAnalysis(req: http.IncomingMessage, res: http.ServerResponse, id: string): Promise<void> {
-    auth.require(tokenOf(req), ["worker"]);
+    await auth.require(tokenOf(req), ["worker"]);
     const body = await readBody(req, deps.maxBodyBytes);
     const obj = jsonObject(body);
     if (obj.analysis_id !== id) {
@@ -302,7 +302,7 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
     }
     if (p === "/api/v1/analyses") {
       only("GET");
-      auth.require(tokenOf(req), READERS);
+      await auth.require(tokenOf(req), READERS);
       const q = ListQuerySchema.safeParse(queryOf(url));
       if (!q.success) throw zodFail(q.error);
       const { limit, cursor, ...filters } = q.data;
@@ -313,7 +313,7 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
     let m = REPROCESS.exec(p);
     if (m) {
       only("POST");
-      auth.require(tokenOf(req), ["worker"]);
+      await auth.require(tokenOf(req), ["worker"]);
       const id = segment(m[1]!, "analysis id");
       const a = await requeueAnalysis(k, id, now());
       if (!a) throw new ApiError(404, "not_found", `no analysis ${id}`);
@@ -330,7 +330,7 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
         await putAnalysis(req, res, id);
         return "put_analysis";
       }
-      auth.require(tokenOf(req), READERS);
+      await auth.require(tokenOf(req), READERS);
       const a = await getAnalysis(k, id);
       if (!a) throw new ApiError(404, "not_found", `no analysis ${id}`);
       send(res, 200, analysisDetail(a));
@@ -338,7 +338,7 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
     }
     if (p === "/api/v1/groups") {
       only("GET");
-      auth.require(tokenOf(req), READERS);
+      await auth.require(tokenOf(req), READERS);
       const q = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().optional() }).safeParse(queryOf(url));
       if (!q.success) throw zodFail(q.error);
       const offset = decodeCursor(q.data.cursor, GroupCursorSchema)?.offset ?? 0;
@@ -351,13 +351,13 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
       only("GET,PATCH");
       const hash = segment(m[1]!, "signature hash");
       if (method === "PATCH") {
-        auth.require(tokenOf(req), ["worker"]);
+        await auth.require(tokenOf(req), ["worker"]);
         const parsed = PatchGroupSchema.safeParse(jsonObject(await readBody(req, deps.maxBodyBytes)));
         if (!parsed.success) throw zodFail(parsed.error);
         if (!(await setResolved(k, hash, parsed.data.resolved ? now() : null))) throw new ApiError(404, "not_found", `no crash group ${hash}`);
         logger.info({ signature_hash: hash, resolved: parsed.data.resolved }, parsed.data.resolved ? "crash group resolved" : "crash group unresolved");
       } else {
-        auth.require(tokenOf(req), READERS);
+        await auth.require(tokenOf(req), READERS);
       }
       const g = await getGroup(k, hash);
       if (!g) throw new ApiError(404, "not_found", `no crash group ${hash}`);

@@ -12,6 +12,7 @@ import { openDatabase, type Db } from "./db/connect.js";
 import { countPending } from "./db/queries.js";
 import { createApiMetrics } from "./metrics.js";
 import { startPublisher } from "./outbox.js";
+import { storedRoleOf } from "./tokens.js";
 import { createRequestHandler, listen } from "./server.js";
 
 export interface ApiService {
@@ -29,9 +30,7 @@ export async function startApiService(config: ApiConfig, opts: { logger?: Logger
   logger.info({ database: db.kind }, "database ready");
   const metrics = createApiMetrics(() => countPending(db.kysely));
   const publisher = startPublisher({ db, config, logger, metrics });
-  const auth = createAuthenticator({ agent: config.agentTokens, worker: config.workerTokens, read: config.readTokens });
-  if (config.agentTokens.length === 0) logger.warn("CORESIGHT_AGENT_TOKENS is empty: every report will be refused (401)");
-  if (config.workerTokens.length === 0) logger.warn("CORESIGHT_WORKER_TOKENS is empty: workers cannot store results (401)");
+  const auth = createAuthenticator({ agent: config.agentTokens, worker: config.workerTokens, read: config.readTokens }, (t) => storedRoleOf(db.kysely, t));
   let http;
   try {
     http = await listen(createRequestHandler({ db, auth, publisher, metrics, logger, maxBodyBytes: config.maxBodyBytes }), config.listen.host, config.listen.port, config.shutdownGraceMs);

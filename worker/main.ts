@@ -15,6 +15,7 @@ const loaders: Record<string, () => Promise<Command>> = {
   symbols: async () => (await import("./commands/symbols.js")).default,
   schema: async () => (await import("./commands/schema.js")).default,
   api: async () => (await import("./commands/api.js")).default,
+  token: async () => (await import("./commands/token.js")).default,
 };
 
 async function topHelp(): Promise<string> {

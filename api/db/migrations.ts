@@ -79,6 +79,20 @@ function migrations(kind: DialectKind): Record<string, Migration> {
           .execute();
       },
     },
+    "0002_api_token": {
+      async up(db: Kysely<any>) {
+        // Tokens made by `coresight-worker token create`: only their sha256 is kept.
+        await db.schema
+          .createTable("api_token")
+          .addColumn("token_id", "text", (c) => c.primaryKey())
+          .addColumn("role", "text", (c) => c.notNull())
+          .addColumn("name", "text", (c) => c.notNull())
+          .addColumn("token_sha256", "text", (c) => c.notNull().unique())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("revoked_at", "text")
+          .execute();
+      },
+    },
   };
 }
 

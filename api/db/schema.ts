@@ -12,6 +12,7 @@
  *   committed first, then published: a NATS outage delays, never loses).
  * - crash_group: one row per signature hash ever seen, holding what is not
  *   derived from the analyses: the signature text and the resolved mark.
+ * - api_token: tokens made by `coresight-worker token`, kept as sha256 only.
  */
 import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 
@@ -77,11 +78,24 @@ export interface CrashGroupTable {
   resolved_at: string | null;
 }
 
+/** A token made with `coresight-worker token create`; the token itself is never stored. */
+export interface ApiTokenTable {
+  /** Short public id, for `token list` and `token revoke`. */
+  token_id: string;
+  role: "agent" | "worker" | "read";
+  name: string;
+  /** Hex sha256 of the token. */
+  token_sha256: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
 export interface Database {
   coredump: CoredumpTable;
   analysis: AnalysisTable;
   outbox: OutboxTable;
   crash_group: CrashGroupTable;
+  api_token: ApiTokenTable;
 }
 
 export type CoredumpRow = Selectable<CoredumpTable>;
@@ -89,3 +103,4 @@ export type NewCoredump = Insertable<CoredumpTable>;
 export type AnalysisRow = Selectable<AnalysisTable>;
 export type OutboxRow = Selectable<OutboxTable>;
 export type CrashGroupRow = Selectable<CrashGroupTable>;
+export type ApiTokenRow = Selectable<ApiTokenTable>;
