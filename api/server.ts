@@ -40,7 +40,9 @@ import type { NewCoredump } from "./db/schema.js";
 import { ApiError } from "./errors.js";
 import { cloudEventOf, coredumpOf, queuedEvent, validateReport } from "./ingest.js";
 import type { ApiMetrics } from "./metrics.js";
+import { openApiDocument } from "./openapi.js";
 import type { Publisher } from "./outbox.js";
+import { AnalysisQuerySchema, GroupQuerySchema, PatchGroupSchema, RunningStatusSchema } from "./schemas.js";
 import { analysisDetail, analysisSummary, groupDetailView, groupView } from "./views.js";
 
 export interface ServerDeps {
@@ -57,7 +59,6 @@ const READERS: readonly Role[] = ["worker", "read"];
 const ANALYSIS = /^\/api\/v1\/analyses\/([^/]+)$/;
 const REPROCESS = /^\/api\/v1\/analyses\/([^/]+)\/reprocess$/;
 const GROUP = /^\/api\/v1\/groups\/([^/]+)$/;
-const STATUSES = ["queued", "running", "completed", "failed"] as const;
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body) + "\n";
@@ -104,29 +105,8 @@ function zodFail(e: z.ZodError): ApiError {
   return new ApiError(400, "invalid_document", issues.join("; "));
 }
 
-const RunningSchema = z.looseObject({
-  analysis_id: z.string(),
-  status: z.literal("running"),
-  started_at: z.string().optional(),
-  event: EventContextSchema.nullish(),
-});
+const RunningSchema = RunningStatusSchema.extend({ event: EventContextSchema.nullish() });
 
-const PatchGroupSchema = z.strictObject({ resolved: z.boolean() });
-
-const ListQuerySchema = z.object({
-  status: z.enum(STATUSES).optional(),
-  namespace: z.string().min(1).optional(),
-  pod: z.string().min(1).optional(),
-  image: z.string().min(1).optional(),
-  signature: z.string().min(1).optional(),
-  since: z
-    .string()
-    .refine((s) => !Number.isNaN(Date.parse(s)), "expected an ISO 8601 time")
-    .transform((s) => new Date(s).toISOString())
-    .optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().optional(),
-});
 
 function encodeCursor(v: unknown): string {
   return Buffer.from(JSON.stringify(v)).toString("base64url");
@@ -174,6 +154,8 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
   const now = deps.now ?? (() => new Date().toISOString());
   const k = db.kysely;
   const tokenOf = (req: http.IncomingMessage) => bearerToken(req.headers.authorization);
+  let openApiCache: unknown;
+  const openApi = () => (openApiCache ??= openApiDocument());
 
   async function ingest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const headerToken = tokenOf(req);
@@ -294,6 +276,11 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
       send(res, ok ? 200 : 503, { status: ok ? "ok" : "unavailable", database, nats });
       return "health";
     }
+    if (p === "/api/v1/openapi.json") {
+      only("GET");
+      send(res, 200, openApi());
+      return "openapi";
+    }
     if (p === "/metrics") {
       only("GET");
       const text = await metrics.registry.metrics();
@@ -303,7 +290,7 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
     if (p === "/api/v1/analyses") {
       only("GET");
       await auth.require(tokenOf(req), READERS);
-      const q = ListQuerySchema.safeParse(queryOf(url));
+      const q = AnalysisQuerySchema.safeParse(queryOf(url));
       if (!q.success) throw zodFail(q.error);
       const { limit, cursor, ...filters } = q.data;
       const page = await listAnalyses(k, filters, limit, decodeCursor(cursor, AnalysisCursorSchema));
@@ -339,7 +326,7 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
     if (p === "/api/v1/groups") {
       only("GET");
       await auth.require(tokenOf(req), READERS);
-      const q = z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().optional() }).safeParse(queryOf(url));
+      const q = GroupQuerySchema.safeParse(queryOf(url));
       if (!q.success) throw zodFail(q.error);
       const offset = decodeCursor(q.data.cursor, GroupCursorSchema)?.offset ?? 0;
       const page = await listGroups(k, q.data.limit, offset);

@@ -4,9 +4,11 @@
  * URL) is never part of a view.
  */
 import type { AnalysisWithDump, GroupDetail, GroupFacts } from "./db/queries.js";
+import type { z } from "zod";
 import { groupState } from "./groups.js";
+import type { AnalysisDetailSchema, AnalysisSummarySchema, GroupDetailSchema, GroupSchema } from "./schemas.js";
 
-export function analysisSummary(a: AnalysisWithDump) {
+export function analysisSummary(a: AnalysisWithDump): z.infer<typeof AnalysisSummarySchema> {
   return {
     analysis_id: a.analysis_id,
     coredump_id: a.coredump_id,
@@ -41,11 +43,11 @@ export function analysisSummary(a: AnalysisWithDump) {
 }
 
 /** The summary plus the stored result document (null until the worker stored one). */
-export function analysisDetail(a: AnalysisWithDump) {
+export function analysisDetail(a: AnalysisWithDump): z.infer<typeof AnalysisDetailSchema> {
   return { ...analysisSummary(a), result: a.result_json === null ? null : (JSON.parse(a.result_json) as unknown) };
 }
 
-export function groupView(g: GroupFacts) {
+export function groupView(g: GroupFacts): z.infer<typeof GroupSchema> {
   const state = groupState(g);
   return {
     signature_hash: g.signature_hash,
@@ -65,6 +67,6 @@ export function groupView(g: GroupFacts) {
   };
 }
 
-export function groupDetailView(g: GroupDetail) {
+export function groupDetailView(g: GroupDetail): z.infer<typeof GroupDetailSchema> {
   return { ...groupView(g), pods: g.pod_names, namespaces: g.namespace_names, images: g.image_names, nodes: g.node_names };
 }

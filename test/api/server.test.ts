@@ -11,6 +11,7 @@ import { startApiService, type ApiService } from "../../api/service.js";
 import { createLogger } from "../../lib/log.js";
 import { createHttpSink } from "../../lib/results/http.js";
 import { failedResult, SCHEMA_VERSION } from "../../lib/result.js";
+import { AcceptedSchema, AnalysisDetailSchema, AnalysisPageSchema, GroupDetailSchema, GroupPageSchema, HealthSchema } from "../../api/schemas.js";
 import { AGENT_TOKEN, DB_KINDS, READ_TOKEN, WORKER_TOKEN, agentEvent, apiConfig, call, databases, postAsAgent, type Databases } from "./helpers.js";
 
 const quiet = createLogger({ level: "silent", stdout: false });
@@ -57,6 +58,7 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
       expect(first.status).toBe(202);
       expect(first.json).toEqual({ coredump_id: expect.any(Number), analysis_id: expect.stringMatching(/^a-[0-9a-f]{32}$/), status: "queued" });
       expect(first.json.coredump_id).toBeGreaterThan(0);
+      expect(AcceptedSchema.parse(first.json)).toEqual(first.json);
       // Re-presigned URL, same dump: the same analysis, nothing new.
       const again = await post({ ...ev, data: { ...ev.data, file_url: "http://dumps.example/core.a.1?X-Amz-Signature=s2" } }, { token: AGENT_TOKEN });
       expect(again.status).toBe(200);
@@ -148,6 +150,7 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
       expect((await put({ analysis_id: id, status: "running" })).status).toBe(409);
       expect((await put(resultDoc(id, { quality: 0.5 }))).status).toBe(200);
       const got = await call(url(), "GET", `/api/v1/analyses/${id}`, { token: WORKER_TOKEN });
+      expect(AnalysisDetailSchema.strict().safeParse(got.json).error).toBeUndefined();
       expect(got.json).toMatchObject({ analysis_id: id, status: "completed", quality: 0.5, signature: { hash: "0123456789abcdef" }, result: { status: "completed" } });
       expect((await put(resultDoc(id), AGENT_TOKEN)).status).toBe(403);
       expect((await put(resultDoc(id), READ_TOKEN)).status).toBe(403);
@@ -198,7 +201,10 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
         best_quality: 0.9,
       });
       expect(g.json.first_seen <= g.json.last_seen).toBe(true);
+      // What the routes answer is what the OpenAPI document (generated from these schemas) says.
+      expect(GroupDetailSchema.strict().safeParse(g.json).error).toBeUndefined();
       const list = await call(url(), "GET", "/api/v1/groups", { token: WORKER_TOKEN });
+      expect(GroupPageSchema.safeParse(list.json).error).toBeUndefined();
       expect(list.json.items.map((x: { signature_hash: string }) => x.signature_hash)).toContain(hash);
 
       expect((await call(url(), "PATCH", `/api/v1/groups/${hash}`, { token: READ_TOKEN, body: { resolved: true } })).status).toBe(403);
@@ -233,6 +239,7 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
       do {
         const page: Awaited<ReturnType<typeof call>> = await call(url(), "GET", `/api/v1/analyses?namespace=${ns}&limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: READ_TOKEN });
         expect(page.status).toBe(200);
+        expect(AnalysisPageSchema.safeParse(page.json).error).toBeUndefined();
         expect(page.json.items.length).toBeLessThanOrEqual(2);
         seen.push(...page.json.items.map((x: { analysis_id: string }) => x.analysis_id));
         cursor = page.json.next_cursor;
@@ -273,6 +280,7 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
     it("health names NATS as the failing part while it is unreachable; /metrics serves prom-client text", async () => {
       const h = await call(url(), "GET", "/api/v1/health");
       expect(h.status).toBe(503);
+      expect(HealthSchema.safeParse(h.json).error).toBeUndefined();
       expect(h.json).toMatchObject({ status: "unavailable", database: "ok" });
       expect(h.json.nats).not.toBe("ok");
       const m = await call(url(), "GET", "/metrics");
