@@ -21,6 +21,7 @@ import type { Logger } from "../lib/log.js";
 import { connectNats, ensureStream } from "../lib/nats.js";
 import type { Db } from "./db/connect.js";
 import { markPublished, markPublishFailed, pendingOutbox } from "./db/queries.js";
+import { createWaker } from "./loop.js";
 import type { ApiMetrics } from "./metrics.js";
 
 export interface Publisher {
@@ -50,28 +51,9 @@ export function startPublisher(opts: {
   let problem: string | null = "not connected yet";
   let streamReady = false;
   let stopped = false;
-  let wakeUp: (() => void) | null = null;
-  let woken = false;
-
-  const wake = () => {
-    woken = true;
-    wakeUp?.();
-  };
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (woken || stopped) {
-        woken = false;
-        return resolve();
-      }
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        wakeUp = null;
-        woken = false;
-        resolve();
-      }
-      wakeUp = done;
-    });
+  const waker = createWaker();
+  const wake = () => waker.wake();
+  const pause = (ms: number) => (stopped ? Promise.resolve() : waker.pause(ms));
 
   async function connect(): Promise<NatsConnection> {
     // A server dying mid-handshake must not stall the outbox for nats.js's default 20 s.

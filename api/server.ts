@@ -36,10 +36,11 @@ import {
   type AnalysisCursor,
   type StoreOutcome,
 } from "./db/queries.js";
-import type { NewCoredump } from "./db/schema.js";
+import type { NewCoredump, NotificationKind } from "./db/schema.js";
 import { ApiError } from "./errors.js";
 import { cloudEventOf, coredumpOf, queuedEvent, validateReport } from "./ingest.js";
 import type { ApiMetrics } from "./metrics.js";
+import { notificationText } from "./notify.js";
 import { openApiDocument } from "./openapi.js";
 import type { Publisher } from "./outbox.js";
 import { AnalysisQuerySchema, GroupQuerySchema, PatchGroupSchema, RunningStatusSchema } from "./schemas.js";
@@ -52,6 +53,8 @@ export interface ServerDeps {
   metrics: ApiMetrics;
   logger: Logger;
   maxBodyBytes: number;
+  /** Webhook channels for new/regressed groups, and who sends what they queue. */
+  notify?: { channels: readonly string[]; notifier: { wake(): void } };
   now?: () => string;
 }
 
@@ -240,7 +243,9 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
         workerId: doc.worker_id,
         startedAt: null,
         coredump: coredumpFromContext(doc.event, at),
+        ...(deps.notify ? { notify: { channels: deps.notify.channels, message: (kind: NotificationKind) => notificationText(kind, doc, doc.event) } } : {}),
       });
+      if (deps.notify && outcome !== "conflict") deps.notify.notifier.wake();
     }
     metrics.results.inc({ status, outcome });
     if (outcome === "conflict") {

@@ -11,6 +11,7 @@ import { createAuthenticator } from "./auth.js";
 import { openDatabase, type Db } from "./db/connect.js";
 import { countPending } from "./db/queries.js";
 import { createApiMetrics } from "./metrics.js";
+import { channelsOf, startNotifier } from "./notify.js";
 import { startPublisher } from "./outbox.js";
 import { storedRoleOf } from "./tokens.js";
 import { createRequestHandler, listen } from "./server.js";
@@ -31,10 +32,18 @@ export async function startApiService(config: ApiConfig, opts: { logger?: Logger
   const metrics = createApiMetrics(() => countPending(db.kysely));
   const publisher = startPublisher({ db, config, logger, metrics });
   const auth = createAuthenticator({ agent: config.agentTokens, worker: config.workerTokens, read: config.readTokens }, (t) => storedRoleOf(db.kysely, t));
+  const channels = channelsOf(config.notify);
+  const notifier = startNotifier({ db, config: config.notify, logger });
   let http;
   try {
-    http = await listen(createRequestHandler({ db, auth, publisher, metrics, logger, maxBodyBytes: config.maxBodyBytes }), config.listen.host, config.listen.port, config.shutdownGraceMs);
+    http = await listen(
+      createRequestHandler({ db, auth, publisher, metrics, logger, maxBodyBytes: config.maxBodyBytes, notify: { channels, notifier } }),
+      config.listen.host,
+      config.listen.port,
+      config.shutdownGraceMs,
+    );
   } catch (e: unknown) {
+    await notifier.stop();
     await publisher.stop();
     await db.close();
     throw e;
@@ -55,6 +64,7 @@ export async function startApiService(config: ApiConfig, opts: { logger?: Logger
         const steps: Array<[string, () => Promise<void>]> = [
           ["http", () => server.close()],
           ["outbox", () => publisher.stop()],
+          ["notify", () => notifier.stop()],
           ["database", () => db.close()],
         ];
         for (const [name, step] of steps) {

@@ -320,6 +320,8 @@ export interface ApiConfig {
   logFile: string;
   logLevel: Config["logLevel"];
   shutdownGraceMs: number;
+  /** Webhooks told when a crash group is new or regressed (their URLs hold a secret key). */
+  notify: { slack?: string; wecom?: string };
 }
 
 export const API_CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> = [
@@ -332,6 +334,8 @@ export const API_CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, strin
   ["API_PUBLISH_TIMEOUT_MS", "5000", "wait for a JetStream PubAck before retrying the outbox row"],
   ["NATS_URL / NATS_CREDS / NATS_TOKEN / NATS_TLS_*", "as the worker", "NATS connection"],
   ["NATS_STREAM / NATS_SUBJECT / NATS_CREATE_STREAM", "as the worker", "where reports are queued"],
+  ["NOTIFY_SLACK_WEBHOOK_URL", "", "Slack incoming webhook: new and regressed crash groups"],
+  ["NOTIFY_WECOM_WEBHOOK_URL", "", "WeCom group robot webhook (…/cgi-bin/webhook/send?key=…)"],
   ["LOG_FILE", "'' (stdout only)", "JSON log file"],
   ["LOG_LEVEL", "info", "fatal|error|warn|info|debug|trace|silent"],
   ["SHUTDOWN_GRACE_MS", "30000", "time in-flight requests get on SIGTERM"],
@@ -388,6 +392,19 @@ function databaseUrl(raw: string | undefined): ApiConfig["database"] {
   return { kind: "sqlite", file: m[1] === ":memory:" ? ":memory:" : path.resolve(m[1]!) };
 }
 
+/** An http(s) webhook URL; the message never quotes it (its path or query is the secret). */
+function webhookUrl(name: string, raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "not a valid URL");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new ConfigError(name, `expected an http:// or https:// URL, got scheme ${JSON.stringify(u.protocol)}`);
+  return u.toString();
+}
+
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const agentTokens = tokenList(env, "CORESIGHT_AGENT_TOKENS");
   const workerTokens = tokenList(env, "CORESIGHT_WORKER_TOKENS");
@@ -416,5 +433,9 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     logFile: env.LOG_FILE ?? "",
     logLevel: logLevel as Config["logLevel"],
     shutdownGraceMs: integer("SHUTDOWN_GRACE_MS", 30_000, 0)(env.SHUTDOWN_GRACE_MS),
+    notify: {
+      slack: webhookUrl("NOTIFY_SLACK_WEBHOOK_URL", env.NOTIFY_SLACK_WEBHOOK_URL),
+      wecom: webhookUrl("NOTIFY_WECOM_WEBHOOK_URL", env.NOTIFY_WECOM_WEBHOOK_URL),
+    },
   });
 }

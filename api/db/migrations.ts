@@ -93,6 +93,27 @@ function migrations(kind: DialectKind): Record<string, Migration> {
           .execute();
       },
     },
+    "0003_notification": {
+      async up(db: Kysely<any>) {
+        // Webhook messages for new and regressed groups, queued in the result's transaction.
+        await db.schema
+          .createTable("notification")
+          .addColumn("id", serial, (c) => (kind === "postgres" ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn("channel", "text", (c) => c.notNull())
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("signature_hash", "text", (c) => c.notNull())
+          .addColumn("analysis_id", "text", (c) => c.notNull())
+          .addColumn("message", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .addColumn("sent_at", "text")
+          .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+          .addColumn("last_error", "text")
+          .execute();
+        await db.schema.createIndex("notification_pending").on("notification").columns(["sent_at", "id"]).execute();
+        // When a regression of the current resolve was announced: once per resolve, not per occurrence.
+        await db.schema.alterTable("crash_group").addColumn("regression_notified_at", "text").execute();
+      },
+    },
   };
 }
 

@@ -11,7 +11,7 @@
  * signature's text and when it was marked resolved.
  */
 import { sql, type Insertable, type Kysely, type Transaction } from "kysely";
-import type { AnalysisRow, AnalysisStatus, AnalysisTable, CoredumpRow, Database, NewCoredump, OutboxRow } from "./schema.js";
+import type { AnalysisRow, AnalysisStatus, AnalysisTable, CoredumpRow, Database, NewCoredump, NotificationKind, NotificationRow, OutboxRow } from "./schema.js";
 
 type Q = Kysely<Database> | Transaction<Database>;
 
@@ -156,6 +156,8 @@ export interface StoreInput {
   startedAt: string | null;
   /** The event facts of the document: to create the analysis when the API has never seen it (an event replayed onto NATS directly). */
   coredump: Omit<NewCoredump, "id">;
+  /** Webhook channels to tell when this result makes its group new or regressed, and the message for each kind. */
+  notify?: { channels: readonly string[]; message: (kind: NotificationKind) => string };
 }
 
 /**
@@ -200,7 +202,7 @@ export async function storeResult(db: Kysely<Database>, input: StoreInput): Prom
         .where("analysis_id", "=", input.analysisId)
         .execute();
       if (input.signature) {
-        await trx
+        const inserted = await trx
           .insertInto("crash_group")
           .values({
             signature_hash: input.signature.hash,
@@ -210,7 +212,13 @@ export async function storeResult(db: Kysely<Database>, input: StoreInput): Prom
             resolved_at: null,
           })
           .onConflict((oc) => oc.column("signature_hash").doNothing())
-          .execute();
+          // A row comes back only when this result created the group (both dialects).
+          .returning("signature_hash")
+          .executeTakeFirst();
+        if (input.notify && input.notify.channels.length > 0) {
+          const kind = inserted !== undefined ? "new" : await regression(trx, input.analysisId, input.signature.hash);
+          if (kind) await queueNotifications(trx, kind, input.signature.hash, input, input.notify);
+        }
       }
       return a.result_json === null ? "created" : "replaced";
     });
@@ -221,6 +229,49 @@ export async function storeResult(db: Kysely<Database>, input: StoreInput): Prom
     if (!isUniqueViolation(e)) throw e;
     return run();
   }
+}
+
+/**
+ * "regressed" when this analysis's dump was received after its group was
+ * resolved and that resolve's regression was not announced yet (marking it
+ * announced); else null.
+ */
+async function regression(trx: Transaction<Database>, analysisId: string, hash: string): Promise<NotificationKind | null> {
+  const g = await trx.selectFrom("crash_group").select(["resolved_at", "regression_notified_at"]).where("signature_hash", "=", hash).executeTakeFirstOrThrow();
+  if (g.resolved_at === null || g.regression_notified_at === g.resolved_at) return null;
+  const c = await trx
+    .selectFrom("analysis as a")
+    .innerJoin("coredump as c", "c.id", "a.coredump_id")
+    .select("c.received_at")
+    .where("a.analysis_id", "=", analysisId)
+    .executeTakeFirstOrThrow();
+  if (c.received_at <= g.resolved_at) return null;
+  await trx.updateTable("crash_group").set({ regression_notified_at: g.resolved_at }).where("signature_hash", "=", hash).execute();
+  return "regressed";
+}
+
+async function queueNotifications(trx: Transaction<Database>, kind: NotificationKind, hash: string, input: StoreInput, notify: NonNullable<StoreInput["notify"]>): Promise<void> {
+  const message = notify.message(kind);
+  await trx
+    .insertInto("notification")
+    .values(notify.channels.map((channel) => ({ channel, kind, signature_hash: hash, analysis_id: input.analysisId, message, created_at: input.now, sent_at: null, last_error: null })))
+    .execute();
+}
+
+export async function pendingNotifications(db: Kysely<Database>, limit: number): Promise<NotificationRow[]> {
+  return db.selectFrom("notification").selectAll().where("sent_at", "is", null).orderBy("id").limit(limit).execute();
+}
+
+export async function markNotified(db: Kysely<Database>, id: number, now: string): Promise<void> {
+  await db.updateTable("notification").set({ sent_at: now, last_error: null }).where("id", "=", id).execute();
+}
+
+export async function markNotifyFailed(db: Kysely<Database>, id: number, error: string): Promise<void> {
+  await db
+    .updateTable("notification")
+    .set((eb) => ({ attempts: eb("attempts", "+", 1), last_error: error.slice(0, 1000) }))
+    .where("id", "=", id)
+    .execute();
 }
 
 // ---------------------------------------------------------------- analyses

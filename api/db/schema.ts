@@ -13,6 +13,8 @@
  * - crash_group: one row per signature hash ever seen, holding what is not
  *   derived from the analyses: the signature text and the resolved mark.
  * - api_token: tokens made by `coresight-worker token`, kept as sha256 only.
+ * - notification: webhook messages (a group is new, or regressed), queued
+ *   with the result that caused them and sent by api/notify.ts.
  */
 import type { ColumnType, Generated, Insertable, Selectable } from "kysely";
 
@@ -76,6 +78,24 @@ export interface CrashGroupTable {
   frames_json: string;
   created_at: string;
   resolved_at: string | null;
+  /** The resolve whose regression was announced (its resolved_at at the time). */
+  regression_notified_at: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export type NotificationKind = "new" | "regressed";
+
+/** A webhook message to send (Slack, WeCom), one row per channel. */
+export interface NotificationTable {
+  id: Generated<number>;
+  channel: string;
+  kind: NotificationKind;
+  signature_hash: string;
+  analysis_id: string;
+  message: string;
+  created_at: string;
+  sent_at: string | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
 }
 
 /** A token made with `coresight-worker token create`; the token itself is never stored. */
@@ -96,6 +116,7 @@ export interface Database {
   outbox: OutboxTable;
   crash_group: CrashGroupTable;
   api_token: ApiTokenTable;
+  notification: NotificationTable;
 }
 
 export type CoredumpRow = Selectable<CoredumpTable>;
@@ -104,3 +125,4 @@ export type AnalysisRow = Selectable<AnalysisTable>;
 export type OutboxRow = Selectable<OutboxTable>;
 export type CrashGroupRow = Selectable<CrashGroupTable>;
 export type ApiTokenRow = Selectable<ApiTokenTable>;
+export type NotificationRow = Selectable<NotificationTable>;
