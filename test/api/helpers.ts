@@ -1,67 +1,23 @@
 /**
  * Databases for the API tests: SQLite in a temp dir, and a private
- * PostgreSQL 15 cluster (initdb + pg_ctl on a free port in a temp dir, torn
- * down after), never the machine's own cluster. Each test gets a fresh
+ * PostgreSQL 15 cluster (worker/devPostgres.ts: initdb + pg_ctl on a free
+ * port in a temp dir, torn down after), never the machine's own cluster. Each test gets a fresh
  * database of its own (`freshDatabase`).
  */
-import { execFile } from "node:child_process";
 import fs from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
-import pg from "pg";
 import type { ApiConfig } from "../../lib/config.js";
 import { loadApiConfig } from "../../lib/config.js";
-import { freePort } from "../../worker/devPort.js";
+import { startPostgres } from "../../worker/devPostgres.js";
 
-const run = promisify(execFile);
-const PG_BIN = "/usr/lib/postgresql/15/bin";
+export { startPostgres };
+
 
 export const AGENT_TOKEN = "agent-token-kULT1AKXMu4xxnPNo5fSCW7J";
 export const WORKER_TOKEN = "worker-token-5LXx7llJgLh45PCuxOg0";
 export const READ_TOKEN = "read-token-0aa1bb2cc3dd4ee5ff6gg7";
-
-export interface PgCluster {
-  /** postgres://… of a new empty database. */
-  createDatabase(name: string): Promise<string>;
-  stop(): Promise<void>;
-}
-
-/**
- * initdb refuses to run as root: as root the cluster belongs to the
- * `postgres` system user (Debian's postgresql package creates it).
- */
-async function asPgUser(cmd: string, args: string[]): Promise<void> {
-  const root = process.getuid?.() === 0;
-  await run(root ? "runuser" : cmd, root ? ["-u", "postgres", "--", cmd, ...args] : args, { timeout: 60_000 });
-}
-
-export async function startPostgres(): Promise<PgCluster> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "coresight-pg-"));
-  if (process.getuid?.() === 0) await run("chown", ["postgres:postgres", dir]);
-  const data = path.join(dir, "data");
-  const port = await freePort();
-  await asPgUser(`${PG_BIN}/initdb`, ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
-  await asPgUser(`${PG_BIN}/pg_ctl`, ["-D", data, "-l", path.join(dir, "log"), "-w", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
-  const admin = new pg.Client({ host: "127.0.0.1", port, user: "postgres", database: "postgres" });
-  await admin.connect();
-  let stopped: Promise<void> | null = null;
-  return {
-    async createDatabase(name) {
-      await admin.query(`CREATE DATABASE "${name}"`);
-      return `postgres://postgres@127.0.0.1:${port}/${name}`;
-    },
-    stop() {
-      stopped ??= (async () => {
-        await admin.end().catch(() => undefined);
-        await asPgUser(`${PG_BIN}/pg_ctl`, ["-D", data, "-m", "immediate", "-w", "stop"]).catch(() => undefined);
-        await fs.rm(dir, { recursive: true, force: true });
-      })();
-      return stopped;
-    },
-  };
-}
 
 export type DbKind = "sqlite" | "postgres";
 export const DB_KINDS: DbKind[] = ["sqlite", "postgres"];
