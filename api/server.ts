@@ -372,9 +372,8 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
           metrics.rejected.inc({ status: String(err.status) });
           if (err.status >= 500) logger.error({ err: err.message }, "request failed");
           else logger.info({ status: err.status, error: err.code, message: err.message, method: req.method, path: (req.url ?? "").split("?")[0] }, "request rejected");
+          // A 413 carries `connection: close`: node closes the socket once the answer is out, unread body and all.
           if (!res.headersSent) send(res, err.status, { error: err.code, message: err.message }, err.headers);
-          // A 413 answered before the body was read: drop the rest instead of reading it.
-          if (err.status === 413) req.destroy();
           return;
         }
         // The database is down, or a bug: the client may retry; nothing was acknowledged.

@@ -125,6 +125,16 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
       const big = await post({ ...ev, data: { ...ev.data, padding: "x".repeat(5000) } }, { token: AGENT_TOKEN });
       expect(big.status).toBe(413);
       expect(big.json.message).toContain("API_MAX_BODY_BYTES");
+      // Without Content-Length (chunked), the limit holds while reading.
+      const chunks = new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 20; i++) c.enqueue(new TextEncoder().encode("x".repeat(10_000)));
+          c.close();
+        },
+      });
+      const chunked = await fetch(url(), { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${AGENT_TOKEN}` }, body: chunks, duplex: "half" } as RequestInit);
+      expect(chunked.status).toBe(413);
+      await chunked.body?.cancel();
       const get = await call(url(), "GET", "/");
       expect(get.status).toBe(405);
     });
