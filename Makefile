@@ -37,6 +37,7 @@ bench: build fixtures
 schema: build
 	node dist/worker/cli.js schema > docs/result.schema.json
 	node dist/worker/cli.js schema --document > docs/result-document.schema.json
+	node dist/worker/cli.js schema --openapi > docs/openapi.json
 
 # The version of each tool the targets use, one per line.
 versions:

@@ -4,6 +4,7 @@
  * variable and the value. Every other module takes what it needs as arguments.
  */
 import os from "node:os";
+import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 
@@ -213,6 +214,26 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
 
 type Env = Record<string, string | undefined>;
 
+/** The NATS_* variables, shared by the worker and the CoreSight API (same stream, same subject). */
+function natsConfig(env: Env): Config["nats"] {
+  return {
+    url: env.NATS_URL || "nats://127.0.0.1:4222",
+    credsFile: env.NATS_CREDS || undefined,
+    token: env.NATS_TOKEN || undefined,
+    tlsCaFile: env.NATS_TLS_CA || undefined,
+    tlsCertFile: env.NATS_TLS_CERT || undefined,
+    tlsKeyFile: env.NATS_TLS_KEY || undefined,
+    stream: env.NATS_STREAM || "COREDOG",
+    subject: env.NATS_SUBJECT || "coredog.coredump.uploaded",
+    createStream: boolean("NATS_CREATE_STREAM", true)(env.NATS_CREATE_STREAM),
+    resultStream: env.NATS_RESULT_STREAM || "CORESIGHT_RESULTS",
+    consumer: env.NATS_CONSUMER || "coresight-worker",
+    ackWaitMs: integer("NATS_ACK_WAIT_MS", 60_000, 1000)(env.NATS_ACK_WAIT_MS),
+    maxDeliver: integer("NATS_MAX_DELIVER", 5, 1)(env.NATS_MAX_DELIVER),
+    backoffMs: durationList("NATS_BACKOFF_MS", [5_000, 30_000, 120_000])(env.NATS_BACKOFF_MS),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const workDir = env.WORK_DIR || path.join(os.tmpdir(), "coresight-worker");
   const apiUrl = url("CORESIGHT_API_URL")(env.CORESIGHT_API_URL);
@@ -227,22 +248,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const logLevel = env.LOG_LEVEL || "info";
   const raw = {
-    nats: {
-      url: env.NATS_URL || "nats://127.0.0.1:4222",
-      credsFile: env.NATS_CREDS || undefined,
-      token: env.NATS_TOKEN || undefined,
-      tlsCaFile: env.NATS_TLS_CA || undefined,
-      tlsCertFile: env.NATS_TLS_CERT || undefined,
-      tlsKeyFile: env.NATS_TLS_KEY || undefined,
-      stream: env.NATS_STREAM || "COREDOG",
-      subject: env.NATS_SUBJECT || "coredog.coredump.uploaded",
-      createStream: boolean("NATS_CREATE_STREAM", true)(env.NATS_CREATE_STREAM),
-      resultStream: env.NATS_RESULT_STREAM || "CORESIGHT_RESULTS",
-      consumer: env.NATS_CONSUMER || "coresight-worker",
-      ackWaitMs: integer("NATS_ACK_WAIT_MS", 60_000, 1000)(env.NATS_ACK_WAIT_MS),
-      maxDeliver: integer("NATS_MAX_DELIVER", 5, 1)(env.NATS_MAX_DELIVER),
-      backoffMs: durationList("NATS_BACKOFF_MS", [5_000, 30_000, 120_000])(env.NATS_BACKOFF_MS),
-    },
+    nats: natsConfig(env),
     concurrency: integer("WORKER_CONCURRENCY", Math.max(1, os.availableParallelism()), 1)(env.WORKER_CONCURRENCY),
     workDir,
     maxDumpBytes: integer("MAX_DUMP_BYTES", DEFAULT_MAX_DUMP_BYTES, 1)(env.MAX_DUMP_BYTES),
@@ -310,4 +316,146 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * The CoreSight API's configuration (`coresight-worker api`). The NATS_*
+ * variables are the worker's: the API publishes onto the stream and subject
+ * the pool consumes.
+ */
+export interface ApiConfig {
+  listen: { host: string; port: number };
+  database: { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
+  /** Tokens CoreDog agents send with their reports. */
+  agentTokens: readonly string[];
+  /** Tokens the worker pool stores results with (also read and manage). */
+  workerTokens: readonly string[];
+  /** Tokens for the read-only query API. */
+  readTokens: readonly string[];
+  /** Largest request body accepted (413 above). */
+  maxBodyBytes: number;
+  nats: Config["nats"];
+  /** How long a publish waits for its PubAck before the row is retried. */
+  publishTimeoutMs: number;
+  logFile: string;
+  logLevel: Config["logLevel"];
+  shutdownGraceMs: number;
+  /** Webhooks told when a crash group is new or regressed (their URLs hold a secret key). */
+  notify: { slack?: string; wecom?: string };
+}
+
+export const API_CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> = [
+  ["API_LISTEN", "0.0.0.0:8000", "host:port the API listens on"],
+  ["DATABASE_URL", "sqlite:./coresight.db", "sqlite:<file> or postgres://user:pass@host:5432/db"],
+  ["CORESIGHT_AGENT_TOKENS", "", "comma list of CoreDog agent tokens (or CORESIGHT_AGENT_TOKENS_FILE)"],
+  ["CORESIGHT_WORKER_TOKENS", "", "comma list of worker tokens: results, read, resolve, reprocess (or _FILE)"],
+  ["CORESIGHT_READ_TOKENS", "", "comma list of read-only tokens (or _FILE)"],
+  ["API_MAX_BODY_BYTES", "1048576", "larger request bodies answer 413"],
+  ["API_PUBLISH_TIMEOUT_MS", "5000", "wait for a JetStream PubAck before retrying the outbox row"],
+  ["NATS_URL / NATS_CREDS / NATS_TOKEN / NATS_TLS_*", "as the worker", "NATS connection"],
+  ["NATS_STREAM / NATS_SUBJECT / NATS_CREATE_STREAM", "as the worker", "where reports are queued"],
+  ["NOTIFY_SLACK_WEBHOOK_URL", "", "Slack incoming webhook: new and regressed crash groups"],
+  ["NOTIFY_WECOM_WEBHOOK_URL", "", "WeCom group robot webhook (…/cgi-bin/webhook/send?key=…)"],
+  ["LOG_FILE", "'' (stdout only)", "JSON log file"],
+  ["LOG_LEVEL", "info", "fatal|error|warn|info|debug|trace|silent"],
+  ["SHUTDOWN_GRACE_MS", "30000", "time in-flight requests get on SIGTERM"],
+];
+
+/** `NAME` as a comma/newline list, or the contents of the file `NAME_FILE` (a mounted secret). */
+function tokenList(env: Env, name: string): string[] {
+  const file = env[`${name}_FILE`];
+  let raw = env[name];
+  if (file) {
+    if (raw) throw new ConfigError(name, `set either ${name} or ${name}_FILE, not both`);
+    try {
+      raw = fs.readFileSync(file, "utf8");
+    } catch (e: unknown) {
+      throw new ConfigError(`${name}_FILE`, `cannot read ${JSON.stringify(file)}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const tokens = list((raw ?? "").replace(/\s*\n\s*/g, ","));
+  for (const t of tokens) {
+    // The value is a secret: the message says what is wrong, never the token.
+    if (t.length < 16) throw new ConfigError(name, "every token must be at least 16 characters");
+    if (/\s/.test(t)) throw new ConfigError(name, "a token must not contain white space");
+  }
+  return tokens;
+}
+
+function listenAddress(raw: string | undefined): { host: string; port: number } {
+  const value = raw || "0.0.0.0:8000";
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s]*):)?(\d+)$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(port) || port > 65535) {
+    throw new ConfigError("API_LISTEN", `expected host:port (e.g. 0.0.0.0:8000), got ${JSON.stringify(value)}`);
+  }
+  const host = (m[1] || "0.0.0.0").replace(/^\[(.*)\]$/, "$1");
+  return { host, port };
+}
+
+function databaseUrl(raw: string | undefined): ApiConfig["database"] {
+  const value = raw || "sqlite:./coresight.db";
+  if (/^postgres(ql)?:\/\//i.test(value)) {
+    try {
+      new URL(value);
+    } catch {
+      throw new ConfigError("DATABASE_URL", "not a valid postgres:// URL");
+    }
+    return { kind: "postgres", url: value };
+  }
+  const m = /^sqlite:(?:\/\/)?(.+)$/i.exec(value);
+  if (!m) {
+    // The URL may hold a password: name the scheme, not the value.
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(value)?.[1];
+    throw new ConfigError("DATABASE_URL", `expected sqlite:<file> or postgres://..., got ${scheme ? `scheme ${JSON.stringify(scheme)}` : JSON.stringify(value)}`);
+  }
+  return { kind: "sqlite", file: m[1] === ":memory:" ? ":memory:" : path.resolve(m[1]!) };
+}
+
+/** An http(s) webhook URL; the message never quotes it (its path or query is the secret). */
+function webhookUrl(name: string, raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "not a valid URL");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new ConfigError(name, `expected an http:// or https:// URL, got scheme ${JSON.stringify(u.protocol)}`);
+  return u.toString();
+}
+
+export function loadApiConfig(env: Env = process.env): ApiConfig {
+  const agentTokens = tokenList(env, "CORESIGHT_AGENT_TOKENS");
+  const workerTokens = tokenList(env, "CORESIGHT_WORKER_TOKENS");
+  const readTokens = tokenList(env, "CORESIGHT_READ_TOKENS");
+  // One token in two roles would let an agent store results or a worker forge reports.
+  for (const [name, a, b] of [
+    ["CORESIGHT_WORKER_TOKENS", workerTokens, agentTokens],
+    ["CORESIGHT_READ_TOKENS", readTokens, agentTokens],
+    ["CORESIGHT_READ_TOKENS", readTokens, workerTokens],
+  ] as const) {
+    if (a.some((t) => b.includes(t))) throw new ConfigError(name, "a token appears in two roles; give each role its own tokens");
+  }
+  const logLevel = env.LOG_LEVEL || "info";
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) {
+    throw new ConfigError("LOG_LEVEL", `unknown level ${JSON.stringify(logLevel)}`);
+  }
+  return deepFreeze({
+    listen: listenAddress(env.API_LISTEN),
+    database: databaseUrl(env.DATABASE_URL),
+    agentTokens,
+    workerTokens,
+    readTokens,
+    maxBodyBytes: integer("API_MAX_BODY_BYTES", 1024 * 1024, 1024)(env.API_MAX_BODY_BYTES),
+    nats: natsConfig(env),
+    publishTimeoutMs: integer("API_PUBLISH_TIMEOUT_MS", 5000, 100)(env.API_PUBLISH_TIMEOUT_MS),
+    logFile: env.LOG_FILE ?? "",
+    logLevel: logLevel as Config["logLevel"],
+    shutdownGraceMs: integer("SHUTDOWN_GRACE_MS", 30_000, 0)(env.SHUTDOWN_GRACE_MS),
+    notify: {
+      slack: webhookUrl("NOTIFY_SLACK_WEBHOOK_URL", env.NOTIFY_SLACK_WEBHOOK_URL),
+      wecom: webhookUrl("NOTIFY_WECOM_WEBHOOK_URL", env.NOTIFY_WECOM_WEBHOOK_URL),
+    },
+  });
 }

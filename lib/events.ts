@@ -138,7 +138,8 @@ function pathOf(path: ReadonlyArray<PropertyKey>): string {
     .join("");
 }
 
-function issueText(issue: z.core.$ZodIssue): string {
+/** One zod issue as `path: what`, the form every 4xx and invalid_event message uses. */
+export function issueText(issue: z.core.$ZodIssue): string {
   // "Invalid input: expected string, received undefined" says "missing" in zod's words.
   const missing = /^Invalid input: expected (.+), received undefined$/.exec(issue.message);
   const what = missing ? `required (${missing[1]})` : issue.message;

@@ -10,7 +10,9 @@
 #   4. Checks: a hello compiled and run with each toolchain (cc, c++, the
 #      aarch64 cross compiler under qemu-user, go, rustc), nats-server started
 #      with JetStream and answering, gdb reading a real core of a tiny crashed
-#      program, eu-unstrip listing its build-id, zstd, debuginfod. A failed
+#      program, eu-unstrip listing its build-id, zstd, debuginfod,
+#      better-sqlite3 (a native addon) opening a database, a private
+#      PostgreSQL 15 cluster started and answering. A failed
 #      check names the package that provides it. Nothing is assumed from a
 #      command merely existing on PATH.
 #
@@ -31,6 +33,7 @@ PACKAGES=(
   golang-go                              # the Go fixture
   rustc                                  # the Rust fixture
   procps                                 # ps/pkill in the queue tests
+  postgresql-15                          # the CoreSight API's tests start a private PostgreSQL cluster
 )
 
 missing=()
@@ -149,6 +152,24 @@ check "eu-unstrip lists the core's modules with build-ids" "elfutils" \
   bash -c 'eu-unstrip -n --core=core | grep -Eq "^0x[0-9a-f]+\+0x[0-9a-f]+ [0-9a-f]+@"'
 check "zstd round-trips a file" "zstd" bash -c 'zstd -q -c core | zstd -q -d -c | cmp -s - core'
 check "debuginfod runs" "debuginfod" bash -c 'debuginfod --version | grep -q debuginfod'
+
+check "better-sqlite3 (built against this node's headers) opens a database" "python3 make g++ (node-gyp), then npm ci" \
+  node -e "const D = require('$ROOT/node_modules/better-sqlite3'); process.exit(new D(':memory:').prepare('select 1 as x').get().x === 1 ? 0 : 1)"
+# initdb refuses root: as root the cluster belongs to the postgres user, as in test/api.
+pg_cluster() {
+  local pgbin=/usr/lib/postgresql/15/bin as=() port
+  mkdir pg
+  # mktemp's directory is 0700: the postgres user must be able to pass through it.
+  if [[ "$(id -u)" == 0 ]]; then chmod o+x "$PWD" && chown postgres:postgres pg; as=(runuser -u postgres --); fi
+  port="$(node -e "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")"
+  "${as[@]}" "$pgbin/initdb" -D "$PWD/pg/data" -U postgres -A trust --no-sync >/dev/null
+  "${as[@]}" "$pgbin/pg_ctl" -D "$PWD/pg/data" -l "$PWD/pg/log" -w -o "-p $port -k $PWD/pg -c listen_addresses=127.0.0.1" start >/dev/null
+  local ok=0
+  "${as[@]}" "$pgbin/psql" -h 127.0.0.1 -p "$port" -U postgres -Atc 'select 1' postgres | grep -qx 1 || ok=1
+  "${as[@]}" "$pgbin/pg_ctl" -D "$PWD/pg/data" -m immediate -w stop >/dev/null
+  return "$ok"
+}
+check "PostgreSQL 15 starts a private cluster (initdb + pg_ctl) and answers" "postgresql-15" pg_cluster
 
 start_nats() {
   mkdir -p nats

@@ -8,6 +8,11 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
+/** The `--help` table of a service's environment variables: name, what, default. */
+export function envTable(vars: ReadonlyArray<readonly [string, string, string]>, width = 42): string {
+  return vars.map(([name, def, what]) => `  ${name.padEnd(width)} ${what}${def ? ` [default: ${def}]` : ""}`).join("\n");
+}
+
 export const EXIT = {
   /** Success (for analyze: a completed result). */
   ok: 0,

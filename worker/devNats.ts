@@ -16,11 +16,15 @@ export interface DevNatsServer {
   stop(): Promise<void>;
 }
 
-export async function startNatsServer(opts: { binary?: string; dir?: string } = {}): Promise<DevNatsServer> {
+/**
+ * `port` fixes the port (default: a free one); with `dir` given the JetStream
+ * state survives stop(), so a test can restart the same server (a NATS outage).
+ */
+export async function startNatsServer(opts: { binary?: string; dir?: string; port?: number } = {}): Promise<DevNatsServer> {
   const dir = opts.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), "coresight-nats-")));
   const ownsDir = opts.dir === undefined;
   const binary = opts.binary ?? "nats-server";
-  const child = spawn(binary, ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", path.join(dir, "js"), "--ports_file_dir", dir], {
+  const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(opts.port ?? -1), "-js", "-sd", path.join(dir, "js"), "--ports_file_dir", dir], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";

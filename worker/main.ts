@@ -15,6 +15,8 @@ const loaders: Record<string, () => Promise<Command>> = {
   replay: async () => (await import("./commands/replay.js")).default,
   symbols: async () => (await import("./commands/symbols.js")).default,
   schema: async () => (await import("./commands/schema.js")).default,
+  api: async () => (await import("./commands/api.js")).default,
+  token: async () => (await import("./commands/token.js")).default,
 };
 
 async function topHelp(): Promise<string> {

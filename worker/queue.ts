@@ -4,59 +4,22 @@
  * (NATS_CONSUMER) that every worker process binds, so each event is handed to
  * exactly one worker at a time and redelivered if that worker dies.
  */
-import fs from "node:fs/promises";
-import { connect, credsAuthenticator, nanos, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstreamManager, type ConsumerConfig } from "@nats-io/jetstream";
 import type { Config } from "../lib/config.js";
 import type { Logger } from "../lib/log.js";
+import { ensureStream, isNotFound } from "../lib/nats.js";
 
-export async function connectNats(cfg: Config["nats"], name: string): Promise<NatsConnection> {
-  const opts: ConnectionOptions = {
-    servers: cfg.url.split(",").map((s) => s.trim()),
-    name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1000,
-  };
-  if (cfg.credsFile) opts.authenticator = credsAuthenticator(await fs.readFile(cfg.credsFile));
-  if (cfg.token) opts.token = cfg.token;
-  if (cfg.tlsCaFile || cfg.tlsCertFile || cfg.tlsKeyFile) {
-    opts.tls = {
-      ...(cfg.tlsCaFile ? { caFile: cfg.tlsCaFile } : {}),
-      ...(cfg.tlsCertFile ? { certFile: cfg.tlsCertFile } : {}),
-      ...(cfg.tlsKeyFile ? { keyFile: cfg.tlsKeyFile } : {}),
-    };
-  }
-  return connect(opts);
-}
+// The connection and the stream are shared with the CoreSight API (lib/nats.ts).
+export { connectNats } from "../lib/nats.js";
 
 /** The consumer's own delivery limit: none (-1). */
 export const SERVER_MAX_DELIVER = -1;
 
-function isNotFound(e: unknown): boolean {
-  const msg = e instanceof Error ? e.message : String(e);
-  return /not found/i.test(msg);
-}
-
 /** Creates the stream (when allowed) and the durable consumer if missing; aligns the consumer's limits. */
 export async function ensureQueue(nc: NatsConnection, cfg: Config["nats"], logger: Logger): Promise<void> {
+  await ensureStream(nc, cfg, logger);
   const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(cfg.stream);
-  } catch (e: unknown) {
-    if (!isNotFound(e)) throw e;
-    if (!cfg.createStream) {
-      throw new Error(`stream ${cfg.stream} does not exist and NATS_CREATE_STREAM is false`, { cause: e });
-    }
-    await jsm.streams.add({
-      name: cfg.stream,
-      subjects: [cfg.subject],
-      retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
-      // CoreDog never re-sends: keep de-duplication for an hour of replays.
-      duplicate_window: nanos(60 * 60 * 1000),
-    });
-    logger.info({ stream: cfg.stream, subject: cfg.subject }, "stream created");
-  }
   const wanted: Partial<ConsumerConfig> = {
     durable_name: cfg.consumer,
     ack_policy: AckPolicy.Explicit,

@@ -19,9 +19,18 @@ import { jetstream } from "@nats-io/jetstream";
 import { toError } from "../lib/errors.js";
 import { analysisIdOf, parseEvent } from "../lib/events.js";
 
+/**
+ * Delivers one prepared event instead of publishing it to NATS (`make demo`
+ * POSTs it to the CoreSight API as the agent does). Answers the analysis id
+ * the receiver assigned and whether it already had the event.
+ */
+export type ReplaySender = (body: string, file: string) => Promise<{ analysisId: string; duplicate: boolean; note?: string }>;
+
 export interface ReplayOptions {
-  nc: NatsConnection;
+  /** With `send`, not used. */
+  nc?: NatsConnection;
   subject: string;
+  send?: ReplaySender;
   s3: S3Client | null;
   bucket: string;
   /** Presigned URL lifetime, seconds. */
@@ -91,7 +100,8 @@ async function upload(s3: S3Client, bucket: string, file: string, key: string, e
  * left out), with `duplicate` from the stream's de-duplication.
  */
 export async function replayEvents(files: string[], opts: ReplayOptions): Promise<Replayed[]> {
-  const js = jetstream(opts.nc);
+  if (!opts.nc && !opts.send) throw new Error("replayEvents needs a NATS connection or a sender");
+  const js = opts.nc ? jetstream(opts.nc) : null;
   const out: Replayed[] = [];
   let bucketReady = false;
   for (const file of files) {
@@ -138,12 +148,18 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
     } catch (e: unknown) {
       throw new Error(`${file}: ${toError(e).message}`, { cause: e });
     }
+    if (opts.send) {
+      const sent = await opts.send(body, file);
+      out.push({ file, eventId: ev.id, analysisId: sent.analysisId, fileName: ev.data.file_name ?? null, duplicate: sent.duplicate });
+      opts.log?.(`posted ${path.basename(file)} event ${ev.id}: ${sent.note ?? `analysis ${sent.analysisId}`}`);
+      continue;
+    }
     // An analysis_id CoreSight assigned does not change with the event id, so
     // a fresh replay of such an event needs its own message id to be queued.
     const assigned = ev.data.analysis_id !== undefined || ev.data.job_id !== undefined;
     const h = natsHeaders();
     h.set("Nats-Msg-Id", opts.fresh && assigned ? `${analysisId}-${freshSuffix}` : analysisId);
-    const ack = await js.publish(opts.subject, body, { headers: h });
+    const ack = await js!.publish(opts.subject, body, { headers: h });
     out.push({ file, eventId: ev.id, analysisId, fileName: ev.data.file_name ?? null, duplicate: ack.duplicate });
     opts.log?.(`published ${path.basename(file)} event ${ev.id} analysis ${analysisId}${ack.duplicate ? " (duplicate, not queued again)" : ""}`);
   }

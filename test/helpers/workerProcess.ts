@@ -20,9 +20,10 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function spawnWorker(env: Record<string, string>): WorkerProcess {
+/** `command`: the CLI command and its arguments (`["api"]` starts the CoreSight API). */
+export function spawnWorker(env: Record<string, string>, command: string[] = ["run"]): WorkerProcess {
   if (!fs.existsSync(cliPath)) throw new Error(`${cliPath} missing: run \`make build\` (make test does) before jest`);
-  const child = spawn(process.execPath, [cliPath, "run"], {
+  const child = spawn(process.execPath, [cliPath, ...command], {
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,

@@ -1,11 +1,7 @@
 import { loadConfig, CONFIG_VARIABLES } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
-import { EXIT, parseArgs, type Command } from "../command.js";
+import { EXIT, envTable, parseArgs, type Command } from "../command.js";
 import { startService } from "../service.js";
-
-function envTable(): string {
-  return CONFIG_VARIABLES.map(([name, def, what]) => `  ${name.padEnd(42)} ${what}${def ? ` [default: ${def}]` : ""}`).join("\n");
-}
 
 const run: Command = {
   name: "run",
@@ -22,7 +18,7 @@ SHUTDOWN_GRACE_MS, return the rest to the queue, exit 0. A second signal
 exits at once (messages are redelivered after ack_wait).
 
 Configuration (environment variables):
-${envTable()}
+${envTable(CONFIG_VARIABLES)}
 
 Exit codes: 0 stopped cleanly, 3 configuration error, 1 start-up failed
 (e.g. NATS unreachable).

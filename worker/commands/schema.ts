@@ -15,18 +15,24 @@ export function schemaJson(which: "result" | "document"): string {
 const schema: Command = {
   name: "schema",
   summary: "print the result schema v1 as JSON Schema",
-  help: `Usage: coresight-worker schema [--document]
+  help: `Usage: coresight-worker schema [--document | --openapi]
 
 Prints the JSON Schema of the result (schema_version 1): the document that
 \`analyze --json\` prints. With --document, the schema of what the worker
 stores (PUT body / file / NATS event data): the result plus analysis_id,
-attempt, worker_id and the event context.
+attempt, worker_id and the event context. With --openapi, the CoreSight
+API's OpenAPI 3.1 document (docs/openapi.json, /api/v1/openapi.json).
 
 The same texts are committed as docs/result.schema.json and
 docs/result-document.schema.json (\`make schema\` regenerates them; a test
 fails when they drift from the code).`,
   async run(argv) {
-    const args = parseArgs(argv, { flags: ["document"] });
+    const args = parseArgs(argv, { flags: ["document", "openapi"] });
+    if (args.flags.has("openapi")) {
+      // Loaded only here: the API's schemas are not needed for the result schemas.
+      process.stdout.write((await import("../../api/openapi.js")).openApiJson());
+      return 0;
+    }
     process.stdout.write(schemaJson(args.flags.has("document") ? "document" : "result"));
     return 0;
   },
