@@ -1,5 +1,5 @@
 /**
- * analyzeCore on every fixture core: how much of an analysis is gdb itself
+ * analyzeDump on every fixture core: how much of an analysis is gdb itself
  * and how much is ours (core checks, decompression, parsing, summary).
  * Each core is analyzed 3 times; medians are reported. A second gdb column
  * hides the system's separate debug info (libc6-dbg), which is what a worker
@@ -9,7 +9,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { analyzeCore, type AnalyzeTimings } from "../lib/analyze.js";
+import { analyzeDump, type AnalyzeTimings } from "../lib/analyze.js";
 import { type BenchTable, median } from "./table.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -35,7 +35,7 @@ async function measure(core: string, exe: string | null, extra: { debugFileDirec
   let status = "";
   for (let i = 0; i < RUNS; i++) {
     let t: AnalyzeTimings | undefined;
-    const r = await analyzeCore({ core, exe, ...extra, onTimings: (x) => (t = x) });
+    const r = await analyzeDump({ core, exe, ...extra, onTimings: (x) => (t = x) });
     status = r.status === "completed" ? "completed" : `failed: ${r.error?.code}`;
     totals.push(t!.totalMs);
     gdbs.push(t!.gdbMs);
@@ -89,7 +89,7 @@ export default async function benchAnalyze(): Promise<BenchTable> {
     columns: ["core", "size", "total ms", "gdb ms", "gdb share", "outside gdb ms", "decompress ms", "gdb ms, no system debug info", "result"],
     rows,
     notes: [
-      `analyzeCore with --exe, median of ${RUNS} runs per core, one at a time; "outside gdb" = core checks + decompression + parse + summary.`,
+      `analyzeDump with --exe, median of ${RUNS} runs per core, one at a time; "outside gdb" = core checks + decompression + parse + summary.`,
       "gdb ms, no system debug info: the same run with an empty debug-file-directory (as on a worker without libc6-dbg): gdb reads far less DWARF.",
       "gdb start-up and symbol loading dominate small cores; the parse of their output is a few ms.",
     ],

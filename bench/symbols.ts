@@ -16,8 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { S3Client, CreateBucketCommand } from "@aws-sdk/client-s3";
 import { execa } from "execa";
-import { analyzeCore } from "../lib/analyze.js";
-import { analyzeWithSymbols } from "../lib/symbolize.js";
+import { analyzeDump } from "../lib/analyze.js";
 import { addToStore } from "../lib/symbols/add.js";
 import { readBuildId } from "../lib/symbols/buildId.js";
 import type { PreparedSymbols } from "../lib/symbols/prepare.js";
@@ -117,21 +116,21 @@ export default async function benchSymbols(): Promise<BenchTable> {
       return d;
     };
     type Once = (run: number) => Promise<{ fn: string | null; resolveMs: number | null }>;
-    const withSymbols = (symbols: (run: number) => Parameters<typeof analyzeWithSymbols>[0]["symbols"], extra: { exe?: string } = {}): Once => async (run) => {
+    const withSymbols = (symbols: (run: number) => Parameters<typeof analyzeDump>[0]["symbols"], extra: { exe?: string } = {}): Once => async (run) => {
       let prepared: PreparedSymbols | null = null;
-      const r = await analyzeWithSymbols({ core, workDir: await jobDir(), ...extra, symbols: symbols(run), onSymbols: (p) => (prepared = p) });
+      const r = await analyzeDump({ core, workDir: await jobDir(), ...extra, symbols: symbols(run), onSymbols: (p) => (prepared = p) });
       return { fn: r.crash_frame?.function ?? null, resolveMs: (prepared as PreparedSymbols | null)?.durationMs ?? null };
     };
     const big = 1 << 30;
     const scenarios: Array<[string, Once]> = [
       [
-        "exe given directly (analyzeCore, no resolution)",
+        "exe given directly (analyzeDump, no resolution)",
         async () => {
-          const r = await analyzeCore({ core, exe, workDir: await jobDir() });
+          const r = await analyzeDump({ core, exe, workDir: await jobDir() });
           return { fn: r.crash_frame?.function ?? null, resolveMs: null };
         },
       ],
-      ["--exe through analyzeWithSymbols (inventory + ladder, host libs)", withSymbols(() => ({ cacheDir: path.join(tmp, "c0"), cacheMaxBytes: big }), { exe })],
+      ["--exe through analyzeDump (inventory + ladder, host libs)", withSymbols(() => ({ cacheDir: path.join(tmp, "c0"), cacheMaxBytes: big }), { exe })],
       ["S3 symbol store, cold cache", withSymbols((i) => ({ store: "s3://symbols/bench", s3, cacheDir: path.join(tmp, `s3cold-${i}`), cacheMaxBytes: big }))],
       ["S3 symbol store, warm cache", withSymbols(() => ({ store: "s3://symbols/bench", s3, cacheDir: path.join(tmp, "s3warm"), cacheMaxBytes: big }))],
       ["debuginfod, cold cache", withSymbols((i) => ({ debuginfodUrls: dfdUrl, cacheDir: path.join(tmp, `dfdcold-${i}`), cacheMaxBytes: big }))],
@@ -175,7 +174,7 @@ export default async function benchSymbols(): Promise<BenchTable> {
         `${RUNS} runs each, round-robin over the scenarios, median; one small C crash (executable ${size} bytes, 3 modules: exe, libc, ld.so; libc and ld.so found on the host by build-id).`,
         "Cold = a fresh cache directory per run (every remote file downloaded); warm = a cache filled before timing.",
         "Servers on loopback (s3rver in its own process, Debian debuginfod): network latency to a real store comes on top, once per file per cache.",
-        "'resolution ms' = inventory (eu-unstrip + notes) + ladder + tree, measured inside analyzeWithSymbols; the rest is gdb.",
+        "'resolution ms' = inventory (eu-unstrip + notes) + ladder + tree, measured inside analyzeDump; the rest is gdb.",
       ],
     };
   } finally {

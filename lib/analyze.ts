@@ -1,78 +1,117 @@
 /**
- * Analyzes one dump: check it, decompress it if needed, run gdb once, parse,
- * summarize, and return a result document (schema v1). The one gdb run also
- * carries the uncaught C++ exception probe (symbols/runtime.ts): exactly one
- * gdb process per core.
+ * THE analysis path: the worker, the `analyze` command, the goldens and the
+ * benchmarks all call `analyzeDump()`, so they cannot disagree.
+ *
+ *   open the dump once (check it; decompress it once, metered, keeping its
+ *   original size and kind) → read the core's notes once → resolve every
+ *   module by build-id into the job's tree (gdb's whole world: never this
+ *   machine's /) → one gdb run (the C++ exception and Go probes are sections
+ *   of it) → parse and summarize once, with the module map.
  *
  * Never throws for a bad input or a gdb problem: every such case is a failed
- * result with a stable code (file_not_found, empty_file, not_a_core,
- * truncated_core, executable_not_found, gdb_not_installed, gdb_timeout,
- * gdb_failed, internal_error for the unexpected). The one exception is an
- * abort through `signal` (shutdown, job cancelled): that rejects with the
- * signal's reason, because a cancelled analysis is not a result.
+ * result with a stable code (file_not_found, empty_file, invalid_input,
+ * not_a_core, truncated_core, too_large, unsupported_compression,
+ * executable_not_found, gdb_not_installed, gdb_timeout, gdb_failed,
+ * internal_error for the unexpected). The one exception is an abort through
+ * `signal` (shutdown, job cancelled): that rejects with the signal's reason,
+ * because a cancelled analysis is not a result.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { DEFAULT_MAX_DUMP_BYTES } from "./config.js";
+import { DEFAULT_MAX_DUMP_BYTES, type Config } from "./config.js";
 import { decompressFile } from "./core/decompress.js";
+import type { Compression } from "./core/compression.js";
 import { inspectCore, type CoreFileInfo } from "./core/elf.js";
 import { CoreSightError, PermanentError, toError } from "./errors.js";
-import { parseBacktrace } from "./gdb/parseBacktrace.js";
+import { parseBacktrace, type Backtrace } from "./gdb/parseBacktrace.js";
 import { runGdb, type GdbRun, type GdbRunOptions } from "./gdb/run.js";
 import { ERRORS_KEY } from "./gdb/sections.js";
 import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
 import { findCrashThread, parseSelectedThread } from "./gdb/crash.js";
 import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
-import { confine } from "./storage/workDir.js";
-import { checkModulePath } from "./symbols/inventory.js";
-import { AT_ENTRY, readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
+import { isForeign } from "./symbols/arch.js";
+import { readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
 import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./symbols/go.js";
+import { moduleAt } from "./symbols/inventory.js";
+import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
+import { crashModuleShare, symbolicationOf, toModules } from "./symbols/report.js";
+import type { ResolvedModule } from "./symbols/resolve.js";
 import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
+import { assembleTree, type SymbolTree } from "./symbols/tree.js";
 
-/** gdb settings pass straight through to runGdb (lib/gdb/run.ts documents them). */
-export interface AnalyzeOptions
-  extends Pick<
-    GdbRunOptions,
-    "solibSearchPath" | "debugFileDirectories" | "debuginfod" | "gdbPath" | "timeoutMs" | "maxOutputBytes" | "maxFrames"
-  > {
+export type { SymbolsOptions } from "./symbols/prepare.js";
+
+/** gdb limits pass straight through to runGdb (lib/gdb/run.ts documents them). */
+export interface AnalyzeDumpOptions extends Pick<GdbRunOptions, "gdbPath" | "timeoutMs" | "maxOutputBytes" | "maxFrames"> {
   /** The dump: a raw ELF core, or gzip/zstd-compressed (detected by magic bytes). */
   core: string;
-  /** The crashed executable; when absent, the path the core names is used if it exists (under `sysroot`). */
+  /** The crashed executable, trusted as given (the `exe` source of the ladder). */
   exe?: string | null;
-  /** Root that the core's absolute library paths are resolved under (gdb `set sysroot`). */
+  /** The crashed container's files (an extracted image); overrides symbols.sysroot. */
   sysroot?: string | null;
-  /** Where a compressed dump is decompressed (removed afterwards); default: a temp dir. */
+  /** Symbol sources (store, debuginfod, cache, ladder order); without them only exe, sysroot and this machine's files by build-id. */
+  symbols?: SymbolsOptions;
+  /** The job's directory: the decompressed core, the symbol tree and gdb's temp files go under it. Default: a temp dir, removed afterwards. */
   workDir?: string;
-  signal?: AbortSignal;
-  onProgress?: () => void;
-  /** Look for the executable the core names when `exe` is not given. Default true. */
-  locateExecutable?: boolean;
+  /** gdb for cores of another architecture. */
+  gdbMultiarchPath?: string;
+  /**
+   * The dump as it arrived, when a download already took a compression layer
+   * off (the worker's streaming download): the result reports this size and
+   * compression, as it does for a compressed file given directly.
+   */
+  arrived?: { size: number; compression: Compression | null };
   /** A compressed dump may decompress to at most this many bytes (MAX_DUMP_BYTES; default its default): `too_large` past it. */
   maxDumpBytes?: number;
+  signal?: AbortSignal;
+  onProgress?: () => void;
+  /** Called once resolution is done (for logs and `symbols list`). */
+  onSymbols?: (prepared: PreparedSymbols) => void;
   /** Receives the timings of this analysis (benchmarks, logs). */
   onTimings?: (t: AnalyzeTimings) => void;
 }
 
 export interface AnalyzeTimings {
-  /** The whole analyzeCore call. */
+  /** The whole analyzeDump call. */
   totalMs: number;
   /** Wall time of the gdb process. */
   gdbMs: number;
   decompressMs: number;
+  /** Inventory, resolution and the tree. */
+  symbolsMs: number;
 }
 
 /** gdb's stderr kept in a result: enough for the warnings, bounded for the store. */
 export const MAX_STDERR_IN_RESULT = 16 * 1024;
 
+/** What a job adds to the settings: the dump, its directory, its abort and progress. */
+export type AnalysisSettings = Omit<AnalyzeDumpOptions, "core" | "workDir" | "exe" | "signal" | "onProgress" | "onSymbols" | "onTimings">;
+
 /**
- * Analyzes a dump with gdb. Resolves with a completed or a failed result;
- * rejects only when `opts.signal` aborts.
+ * The analysis settings from the configuration, built in one place: the
+ * worker passes them whole to every job, `analyze` overrides what its flags
+ * set. (GDB_*, MAX_DUMP_BYTES, SYSROOT, SYMBOL_*, DEBUGINFOD_URLS.)
  */
-export async function analyzeCore(opts: AnalyzeOptions): Promise<Result> {
+export function analysisSettings(config: Config, s3: SymbolsOptions["s3"] = null): AnalysisSettings {
+  return {
+    gdbPath: config.gdb.path,
+    gdbMultiarchPath: config.gdb.multiarchPath,
+    timeoutMs: config.gdb.timeoutMs,
+    maxOutputBytes: config.gdb.maxOutputBytes,
+    maxFrames: config.gdb.maxFrames,
+    // The download's limit holds for the analysis too: a layer left for analyze is metered the same.
+    maxDumpBytes: config.maxDumpBytes,
+    sysroot: config.symbols.sysroot ?? null,
+    symbols: { ...config.symbols, s3 },
+  };
+}
+
+/** Analyzes a dump. Resolves with a completed or a failed result; rejects only when `opts.signal` aborts. */
+export async function analyzeDump(opts: AnalyzeDumpOptions): Promise<Result> {
   const started = performance.now();
-  const timings: AnalyzeTimings = { totalMs: 0, gdbMs: 0, decompressMs: 0 };
+  const timings: AnalyzeTimings = { totalMs: 0, gdbMs: 0, decompressMs: 0, symbolsMs: 0 };
   const cleanups: Array<() => Promise<void>> = [];
   try {
     return await analyze(opts, timings, cleanups);
@@ -89,48 +128,92 @@ export async function analyzeCore(opts: AnalyzeOptions): Promise<Result> {
   }
 }
 
-async function analyze(opts: AnalyzeOptions, timings: AnalyzeTimings, cleanups: Array<() => Promise<void>>): Promise<Result> {
-  const original = await inspectCore(opts.core);
-  let core = path.resolve(opts.core);
-  let info: CoreFileInfo = original;
+/** The dump opened once: the raw core to read, what arrived, and what the raw core is. */
+interface OpenedDump {
+  core: string;
+  original: CoreFileInfo;
+  info: CoreFileInfo;
+}
 
-  if (opts.exe) {
-    const exe = path.resolve(opts.exe);
-    const st = await fs.stat(exe).catch(() => null);
-    if (!st) throw new PermanentError("executable_not_found", `executable not found: ${exe}`);
-    if (!st.isFile()) throw new PermanentError("executable_not_found", `executable is not a regular file: ${exe}`);
+async function openDump(opts: AnalyzeDumpOptions, workDir: string, timings: AnalyzeTimings): Promise<OpenedDump> {
+  // Missing, not a regular file (a FIFO would block every later open), not a core: typed, before anything else opens it.
+  const inspected = await inspectCore(opts.core);
+  const original = opts.arrived?.compression && !inspected.compression ? { ...inspected, size: opts.arrived.size, compression: opts.arrived.compression } : inspected;
+  if (!inspected.compression) return { core: path.resolve(opts.core), original, info: inspected };
+  const t = performance.now();
+  const core = path.join(workDir, "core.decompressed");
+  await decompressTo(opts.core, core, inspected.compression, opts);
+  timings.decompressMs = Math.round(performance.now() - t);
+  const info = await inspectCore(core);
+  if (info.compression) throw new PermanentError("not_a_core", `${opts.core} decompresses to another ${info.compression} stream, not a core`);
+  return { core, original, info };
+}
+
+async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanups: Array<() => Promise<void>>): Promise<Result> {
+  let workDir = opts.workDir;
+  if (!workDir) {
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "coresight-analyze-"));
+    cleanups.push(() => fs.rm(tmp, { recursive: true, force: true }));
+    workDir = tmp;
+  } else {
+    await fs.mkdir(workDir, { recursive: true });
+  }
+  const dump = await openDump(opts, workDir, timings);
+  if (dump.core !== path.resolve(opts.core)) cleanups.push(() => fs.rm(dump.core, { force: true }));
+
+  const explicitExe = opts.exe ? path.resolve(opts.exe) : null;
+  if (explicitExe) {
+    const st = await fs.stat(explicitExe).catch(() => null);
+    if (!st) throw new PermanentError("executable_not_found", `executable not found: ${explicitExe}`);
+    if (!st.isFile()) throw new PermanentError("executable_not_found", `executable is not a regular file: ${explicitExe}`);
   }
 
-  if (original.compression) {
-    const t = performance.now();
-    const dir = await fs.mkdtemp(path.join(opts.workDir ?? os.tmpdir(), "coresight-core-"));
-    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
-    core = path.join(dir, "core");
-    await decompressTo(opts.core, core, original.compression, opts);
-    timings.decompressMs = Math.round(performance.now() - t);
-    info = await inspectCore(core);
+  const notes = await readCoreNotes(dump.core).catch(() => null);
+  const t = performance.now();
+  let prepared: PreparedSymbols | null = null;
+  let resolutionFailed: string | null = null;
+  try {
+    prepared = await prepareSymbols({
+      core: dump.core,
+      workDir,
+      exe: explicitExe,
+      sysroot: opts.sysroot ?? null,
+      ...(notes ? { notes } : {}),
+      ...(opts.symbols ? { symbols: opts.symbols } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    opts.onSymbols?.(prepared);
+  } catch (e: unknown) {
+    if (opts.signal?.aborted) throw e;
+    // Resolution could not run (eu-unstrip missing, an s3:// store without a client): analyze on an empty tree,
+    // so gdb still takes nothing from this machine's /. Its own directory: a
+    // tree half-built by prepareSymbols is never reused.
+    resolutionFailed = toError(e).message;
   }
-
-  const notes = await readCoreNotes(core).catch(() => null);
-  let exe = opts.exe ? path.resolve(opts.exe) : null;
-  if (!exe && opts.locateExecutable !== false && notes) exe = await locateExecutable(notes, opts.sysroot ?? null);
+  const tree = prepared?.tree ?? (await assembleTree([], path.join(workDir, "symbols-none")));
+  timings.symbolsMs = Math.round(performance.now() - t);
+  const exe = prepared ? tree.exe : explicitExe;
+  const foreign = prepared?.foreign ?? (dump.info.machine ? isForeign(dump.info.machine) : false);
+  const urls = prepared?.debuginfodUrls ?? [];
 
   let run: GdbRun;
   try {
     run = await runGdb({
-      core,
+      core: dump.core,
       exe,
-      sysroot: opts.sysroot ?? null,
-      solibSearchPath: opts.solibSearchPath ?? [],
-      debugFileDirectories: opts.debugFileDirectories ?? [],
-      debuginfod: opts.debuginfod ?? null,
-      ...(opts.gdbPath ? { gdbPath: opts.gdbPath } : {}),
+      sysroot: tree.sysroot,
+      solibSearchPath: tree.solibSearchPath,
+      debugFileDirectories: tree.debugFileDirectories,
+      // The worker fetched from debuginfod already (into its persistent cache);
+      // gdb's own client, per job, only on request (see SymbolsOptions.gdbDebuginfod).
+      debuginfod: opts.symbols?.gdbDebuginfod && urls.length > 0 ? { urls: urls.join(" "), cacheDir: path.join(workDir, "debuginfod") } : null,
+      gdbPath: foreign ? (opts.gdbMultiarchPath ?? "gdb-multiarch") : (opts.gdbPath ?? "gdb"),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
       ...(opts.maxOutputBytes !== undefined ? { maxOutputBytes: opts.maxOutputBytes } : {}),
       ...(opts.maxFrames !== undefined ? { maxFrames: opts.maxFrames } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      ...(opts.workDir ? { tmpDir: opts.workDir } : {}),
+      tmpDir: workDir,
       // In this run, not a second gdb: each probe is silent unless the crash
       // thread threw (C++) or a goroutine is panicking (Go).
       extraSections: [runtimeProbeSection(), goProbeSection()],
@@ -140,19 +223,76 @@ async function analyze(opts: AnalyzeOptions, timings: AnalyzeTimings, cleanups: 
     throw e instanceof CoreSightError ? e : new PermanentError("gdb_failed", `gdb could not run: ${toError(e).message}`, { cause: e });
   }
   timings.gdbMs = run.durationMs;
-  return resultOf(run, original, info, notes, exe);
+  const result = resultOf(run, dump.original, dump.info, notes, exe, { tree, modules: prepared?.modules ?? null, architecture: prepared?.inventory.machine ?? null });
+  // A core gdb could read: say why it has no symbols from outside the core.
+  if (resolutionFailed !== null && result.status === "completed") {
+    return { ...result, warnings: [...(result.warnings ?? []), `symbol resolution failed, analyzed without symbol files: ${resolutionFailed}`] };
+  }
+  return result;
 }
 
-/** Builds the result from one gdb run. Pure apart from its inputs. */
-export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo, notes: CoreNotes | null, exe: string | null): Result {
+/** What the worker knows about the core's files, for resultOf. */
+export interface SymbolContext {
+  /** The job's tree gdb ran in: paths under its sysroot are reported as the crashed process had them. */
+  tree: SymbolTree | null;
+  /** The resolved modules (null when resolution could not run). */
+  modules: ResolvedModule[] | null;
+  architecture?: string | null;
+}
+
+/** `<tree sysroot>/lib/x86_64-linux-gnu/libc.so.6` → `/lib/x86_64-linux-gnu/libc.so.6`: never a path of the worker's job directory. */
+function crashedPath(p: string | null, tree: SymbolTree | null): string | null {
+  if (p === null || !tree) return p;
+  const root = tree.sysroot.replace(/\/+$/, "");
+  return p.startsWith(`${root}/`) ? p.slice(root.length) : p;
+}
+
+/**
+ * Frames as the crashed process had them: libraries by the crashed
+ * process's paths, and every `??` frame with its module (module + offset is
+ * then readable from `modules`, and the signature uses it).
+ */
+function withModules(bt: Backtrace, ctx: SymbolContext): Backtrace {
+  const modules = ctx.modules ?? [];
+  return {
+    ...bt,
+    threads: bt.threads.map((t) => ({
+      ...t,
+      frames: t.frames.map((f) => {
+        const library = crashedPath(f.library, ctx.tree);
+        if (f.function !== null || library !== null || !f.address) return library === f.library ? f : { ...f, library };
+        const m = moduleAt(modules, f.address);
+        return m ? { ...f, library: m.path } : f;
+      }),
+    })),
+  };
+}
+
+/** Builds the result from one gdb run: parse and summarize once, with the module map. Pure apart from its inputs. */
+export function resultOf(
+  run: GdbRun,
+  original: CoreFileInfo,
+  info: CoreFileInfo,
+  notes: CoreNotes | null,
+  exe: string | null,
+  ctx: SymbolContext = { tree: null, modules: null },
+): Result {
   const s = run.sections;
   const go = parseGoSection(s[GO_SECTION]);
-  let bt = parseBacktrace(`${s.banner ?? ""}\n${s.backtrace ?? ""}`);
+  let bt = withModules(parseBacktrace(`${s.banner ?? ""}\n${s.backtrace ?? ""}`), ctx);
   // A Go panic's frames are on the goroutine's stack, which gdb's backtrace of the signalled thread never reaches.
   const selected = parseSelectedThread(s.selected_thread);
   const hints = { selected: selected?.number ?? null, lwp: selected?.lwp ?? null };
   if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt, hints), go);
-  const summary = summarize(bt, { siginfoText: s.siginfo ?? null, selectedThread: hints.selected, lwpHint: hints.lwp, processPid: notes?.pid ?? null });
+  const modules = ctx.modules;
+  const summary = summarize(bt, {
+    siginfoText: s.siginfo ?? null,
+    selectedThread: hints.selected,
+    lwpHint: hints.lwp,
+    processPid: notes?.pid ?? null,
+    ...(modules ? { moduleAt: (a: string) => moduleAt(modules, a), executable: modules.find((m) => m.executable)?.path ?? null } : {}),
+  });
+  const symbols = modules ? { modules: toModules(modules), symbolication: symbolicationOf(modules) } : {};
   const gdb = {
     version: run.version,
     exit_code: run.exitCode,
@@ -165,18 +305,20 @@ export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo
     size: original.size,
     executable,
     command_line: summary.command_line ?? notes?.psargs ?? null,
-    architecture: info.machine,
+    architecture: info.machine ?? ctx.architecture ?? null,
     compression: original.compression,
     truncated: info.truncated,
   };
   if (summary.threads.length === 0) {
     const why = gdbComplaint(run);
     if (info.truncated) {
-      return failedResult("truncated_core", `core file is truncated (${info.size} of ${info.expectedSize} bytes) and gdb found no thread in it${why ? `: ${why}` : ""}`, { gdb, core });
+      return failedResult("truncated_core", `core file is truncated (${info.size} of ${info.expectedSize} bytes) and gdb found no thread in it${why ? `: ${why}` : ""}`, { gdb, core, ...symbols });
     }
     const what = run.truncated ? "gdb's output was cut at the output limit before any thread" : "gdb found no thread in the core";
-    return failedResult("gdb_failed", `${what}${why ? `: ${why}` : ""}`, { gdb, core });
+    return failedResult("gdb_failed", `${what}${why ? `: ${why}` : ""}`, { gdb, core, ...symbols });
   }
+  // A frame named from the wrong file is not quality: scale by the found share of the crash thread's modules.
+  const share = modules ? crashModuleShare(summary.threads, summary.crash_thread, modules) : 1;
   return {
     schema_version: SCHEMA_VERSION,
     status: "completed",
@@ -185,12 +327,13 @@ export function resultOf(run: GdbRun, original: CoreFileInfo, info: CoreFileInfo
     threads: summary.threads,
     crash_frame: summary.crash_frame,
     signature: summary.signature,
-    quality: summary.quality,
-    shared_libraries: parseSharedLibraries(s.sharedlibrary).map(({ from, to, symbols_read, path: p }) => ({ from, to, symbols_read, path: p })),
+    quality: Math.round(summary.quality * share * 1000) / 1000,
+    shared_libraries: parseSharedLibraries(s.sharedlibrary).map(({ from, to, symbols_read, path: p }) => ({ from, to, symbols_read, path: crashedPath(p, ctx.tree) ?? p })),
     abort_message: abortMessageOf(s.abort_message),
     ...runtimeOf(s[RUNTIME_SECTION], go?.panic_message ?? null),
     gdb,
     core,
+    ...symbols,
   };
 }
 
@@ -227,32 +370,7 @@ function bounded(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max)}\n[... ${s.length - max} more characters]`;
 }
 
-/**
- * The executable the core names: the file mapping that holds the entry
- * point (AT_ENTRY), else AT_EXECFN; used only if it exists here (under
- * `sysroot`, when one is given: never this machine's file then).
- */
-export async function locateExecutable(notes: CoreNotes, sysroot: string | null): Promise<string | null> {
-  const entry = notes.auxv.get(AT_ENTRY);
-  const candidates: string[] = [];
-  if (entry !== undefined) {
-    const m = notes.mappings.find((x) => entry >= x.start && entry < x.end);
-    if (m) candidates.push(m.path);
-  }
-  if (notes.execfn) candidates.push(notes.execfn);
-  for (const raw of candidates) {
-    // The core names it: data, not path syntax (no `..` out of the sysroot).
-    const checked = checkModulePath(raw);
-    if (!("path" in checked) || !path.isAbsolute(checked.path)) continue;
-    const c = checked.path;
-    const p = sysroot ? confine(sysroot, c) : c;
-    const st = await fs.stat(p).catch(() => null);
-    if (st?.isFile()) return p;
-  }
-  return null;
-}
-
-async function decompressTo(src: string, dest: string, kind: NonNullable<CoreFileInfo["compression"]>, opts: AnalyzeOptions): Promise<void> {
+async function decompressTo(src: string, dest: string, kind: NonNullable<CoreFileInfo["compression"]>, opts: AnalyzeDumpOptions): Promise<void> {
   try {
     await decompressFile(src, dest, kind, {
       maxBytes: opts.maxDumpBytes ?? DEFAULT_MAX_DUMP_BYTES,

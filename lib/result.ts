@@ -38,6 +38,8 @@ export const FrameSchema = z.object({
   inline: z.boolean(),
   /** `<signal handler called>` pseudo-frame. */
   signal_handler: z.boolean().default(false),
+  /** The program's own code, not a system library (lib/gdb/inApp.ts): what signatures are built from. */
+  in_app: z.boolean().optional(),
   /** `bt full` locals, verbatim lines, when present. */
   locals: z.array(z.string()).optional(),
 });

@@ -24,6 +24,7 @@ import type { ResultStore } from "../lib/results/sinks.js";
 import { downloadDump } from "../lib/storage/download.js";
 import { parseDumpUrl, redactUrl } from "../lib/storage/url.js";
 import { createJobDir, removeJobDir } from "../lib/storage/workDir.js";
+import type { Compression } from "../lib/core/compression.js";
 import type { Metrics } from "./metrics.js";
 
 export interface AnalyzeRequest {
@@ -31,6 +32,8 @@ export interface AnalyzeRequest {
   workDir: string;
   signal: AbortSignal;
   onProgress: () => void;
+  /** The dump as it arrived (the download decompressed it on the fly): what the result reports. */
+  arrived: { size: number; compression: Compression | null };
 }
 
 export interface PipelineDeps {
@@ -213,7 +216,13 @@ export function createPipeline(deps: PipelineDeps) {
 
       const t1 = performance.now();
       log.info({ stage: "analyze" }, "gdb started");
-      result = await deps.analyze({ core: dl.path, workDir: dir, signal: input.signal, onProgress: input.heartbeat });
+      result = await deps.analyze({
+        core: dl.path,
+        workDir: dir,
+        signal: input.signal,
+        onProgress: input.heartbeat,
+        arrived: { size: dl.transferredBytes, compression: dl.compression },
+      });
       if (input.signal.aborted) throw new ShutdownError();
       stages.analyze_ms = Math.round(performance.now() - t1);
       metrics?.stageSeconds.observe({ stage: "analyze" }, stages.analyze_ms / 1000);

@@ -13,7 +13,7 @@ import { createSinks } from "../lib/results/sinks.js";
 import { makeS3Client } from "../lib/storage/s3.js";
 import { sweepWorkDir } from "../lib/storage/workDir.js";
 import { VERSION } from "../lib/version.js";
-import { analyzeWithSymbols } from "../lib/symbolize.js";
+import { analysisSettings, analyzeDump } from "../lib/analyze.js";
 import { QueueConsumer } from "./consumer.js";
 import { startProbeServer, workDirWritable, type ProbeServer } from "./http.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -103,6 +103,8 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
     },
   );
 
+  // One settings object from the configuration, the same for every job (and for `analyze`).
+  const settings = analysisSettings(config, s3);
   const pipeline = createPipeline({
     config,
     logger,
@@ -111,22 +113,7 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
     metrics,
     fetch: opts.fetch,
     workerName,
-    analyze: (req) =>
-      analyzeWithSymbols({
-        core: req.core,
-        workDir: req.workDir,
-        signal: req.signal,
-        onProgress: req.onProgress,
-        gdbPath: config.gdb.path,
-        gdbMultiarchPath: config.gdb.multiarchPath,
-        timeoutMs: config.gdb.timeoutMs,
-        maxOutputBytes: config.gdb.maxOutputBytes,
-        maxFrames: config.gdb.maxFrames,
-        // The download's limit holds for the analysis too: a layer left for analyze is metered the same.
-        maxDumpBytes: config.maxDumpBytes,
-        sysroot: config.symbols.sysroot ?? null,
-        symbols: { ...config.symbols, s3 },
-      }),
+    analyze: (req) => analyzeDump({ ...settings, core: req.core, workDir: req.workDir, signal: req.signal, onProgress: req.onProgress, arrived: req.arrived }),
   });
 
   const consumer = new QueueConsumer({ consumer: natsConsumer, config, logger, pipeline, metrics });

@@ -20,6 +20,15 @@
  *   no debug info) and a leading return type are dropped, so a frame reads the
  *   same with and without debug info. Template arguments are kept: `vector<int>`
  *   and `vector<char>` are different code.
+ * Which frames: the crash frame, then below it the program's own ("in-app",
+ * lib/gdb/inApp.ts) frames only, when there is any: the system libraries
+ * below the program's code (libc's start_thread, clone3) depend on the
+ * machine's libc build and debug info, not on the bug. A crash entirely in
+ * system code keeps its system frames. A recursion counts once: a frame
+ * repeating one of the frames already taken (a cycle of a deep recursion)
+ * ends the signature, so every overflow of one recursion hashes the same
+ * wherever the guard page was hit.
+ *
  * - an unsymbolized frame becomes `<module>+0x<offset>` when the module map
  *   is known (offset from the module's load address: the same for every ASLR
  *   base), else `??@<library basename>` (or `??`). An absolute address is
@@ -28,6 +37,7 @@
 import { createHash } from "node:crypto";
 import type { Frame, Signature, Thread } from "../result.js";
 import { crashFrameIndex, stripParameters } from "./crash.js";
+import { isInApp } from "./inApp.js";
 
 export const DEFAULT_SIGNATURE_FRAMES = 5;
 
@@ -40,23 +50,56 @@ export interface SignatureOptions {
    * ASLR, and different for different crash sites in the same module.
    */
   moduleAt?: (address: string) => { path: string; start: string | null } | null | undefined;
+  /** The crashed program's path: its frames are in-app wherever it is installed. */
+  executable?: string | null;
 }
 
 export function signatureOf(thread: Thread, opts: SignatureOptions = {}): Signature | null {
   const max = Math.max(1, opts.maxFrames ?? DEFAULT_SIGNATURE_FRAMES);
   const start = crashFrameIndex(thread.frames);
   if (start === -1) return null;
-  const frames: string[] = [];
-  for (let i = start; i < thread.frames.length && frames.length < max; i++) {
+  const below: Frame[] = [];
+  for (let i = start; i < thread.frames.length; i++) {
     const f = thread.frames[i]!;
     // Thread and process start-up frames say how the thread began, not
     // where it crashed; past the crash frame they only add noise.
     if (i > start && isStartupFrame(f)) break;
-    frames.push(normalizeFrame(f, opts.moduleAt));
+    below.push(f);
   }
+  const executable = opts.executable ?? null;
+  const appOnly = below.filter((f) => isInApp(f, executable));
+  // The crash frame itself counts even in a system library (a fault inside
+  // memcpy is not one in its caller), except in a recursion: which frame hit
+  // the guard page (the recursive function or a memset it called) is chance.
+  const withCrash = below.filter((f, i) => i === 0 || isInApp(f, executable));
+  const app = take(appOnly, max, opts.moduleAt);
+  const frames = appOnly.length === 0 ? take(below, max, opts.moduleAt).frames : app.cycle ? app.frames : take(withCrash, max, opts.moduleAt).frames;
   if (frames.length === 0) return null;
   const text = frames.join(" | ");
   return { text, hash: hashOf(text), frames };
+}
+
+/**
+ * The first `max` normalized frames; a recursion is taken once, starting at
+ * its smallest frame (where in the cycle the guard page was hit is chance).
+ */
+function take(list: Frame[], max: number, moduleAt: SignatureOptions["moduleAt"]): { frames: string[]; cycle: boolean } {
+  const frames: string[] = [];
+  for (const f of list) {
+    const text = normalizeFrame(f, moduleAt);
+    const seen = text.startsWith("??") ? -1 : frames.indexOf(text);
+    if (seen !== -1) return { frames: [...frames.slice(0, seen), ...canonicalCycle(frames.slice(seen))].slice(0, max), cycle: true };
+    if (frames.length >= max) break;
+    frames.push(text);
+  }
+  return { frames, cycle: false };
+}
+
+/** A cycle of frames rotated to start at its smallest (so every phase of one recursion reads the same). */
+function canonicalCycle(cycle: string[]): string[] {
+  let best = 0;
+  for (let i = 1; i < cycle.length; i++) if (cycle[i]! < cycle[best]!) best = i;
+  return [...cycle.slice(best), ...cycle.slice(0, best)];
 }
 
 const STARTUP = new Set([

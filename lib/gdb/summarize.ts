@@ -8,7 +8,8 @@ import { crashFrameOf, findCrashThread } from "./crash.js";
 import type { Backtrace } from "./parseBacktrace.js";
 import { qualityOf } from "./quality.js";
 import { parseSiginfo, signalOf } from "./signal.js";
-import { signatureOf } from "./signature.js";
+import { isInApp } from "./inApp.js";
+import { signatureOf, type SignatureOptions } from "./signature.js";
 
 export interface Summary {
   signal: Signal | null;
@@ -30,11 +31,25 @@ export interface Summary {
  */
 export function summarize(
   bt: Backtrace,
-  extras: { siginfoText?: string | null; lwpHint?: number | null; selectedThread?: number | null; processPid?: number | null } = {},
+  extras: {
+    siginfoText?: string | null;
+    lwpHint?: number | null;
+    selectedThread?: number | null;
+    processPid?: number | null;
+    /** The module holding an address (the core's module map): unsymbolized frames enter the signature as module+offset. */
+    moduleAt?: SignatureOptions["moduleAt"];
+    /** The crashed program's path (the core's executable module): its frames are in-app wherever it is installed. */
+    executable?: string | null;
+  } = {},
 ): Summary {
   const siginfo = parseSiginfo(extras.siginfoText ?? null);
   const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null, selected: extras.selectedThread ?? null });
-  const threads = bt.threads.map((t) => ({ ...t, crashed: t.number === crashThread }));
+  const executable = extras.executable ?? null;
+  const threads = bt.threads.map((t) => ({
+    ...t,
+    crashed: t.number === crashThread,
+    frames: t.frames.map((f) => ({ ...f, in_app: isInApp(f, executable) })),
+  }));
   const crash = threads.find((t) => t.crashed) ?? null;
   const signal = signalOf({ siginfo, terminatedBy: bt.terminatedBy, processPid: extras.processPid ?? null, crashFrames: crash?.frames ?? null });
   return {
@@ -42,7 +57,7 @@ export function summarize(
     crash_thread: crashThread,
     threads,
     crash_frame: crash ? crashFrameOf(crash) : null,
-    signature: crash ? signatureOf(crash) : null,
+    signature: crash ? signatureOf(crash, { ...(extras.moduleAt ? { moduleAt: extras.moduleAt } : {}), executable: extras.executable ?? null }) : null,
     quality: qualityOf(threads, crashThread),
     executable: bt.executable,
     command_line: bt.commandLine,

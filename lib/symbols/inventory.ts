@@ -112,9 +112,10 @@ function withCheckedPath(m: InventoryModule): InventoryModule {
  */
 export async function inventoryCore(
   core: string,
-  opts: { unstripPath?: string; signal?: AbortSignal } = {},
+  opts: { unstripPath?: string; signal?: AbortSignal; notes?: CoreNotes } = {},
 ): Promise<Inventory> {
-  const notes = await readCoreNotes(core);
+  // The notes are read once per analysis: the caller passes them when it has them.
+  const notes = opts.notes ?? (await readCoreNotes(core));
   const unstrip = await listCoreModules(core, opts);
   return buildInventory(unstrip, notes);
 }

@@ -1,12 +1,13 @@
 /**
  * Everything before gdb: inventory the core, walk the ladder for each module,
- * assemble the per-job tree. Shared by analyzeWithSymbols and `symbols list`.
+ * assemble the per-job tree. Shared by analyzeDump (lib/analyze.ts) and `symbols list`.
  */
 import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { isForeign } from "./arch.js";
 import { SymbolCache } from "./cache.js";
 import { parseDebuginfodUrls } from "./debuginfod.js";
+import type { CoreNotes } from "./coreNotes.js";
 import { inventoryCore, type Inventory } from "./inventory.js";
 import { resolveModules, type ResolvedModule, type SourceName } from "./resolve.js";
 import { openSymbolStore } from "./store.js";
@@ -35,6 +36,12 @@ export interface SymbolsOptions {
   gdbDebuginfod?: boolean;
   /** This machine's root for the `host` source ("/"). */
   hostRoot?: string;
+  /**
+   * Take separate debug files from this machine too (libc6-dbg's
+   * /usr/lib/debug); default true. The goldens turn it off, so that they do
+   * not depend on what debug packages a machine has.
+   */
+  hostDebugFiles?: boolean;
   fetch?: typeof fetch;
 }
 
@@ -61,10 +68,12 @@ export async function prepareSymbols(opts: {
   sysroot?: string | null;
   symbols?: SymbolsOptions;
   signal?: AbortSignal;
+  /** The core's notes, when the caller read them already. */
+  notes?: CoreNotes;
 }): Promise<PreparedSymbols> {
   const t0 = performance.now();
   const s = opts.symbols;
-  const inventory = await inventoryCore(opts.core, opts.signal ? { signal: opts.signal } : {});
+  const inventory = await inventoryCore(opts.core, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.notes ? { notes: opts.notes } : {}) });
   const debuginfodUrls = parseDebuginfodUrls(s?.debuginfodUrls);
   const modules = await resolveModules(inventory.modules, {
     exe: opts.exe ?? null,
@@ -74,6 +83,7 @@ export async function prepareSymbols(opts: {
     debuginfodUrls,
     ...(s?.order ? { order: s.order } : {}),
     ...(s?.hostRoot ? { hostRoot: s.hostRoot } : {}),
+    ...(s?.hostDebugFiles !== undefined ? { hostDebugFiles: s.hostDebugFiles } : {}),
     ...(s?.fetch ? { fetch: s.fetch } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });

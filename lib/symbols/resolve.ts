@@ -79,6 +79,8 @@ export interface ResolveOptions {
   debuginfodUrls?: string[];
   /** This machine's root; "/" unless a test says otherwise. */
   hostRoot?: string;
+  /** Take separate debug files (libc6-dbg's /usr/lib/debug) from this machine too; default true. */
+  hostDebugFiles?: boolean;
   order?: readonly SourceName[];
   fetch?: typeof fetch;
   signal?: AbortSignal;
@@ -227,6 +229,7 @@ export async function resolveModule(mod: InventoryModule, opts: ResolveOptions):
       case "host": {
         const root = source === "sysroot" ? opts.sysroot : hostRoot;
         if (!root || id === null) return null;
+        if (source === "host" && want !== "binary" && opts.hostDebugFiles === false) return null;
         const paths = want === "binary" ? pathAliases(mod.path) : [debugLinkPath(id), `/usr/lib/debug${mod.path}.debug`];
         for (const p of paths) {
           const real = await resolveInRoot(root, p);

@@ -16,7 +16,7 @@ import { execa } from "execa";
 import { decompressFile } from "../../lib/core/decompress.js";
 import { ResultSchema } from "../../lib/result.js";
 import { downloadDump } from "../../lib/storage/download.js";
-import { analyzeWithSymbols } from "../../lib/symbolize.js";
+import { analyzeDump } from "../../lib/analyze.js";
 import { analyzeCommand, type AnalyzeIo } from "../../worker/commands/analyze.js";
 
 const MiB = 1024 * 1024;
@@ -101,8 +101,8 @@ describe("one metered decompression for every path", () => {
 
   test("the symbol path (what the worker runs after a download) meters a zstd bomb too", async () => {
     const workDir = await fs.mkdtemp(path.join(tmp, "job-"));
-    let result: Awaited<ReturnType<typeof analyzeWithSymbols>> | undefined;
-    const largest = await largestWhile(workDir, async () => (result = await analyzeWithSymbols({ core: zstBomb, workDir, maxDumpBytes: LIMIT })));
+    let result: Awaited<ReturnType<typeof analyzeDump>> | undefined;
+    const largest = await largestWhile(workDir, async () => (result = await analyzeDump({ core: zstBomb, workDir, maxDumpBytes: LIMIT })));
     expect(result).toMatchObject({ status: "failed", error: { code: "too_large" } });
     expect(largest).toBeLessThanOrEqual(LIMIT);
   });

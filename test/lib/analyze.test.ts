@@ -1,38 +1,38 @@
 /**
- * analyzeCore against real gdb on the real fixture cores (build them first:
- * `make fixtures`). Golden expectations in fixtures/golden/; UPDATE_GOLDEN=1
- * rewrites them.
+ * analyzeDump, the one analysis path the worker and `analyze` run, against
+ * real gdb on the real fixture cores (build them first: `make fixtures`).
+ * Golden expectations in fixtures/golden/; UPDATE_GOLDEN=1 rewrites them.
  *
- * The golden runs hide the system's separate debug info (an empty
- * debug-file-directory), so that they do not depend on whether libc6-dbg is
- * installed: the fixtures carry their own DWARF, libc is named by its
- * dynamic symbols only.
+ * The golden runs take this machine's libraries but not its separate debug
+ * files (hostDebugFiles: false), so that they do not depend on whether
+ * libc6-dbg is installed: the fixtures carry their own DWARF, libc is named
+ * by its dynamic symbols only.
  */
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
-import { analyzeCore, type AnalyzeOptions } from "../../lib/analyze.js";
+import { analyzeDump, type AnalyzeDumpOptions, type SymbolsOptions } from "../../lib/analyze.js";
 import { ResultSchema, type Result } from "../../lib/result.js";
 import { ElfFile, PT_NOTE } from "../../lib/symbols/elf.js";
 import { FIXTURE_NAMES, compressedCores, fixture, requireFixture, requireFixtures, strippedSymbols, type FixtureName } from "../helpers/fixtures.js";
 import { expectGolden } from "../helpers/golden.js";
 
 let tmp: string;
-let noDebug: string;
+/** Symbol sources of the golden runs: this machine's libraries, without its separate debug info. */
+let noDebug: SymbolsOptions;
 beforeAll(async () => {
   requireFixtures();
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), "analyze-test-"));
-  noDebug = path.join(tmp, "no-system-debug-info");
-  await fs.mkdir(noDebug);
+  noDebug = { cacheDir: path.join(tmp, "symbol-cache"), cacheMaxBytes: 1 << 30, hostDebugFiles: false };
 });
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true });
 });
 
-async function analyze(opts: Partial<AnalyzeOptions> & { core: string }): Promise<Result> {
-  const r = await analyzeCore({ debugFileDirectories: [noDebug], ...opts });
+async function analyze(opts: Partial<AnalyzeDumpOptions> & { core: string }): Promise<Result> {
+  const r = await analyzeDump({ symbols: noDebug, ...opts });
   // Whatever happens, the result is a valid v1 document.
   expect(ResultSchema.safeParse(r).error).toBeUndefined();
   return r;
@@ -74,7 +74,7 @@ function goldenView(r: Result, name = "") {
   };
 }
 
-describe("analyzeCore on the fixture cores (golden)", () => {
+describe("analyzeDump on the fixture cores (golden)", () => {
   for (const name of FIXTURE_NAMES) {
     test(name, async () => {
       const f = requireFixture(name);
@@ -100,7 +100,7 @@ describe("the user's code is the crash frame", () => {
   for (const [name, fn] of cases) {
     test(`${name}: ${fn}`, async () => {
       const f = requireFixture(name);
-      const r = await analyzeCore({ core: f.core, exe: f.exe });
+      const r = await analyzeDump({ core: f.core, exe: f.exe });
       expect(r.crash_frame?.function).toBe(fn);
       expect(r.crash_frame?.file).toMatch(/fixtures\/crashes\//);
     });
@@ -166,8 +166,8 @@ describe("inputs", () => {
     expect(r.core?.command_line).toBe("./div-zero");
   });
 
-  test("locateExecutable: false analyzes the core alone", async () => {
-    const r = await analyze({ core: fixture("div-zero").core, locateExecutable: false });
+  test("with no symbol source at all, the core alone is analyzed", async () => {
+    const r = await analyze({ core: fixture("div-zero").core, symbols: { ...noDebug, order: [] } });
     expect(r.status).toBe("completed");
     expect(r.crash_frame?.function ?? null).toBeNull();
     expect(r.signal?.code).toBe("FPE_INTDIV");
@@ -183,15 +183,22 @@ describe("inputs", () => {
       expect(r.core?.size).toBe((await fs.stat(c)).size);
       expect(r.core?.compression).toBe(c === compressedCores.gzip ? "gzip" : "zstd");
       expect(r.core?.truncated).toBe(false);
-      expect(await fs.readdir(work)).toEqual([]);
+      // The job directory keeps the symbol tree; the decompressed core is gone.
+      expect((await fs.readdir(work)).filter((f) => f.startsWith("core"))).toEqual([]);
     }
   });
 
-  test("stripped binary: ?? frames, then named with its split debug info", async () => {
+  test("stripped binary: ?? frames with their module, then named with its split debug info from a symbol store", async () => {
     const f = fixture("stripped");
     const bare = await analyze({ core: f.core, exe: f.exe });
     expect(bare.crash_frame?.function ?? null).toBeNull();
-    const named = await analyze({ core: f.core, exe: f.exe, debugFileDirectories: [strippedSymbols.debugRoot] });
+    expect(bare.crash_frame?.library).toBe(f.exe);
+    // A directory symbol store: <build-id>/debuginfo (what `coresight-worker symbols add` writes).
+    const store = path.join(tmp, "store-stripped");
+    const id = (await fs.readFile(strippedSymbols.buildIdFile, "utf8")).trim();
+    await fs.mkdir(path.join(store, id), { recursive: true });
+    await fs.copyFile(strippedSymbols.debug, path.join(store, id, "debuginfo"));
+    const named = await analyze({ core: f.core, exe: f.exe, symbols: { ...noDebug, store } });
     expect(named.crash_frame).toMatchObject({ function: "store_total", line: expect.any(Number) });
     expect(named.quality).toBeGreaterThan(bare.quality);
   });
@@ -211,7 +218,7 @@ describe("bad inputs are failed results, never exceptions", () => {
     return out;
   }
 
-  const cases: Array<[string, () => Promise<Partial<AnalyzeOptions> & { core: string }>, string]> = [
+  const cases: Array<[string, () => Promise<Partial<AnalyzeDumpOptions> & { core: string }>, string]> = [
     ["nonexistent core", async () => ({ core: path.join(tmp, "does-not-exist") }), "file_not_found"],
     ["zero-byte file", async () => {
       const p = path.join(tmp, "empty");
@@ -276,7 +283,7 @@ describe("bad inputs are failed results, never exceptions", () => {
   test("an abort rejects instead of producing a result", async () => {
     const ac = new AbortController();
     ac.abort(new Error("worker stopping"));
-    await expect(analyzeCore({ core: fixture("null-deref").core, signal: ac.signal })).rejects.toThrow("worker stopping");
+    await expect(analyzeDump({ core: fixture("null-deref").core, signal: ac.signal })).rejects.toThrow("worker stopping");
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * `coresight-worker analyze <core>`: analyze one dump on this machine with
- * exactly the analysis the worker runs for an event (lib/symbolize.ts:
+ * exactly the analysis the worker runs for an event (lib/analyze.ts:
  * resolve the core's modules by build-id, then one gdb run), with the same
  * configuration (GDB_*, SYMBOL_*, DEBUGINFOD_URLS, SYSROOT, S3_*, WORK_DIR),
  * and print a human summary or the v1 result document.
@@ -12,7 +12,7 @@ import type { Result } from "../../lib/result.js";
 import { makeS3Client } from "../../lib/storage/s3.js";
 import { createJobDir, removeJobDir } from "../../lib/storage/workDir.js";
 import { openSymbolStore } from "../../lib/symbols/store.js";
-import { analyzeWithSymbols, type AnalyzeWithSymbolsOptions } from "../../lib/symbolize.js";
+import { analysisSettings, analyzeDump, type AnalyzeDumpOptions } from "../../lib/analyze.js";
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
 import { printable, renderSummary } from "./parse.js";
 
@@ -147,29 +147,23 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
       return EXIT.config;
     }
   }
-  const opts: Omit<AnalyzeWithSymbolsOptions, "workDir"> = {
+  const base = analysisSettings(config, s3);
+  const opts: Omit<AnalyzeDumpOptions, "workDir"> = {
+    ...base,
     core,
     exe: args.options.get("exe") ?? null,
-    sysroot: args.options.get("sysroot") ?? config.symbols.sysroot ?? null,
+    sysroot: args.options.get("sysroot") ?? base.sysroot ?? null,
     gdbPath: args.options.get("gdb") ?? config.gdb.path,
-    gdbMultiarchPath: config.gdb.multiarchPath,
     timeoutMs,
-    maxOutputBytes: config.gdb.maxOutputBytes,
     maxFrames,
-    maxDumpBytes: config.maxDumpBytes,
-    symbols: {
-      ...config.symbols,
-      store,
-      debuginfodUrls,
-      s3,
-    },
+    symbols: { ...base.symbols!, store, debuginfodUrls },
   };
 
   const started = performance.now();
   const workDir = await createJobDir(config.workDir, "analyze");
   let result: Result;
   try {
-    result = await analyzeWithSymbols({ ...opts, workDir });
+    result = await analyzeDump({ ...opts, workDir });
   } finally {
     await removeJobDir(workDir);
   }

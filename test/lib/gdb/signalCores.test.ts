@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { analyzeCore } from "../../../lib/analyze.js";
+import { analyzeDump } from "../../../lib/analyze.js";
 import { compile, crashIn, tempDir } from "../symbols/crashFixture.js";
+import { repoRoot } from "../../helpers/fixtures.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -32,7 +33,7 @@ describe("the sender of the fatal signal", () => {
 __attribute__((noinline)) void give_up(void) { kill(getpid(), SIGSEGV); pause(); }
 int main(void) { give_up(); return 0; }
 `);
-    const r = await analyzeCore({ core: await crashIn(d, exe), exe });
+    const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     expect(r.signal).toMatchObject({ name: "SIGSEGV", code: "SI_USER", fault_address: null, sender: { kind: "self", uid: process.getuid!() } });
     expect(r.signal?.description).toBe("Segmentation fault signal sent with kill() by the process itself, not raised by a hardware fault");
   });
@@ -49,7 +50,7 @@ int main(void) { wait_for_work(); return 0; }
     const exited = new Promise((resolve) => child.once("exit", resolve));
     process.kill(child.pid!, "SIGABRT");
     await exited;
-    const r = await analyzeCore({ core: path.join(d, "core"), exe });
+    const r = await analyzeDump({ core: path.join(d, "core"), exe });
     expect(r.signal).toMatchObject({ name: "SIGABRT", code: "SI_USER", sender: { kind: "process", pid: process.pid } });
     expect(r.signal?.description).toMatch(new RegExp(`^Aborted: SIGABRT sent with kill\\(\\) by another process \\(pid ${process.pid}, uid \\d+\\); the process did not call abort\\(\\)`));
     expect(r.threads.find((t) => t.crashed)!.frames.some((f) => f.function === "wait_for_work")).toBe(true);
@@ -61,7 +62,7 @@ int main(void) { wait_for_work(); return 0; }
 __attribute__((noinline)) void check(int ok) { if (!ok) abort(); }
 int main(void) { check(0); return 0; }
 `);
-    const r = await analyzeCore({ core: await crashIn(d, exe), exe });
+    const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     expect(r.signal).toMatchObject({ name: "SIGABRT", code: "SI_TKILL", sender: { kind: "self" } });
     expect(r.signal?.description).toMatch(/^Aborted: the process called abort\(\)/);
   });
@@ -73,7 +74,7 @@ static void on_fault(int sig) { signal(sig, SIG_DFL); raise(sig); }
 __attribute__((noinline)) int store_value(int *slot) { *slot = 42; return *slot; }
 int main(void) { signal(SIGSEGV, on_fault); return store_value((int *)0); }
 `);
-    const r = await analyzeCore({ core: await crashIn(d, exe), exe });
+    const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     expect(r.signal).toMatchObject({ name: "SIGSEGV", code: "SI_TKILL", sender: { kind: "self" }, reraised: true });
     expect(r.signal?.description).toBe("Segmentation fault re-raised by the process's own signal handler (a crash handler): the original fault is in store_value");
     expect(r.crash_frame?.function).toBe("store_value");
@@ -92,7 +93,7 @@ int main(void) {
   return store_value((int *)0);
 }
 `);
-    const r = await analyzeCore({ core: await crashIn(d, exe), exe });
+    const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     const crash = r.threads.find((t) => t.crashed)!;
     expect(crash.frames.some((f) => f.signal_handler)).toBe(true);
     expect(r.signal).toMatchObject({ name: "SIGSEGV", code: "SI_TKILL", sender: { kind: "self" }, reraised: true });
@@ -104,8 +105,24 @@ int main(void) {
     const exe = await compile(d, "fault", `__attribute__((noinline)) int load(int *p) { return *p; }
 int main(void) { return load((int *)0); }
 `);
-    const r = await analyzeCore({ core: await crashIn(d, exe), exe });
+    const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     expect(r.signal).toMatchObject({ name: "SIGSEGV", code: "SEGV_MAPERR", sender: { kind: "kernel", pid: null, uid: null } });
     expect(r.signal?.description).toMatch(/null pointer dereference/);
+  });
+});
+
+describe("grouping that does not depend on chance", () => {
+  it("5 fresh crashes of the same deep recursion give one signature hash", async () => {
+    const source = await fs.readFile(path.join(repoRoot, "fixtures/crashes/stack-overflow.c"), "utf8");
+    const d = await caseDir("recursion");
+    const exe = await compile(d, "recurse", source);
+    const hashes = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const run = await caseDir(`recursion-${i}`);
+      const r = await analyzeDump({ core: await crashIn(run, exe), exe });
+      expect(r.signal?.name).toBe("SIGSEGV");
+      hashes.add(`${r.signature?.text} ${r.signature?.hash}`);
+    }
+    expect([...hashes]).toEqual([expect.stringMatching(/^descend [0-9a-f]{16}$/)]);
   });
 });

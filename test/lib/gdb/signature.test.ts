@@ -31,12 +31,46 @@ const runB = [
   "#4  0x00007f11aa8e2000 in ?? () from /usr/lib/x86_64-linux-gnu/libevent-2.1.so.7",
 ].join("\n");
 
+describe("signatureOf: in-app frames and recursion", () => {
+  const thread = (lines: string[]) => crashThread(["Thread 1 (LWP 7):", ...lines].join("\n"));
+  it("a crash entirely in system code keeps its system frames", () => {
+    const t = thread([
+      "#0  0x00007f3c9a891d61 in __memmove_avx_unaligned_erms () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#1  0x00007f3c9a891e00 in event_base_loop () from /usr/lib/x86_64-linux-gnu/libevent-2.1.so.7",
+    ]);
+    expect(signatureOf(t)!.text).toBe("memmove | event_base_loop");
+  });
+  it("the crash frame counts even in a system library; system frames below the program's do not", () => {
+    const t = thread([
+      "#0  0x00007f3c9a891d61 in __strlen_avx2 () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#1  0x000055d0c0a0113d in parse_name (s=0x0) at src/parse.c:12",
+      "#2  0x00007f3c9a8e2000 in ?? () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#3  0x000055d0c0a01200 in main () at src/main.c:5",
+    ]);
+    expect(signatureOf(t)!.text).toBe("strlen | parse_name | main");
+  });
+  it("a recursion counts once, wherever the guard page was hit", () => {
+    // The same mutual recursion, its top cut at a different phase each time.
+    const deep = (depth: number, phase: number) =>
+      thread(
+        Array.from({ length: depth }, (_, i) => {
+          const fn = ["walk_left", "walk_right", "visit"][(i + phase) % 3]!;
+          return `#${i}  0x000055d0c0a0113d in ${fn} (n=${i}) at src/tree.c:${10 + ((i + phase) % 3)}`;
+        }),
+      );
+    const a = signatureOf(deep(9, 0))!;
+    expect(a.text).toBe("visit | walk_left | walk_right");
+    for (const [depth, phase] of [[12, 1], [40, 2], [7, 1]] as const) expect(signatureOf(deep(depth, phase))!.hash).toBe(a.hash);
+  });
+});
+
 describe("signatureOf", () => {
   it("is the same across ASLR, pids, thread numbers and arguments", () => {
     const a = signatureOf(crashThread(runA))!;
     const b = signatureOf(crashThread(runB))!;
-    expect(a.text).toBe("Cache::evict | Server::handle | ??@libevent-2.1.so.7");
-    expect(a.frames).toEqual(["Cache::evict", "Server::handle", "??@libevent-2.1.so.7"]);
+    // libevent below the program's own frames is a system library: not part of the signature.
+    expect(a.text).toBe("Cache::evict | Server::handle");
+    expect(a.frames).toEqual(["Cache::evict", "Server::handle"]);
     expect(b.hash).toBe(a.hash);
     expect(a.hash).toMatch(/^[0-9a-f]{16}$/);
     expect(a.text).not.toMatch(/0x/);

@@ -1,5 +1,5 @@
 /**
- * analyzeWithSymbols end to end: real gdb, real cores, a real debuginfod, a
+ * analyzeDump end to end: real gdb, real cores, a real debuginfod, a
  * real S3 server (s3rver) and local stores. The crashed build's files are
  * moved away after the crash, as in a pod whose image is not on the worker,
  * so the only way to a name is the source under test.
@@ -10,7 +10,7 @@ import { freePort } from "../../worker/devPort.js";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
-import { analyzeWithSymbols, type AnalyzeWithSymbolsOptions } from "../../lib/symbolize.js";
+import { analyzeDump, type AnalyzeDumpOptions } from "../../lib/analyze.js";
 import type { Frame, Result } from "../../lib/result.js";
 import { addToStore } from "../../lib/symbols/add.js";
 import { readBuildId } from "../../lib/symbols/buildId.js";
@@ -50,7 +50,7 @@ async function startDebuginfod(dir: string, buildId: string, work: string): Prom
 
 const crashFrameOf = (r: Result) => ({ function: r.crash_frame?.function ?? null, file: r.crash_frame?.file ?? null, line: r.crash_frame?.line ?? null });
 
-describe("analyzeWithSymbols", () => {
+describe("analyzeDump", () => {
   let dir: string;
   let exePath: string;
   let core: string;
@@ -61,7 +61,7 @@ describe("analyzeWithSymbols", () => {
   let s3: S3TestServer;
   let jobN = 0;
 
-  const base = (extra: Partial<AnalyzeWithSymbolsOptions> & { symbols?: AnalyzeWithSymbolsOptions["symbols"] } = {}) => {
+  const base = (extra: Partial<AnalyzeDumpOptions> & { symbols?: AnalyzeDumpOptions["symbols"] } = {}) => {
     const workDir = path.join(dir, `job-${++jobN}`);
     return {
       core,
@@ -69,11 +69,11 @@ describe("analyzeWithSymbols", () => {
       timeoutMs: 60_000,
       ...extra,
       symbols: { cacheDir: path.join(dir, "cache"), cacheMaxBytes: 100 * 1024 * 1024, ...extra.symbols },
-    } as AnalyzeWithSymbolsOptions;
+    } as AnalyzeDumpOptions & { workDir: string };
   };
-  const run = async (opts: AnalyzeWithSymbolsOptions) => {
+  const run = async (opts: AnalyzeDumpOptions & { workDir: string }) => {
     await fs.mkdir(opts.workDir, { recursive: true });
-    return analyzeWithSymbols(opts);
+    return analyzeDump(opts);
   };
 
   beforeAll(async () => {
@@ -304,7 +304,7 @@ describe("one gdb process per core", () => {
       await fs.rm(counter, { force: true });
       const workDir = path.join(dir, `job-${name}`);
       await fs.mkdir(workDir);
-      const r = await analyzeWithSymbols({
+      const r = await analyzeDump({
         core: f.core,
         exe: f.exe,
         workDir,
