@@ -19,7 +19,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { DEFAULT_MAX_DUMP_BYTES, type Config } from "./config.js";
+import { DEFAULT_MAX_DUMP_BYTES, DEFAULT_MAX_FRAMES, type Config } from "./config.js";
 import { decompressFile } from "./core/decompress.js";
 import type { Compression } from "./core/compression.js";
 import { inspectCore, type CoreFileInfo } from "./core/elf.js";
@@ -223,7 +223,12 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
     throw e instanceof CoreSightError ? e : new PermanentError("gdb_failed", `gdb could not run: ${toError(e).message}`, { cause: e });
   }
   timings.gdbMs = run.durationMs;
-  const result = resultOf(run, dump.original, dump.info, notes, exe, { tree, modules: prepared?.modules ?? null, architecture: prepared?.inventory.machine ?? null });
+  const result = resultOf(run, dump.original, dump.info, notes, exe, {
+    tree,
+    modules: prepared?.modules ?? null,
+    architecture: prepared?.inventory.machine ?? null,
+    maxFrames: opts.maxFrames ?? DEFAULT_MAX_FRAMES,
+  });
   // A core gdb could read: say why it has no symbols from outside the core.
   if (resolutionFailed !== null && result.status === "completed") {
     return { ...result, warnings: [...(result.warnings ?? []), `symbol resolution failed, analyzed without symbol files: ${resolutionFailed}`] };
@@ -238,6 +243,8 @@ export interface SymbolContext {
   /** The resolved modules (null when resolution could not run). */
   modules: ResolvedModule[] | null;
   architecture?: string | null;
+  /** The frame limit the command file asked gdb for (plus one): a thread with more frames was cut. */
+  maxFrames?: number;
 }
 
 /** `<tree sysroot>/lib/x86_64-linux-gnu/libc.so.6` → `/lib/x86_64-linux-gnu/libc.so.6`: never a path of the worker's job directory. */
@@ -254,11 +261,13 @@ function crashedPath(p: string | null, tree: SymbolTree | null): string | null {
  */
 function withModules(bt: Backtrace, ctx: SymbolContext): Backtrace {
   const modules = ctx.modules ?? [];
+  const max = ctx.maxFrames ?? Infinity;
   return {
     ...bt,
     threads: bt.threads.map((t) => ({
       ...t,
-      frames: t.frames.map((f) => {
+      ...(t.frames.length > max ? { frames_truncated: true } : {}),
+      frames: t.frames.slice(0, max).map((f) => {
         const library = crashedPath(f.library, ctx.tree);
         if (f.function !== null || library !== null || !f.address) return library === f.library ? f : { ...f, library };
         const m = moduleAt(modules, f.address);

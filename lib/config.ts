@@ -21,6 +21,8 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 /** MAX_DUMP_BYTES's default, also the limit of a library caller that passes none. */
 export const DEFAULT_MAX_DUMP_BYTES = 64 * GiB;
+/** Frames per thread gdb prints (GDB_MAX_FRAMES) and `parse` keeps. */
+export const DEFAULT_MAX_FRAMES = 256;
 
 function boolean(name: string, fallback: boolean) {
   return (raw: string | undefined): boolean => {
@@ -262,7 +264,7 @@ export function loadConfig(env: Env = process.env): Config {
       multiarchPath: env.GDB_MULTIARCH_PATH || "gdb-multiarch",
       timeoutMs: integer("GDB_TIMEOUT_MS", 300_000, 1)(env.GDB_TIMEOUT_MS),
       maxOutputBytes: integer("GDB_MAX_OUTPUT_BYTES", 64 * MiB, 1024)(env.GDB_MAX_OUTPUT_BYTES),
-      maxFrames: integer("GDB_MAX_FRAMES", 256, 1)(env.GDB_MAX_FRAMES),
+      maxFrames: integer("GDB_MAX_FRAMES", DEFAULT_MAX_FRAMES, 1)(env.GDB_MAX_FRAMES),
     },
     s3: {
       endpoint: url("S3_ENDPOINT")(env.S3_ENDPOINT),

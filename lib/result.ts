@@ -55,6 +55,8 @@ export const ThreadSchema = z.object({
   frames: z.array(FrameSchema),
   /** `Backtrace stopped: …` text when gdb gave up unwinding. */
   backtrace_stopped: z.string().nullable().default(null),
+  /** The frame limit (GDB_MAX_FRAMES, `--max-frames`) cut this thread: it has more frames than listed. */
+  frames_truncated: z.boolean().optional(),
 });
 export type Thread = z.infer<typeof ThreadSchema>;
 

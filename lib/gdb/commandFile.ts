@@ -135,7 +135,9 @@ export function sectionCommands(opts: CommandFileOptions): Array<{ name: string;
     // ("[Current thread is 3 ...]").
     { name: "selected_thread", commands: [SELECTED_THREAD_COMMAND] },
     { name: "sharedlibrary", commands: ["info sharedlibrary"] },
-    { name: "backtrace", commands: [`thread apply all bt full ${opts.maxFrames}`] },
+    // One frame more than the limit: a thread that has it was cut, and the
+    // result says so (gdb -batch prints no "(More stack frames follow...)").
+    { name: "backtrace", commands: [`thread apply all bt full ${opts.maxFrames + 1}`] },
     // C syntax whatever the program's language: in a Rust program gdb would
     // print `siginfo {si_signo: 6, ...}`, and `__abort_msg` needs C casts.
     { name: "siginfo", commands: ["set language c", "print $_siginfo"] },

@@ -213,6 +213,11 @@ export function parseBacktrace(text: string): Backtrace {
         continue;
       }
     }
+    if (body.startsWith("(More stack frames follow...)")) {
+      // gdb's frame limit (`bt N`, GDB_MAX_FRAMES) cut the thread: say so in the result.
+      if (block && frameSink === "block" && !block.ignored) block.thread.frames_truncated = true;
+      continue;
+    }
     if (body.startsWith("Backtrace stopped: ")) {
       if (block && frameSink === "block" && !block.ignored) block.thread.backtrace_stopped ??= body.slice(19).trim();
       continue;
@@ -268,8 +273,8 @@ export function parseBacktrace(text: string): Backtrace {
       }
       continue;
     }
-    // Lines we do not know (gdb chatter, "(More stack frames follow...)",
-    // prompts, source lines) are skipped; a blank line or header comes next.
+    // Lines we do not know (gdb chatter, prompts, source lines) are
+    // skipped; a blank line or header comes next.
   }
   closeLoose();
 

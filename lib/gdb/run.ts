@@ -13,6 +13,7 @@
  * runs in its own process group (`detached`) and the whole group is killed,
  * so nothing it started can outlive it.
  */
+import { DEFAULT_MAX_FRAMES } from "../config.js";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -62,7 +63,7 @@ export interface GdbRun {
 
 export const DEFAULT_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_MAX_FRAMES = 256;
+export { DEFAULT_MAX_FRAMES } from "../config.js";
 
 /**
  * Runs gdb once on `opts.core`. Resolves with whatever gdb printed, even

@@ -274,6 +274,16 @@ describe("bad inputs are failed results, never exceptions", () => {
     expect(r.gdb?.version).toMatch(/GNU gdb/);
   });
 
+  test("a deep stack cut at the frame limit says so on the crash thread", async () => {
+    const f = fixture("stack-overflow");
+    const r = await analyze({ core: f.core, exe: f.exe, maxFrames: 50 });
+    const crash = r.threads.find((t) => t.crashed)!;
+    expect(crash.frames).toHaveLength(50);
+    expect(crash.frames_truncated).toBe(true);
+    const shallow = await analyze({ core: fixture("null-deref").core, exe: fixture("null-deref").exe });
+    expect(shallow.threads.find((t) => t.crashed)!.frames_truncated).toBeUndefined();
+  });
+
   test("an output cap marks the result truncated", async () => {
     const f = fixture("stack-overflow");
     const r = await analyze({ core: f.core, exe: f.exe, maxOutputBytes: 6000 });

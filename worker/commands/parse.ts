@@ -5,13 +5,14 @@
  * pasted backtrace matches the one the worker stores for the dump.
  */
 import { readFile } from "node:fs/promises";
+import { DEFAULT_MAX_FRAMES } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
 import type { Frame } from "../../lib/result.js";
 import { parseBacktrace } from "../../lib/gdb/parseBacktrace.js";
 import { summarize, type Summary } from "../../lib/gdb/summarize.js";
 import { EXIT, parseArgs, type Command } from "../command.js";
 
-const HELP = `Usage: coresight-worker parse [FILE|-] [--json]
+const HELP = `Usage: coresight-worker parse [FILE|-] [--json] [--max-frames N]
 
 Reads gdb backtrace text (bt, bt full, thread apply all bt [full], with or
 without gdb's core-load banner) from FILE, or from stdin when FILE is "-" or
@@ -22,6 +23,9 @@ Options:
   --json       print a JSON object {signal, crash_thread, crash_frame,
                signature, quality, threads, executable, command_line}
                (the same fields as an analysis result)
+  --max-frames N
+               frames kept per thread (default ${DEFAULT_MAX_FRAMES}, as GDB_MAX_FRAMES
+               for analyze); a thread cut says frames_truncated
   -h, --help   show this help
 
 Examples:
@@ -54,14 +58,16 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** The JSON document `parse --json` prints. */
-export function parseText(text: string): Summary {
-  return summarize(parseBacktrace(text));
+/** The JSON document `parse --json` prints; each thread keeps at most `maxFrames` frames, as gdb's own limit does for analyze. */
+export function parseText(text: string, maxFrames = DEFAULT_MAX_FRAMES): Summary {
+  const bt = parseBacktrace(text);
+  const threads = bt.threads.map((t) => (t.frames.length > maxFrames ? { ...t, frames: t.frames.slice(0, maxFrames), frames_truncated: true } : t));
+  return summarize({ ...bt, threads });
 }
 
 /** Runs `parse` with explicit I/O; returns the exit code. */
 export async function parseCommand(argv: string[], io: ParseIo = processIo): Promise<number> {
-  const args = parseArgs(argv, { flags: ["json"] });
+  const args = parseArgs(argv, { flags: ["json"], options: ["max-frames"] });
   if (args.flags.has("help")) {
     io.stdout(HELP);
     return EXIT.ok;
@@ -69,6 +75,16 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
   if (args.positionals.length > 1) {
     io.stderr(`coresight-worker parse: expected at most one FILE, got ${args.positionals.length}\n(see coresight-worker parse --help)\n`);
     return EXIT.usage;
+  }
+  let maxFrames = DEFAULT_MAX_FRAMES;
+  const maxFramesArg = args.options.get("max-frames");
+  if (maxFramesArg !== undefined) {
+    const n = Number(maxFramesArg);
+    if (!Number.isInteger(n) || n < 1) {
+      io.stderr(`coresight-worker parse: --max-frames must be a positive integer, got ${JSON.stringify(maxFramesArg)}\n(see coresight-worker parse --help)\n`);
+      return EXIT.usage;
+    }
+    maxFrames = n;
   }
   const file = args.positionals[0] ?? "-";
   let text: string;
@@ -81,7 +97,7 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
     io.stderr(`coresight-worker parse: cannot read ${file}: ${why}\n`);
     return EXIT.noInput;
   }
-  const summary = parseText(text);
+  const summary = parseText(text, maxFrames);
   if (args.flags.has("json")) {
     io.stdout(JSON.stringify(summary, null, 2) + "\n");
   } else {
@@ -151,6 +167,7 @@ export function renderSummary(s: Summary): string {
     }
     const rest = crash.frames.length - from - shown.length;
     if (rest > 0) lines.push(`    ... ${rest} more`);
+    if (crash.frames_truncated) lines.push(`    (the frame limit cut this thread at ${crash.frames.length} frames: it has more)`);
     if (crash.backtrace_stopped) lines.push(`    backtrace stopped: ${crash.backtrace_stopped}`);
   }
   if (s.signature) lines.push(`signature:    ${s.signature.hash}  ${s.signature.text}`);

@@ -120,6 +120,14 @@ describe("parseFrameLine", () => {
 });
 
 describe("parseBacktrace", () => {
+  it("a thread gdb's frame limit cut says frames_truncated", () => {
+    const bt = parseBacktrace(
+      ["Thread 2 (LWP 8):", "#0  0x1 in idle () at a.c:1", "", "Thread 1 (LWP 7):", "#0  0x1 in descend (d=9) at r.c:4", "#1  0x2 in descend (d=8) at r.c:4", "(More stack frames follow...)", ""].join("\n"),
+    );
+    expect(bt.threads.find((t) => t.number === 1)?.frames_truncated).toBe(true);
+    expect(bt.threads.find((t) => t.number === 2)?.frames_truncated).toBeUndefined();
+  });
+
   const multi = [
     "[New LWP 1235]",
     "[New LWP 1234]",

@@ -61,7 +61,8 @@ describe("runGdb", () => {
     });
     expect(run.sections[ERRORS_KEY]).toBeUndefined();
     // The command file is removed after the run; its text is kept.
-    expect(run.commandFile).toContain("thread apply all bt full 256");
+    // The default limit, plus the one frame that shows a cut.
+    expect(run.commandFile).toContain("thread apply all bt full 257");
     expect(await fs.readdir(tmp)).toEqual([]);
   });
 
@@ -97,9 +98,10 @@ describe("runGdb", () => {
 
   test("frames per thread are bounded by maxFrames", async () => {
     const f = fixture("stack-overflow");
+    // gdb is asked for one frame more than the limit (lib/analyze.ts trims it and marks the cut).
     const run = await runGdb({ core: f.core, exe: f.exe, maxFrames: 7 });
     const frames = run.sections.backtrace!.match(/^#\d+ /gm) ?? [];
-    expect(frames).toHaveLength(7);
+    expect(frames).toHaveLength(8);
   });
 
   test("paths with spaces and quotes reach gdb intact", async () => {

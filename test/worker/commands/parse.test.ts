@@ -34,6 +34,21 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("coresight-worker parse", () => {
+  it("keeps at most --max-frames frames per thread, marks the cut, and says so", async () => {
+    const deep = ["Program terminated with signal SIGSEGV, Segmentation fault.", "Thread 1 (LWP 7):", ...Array.from({ length: 40 }, (_, i) => `#${i}  0x1 in descend (d=${i}) at r.c:4`)].join("\n");
+    const json = io(deep);
+    expect(await parseCommand(["-", "--json", "--max-frames", "10"], json)).toBe(EXIT.ok);
+    const doc = JSON.parse(json.out) as { threads: Array<{ frames: unknown[]; frames_truncated?: boolean }> };
+    expect(doc.threads[0]!.frames).toHaveLength(10);
+    expect(doc.threads[0]!.frames_truncated).toBe(true);
+    const human = io(deep);
+    expect(await parseCommand(["-", "--max-frames", "10"], human)).toBe(EXIT.ok);
+    expect(human.out).toMatch(/the frame limit cut this thread at 10 frames/);
+    const bad = io(deep);
+    expect(await parseCommand(["-", "--max-frames", "0"], bad)).toBe(EXIT.usage);
+    expect(bad.err).toMatch(/--max-frames must be a positive integer/);
+  });
+
   it("prints a human summary of a file", async () => {
     const r = io();
     expect(await parseCommand([join(dir, "bt.txt")], r)).toBe(EXIT.ok);
