@@ -4,7 +4,7 @@ SHELL := /bin/bash
 # (`make deps` provides it); every target below runs on the node found first.
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: all deps build typecheck fixtures test demo bench schema versions fresh-machine-check clean
+.PHONY: all deps build typecheck fixtures test demo bench schema versions fresh-machine-check image image-test clean
 
 all: build
 
@@ -47,6 +47,21 @@ versions:
 # Takes 15-30 minutes; not part of `make test`. See scripts/fresh-machine-check.sh --help.
 fresh-machine-check:
 	bash scripts/fresh-machine-check.sh
+
+# The container image (Dockerfile.gdb), tagged with package.json's version.
+# Without Docker Hub, `bash scripts/image-base.sh` first makes a stand-in base.
+IMAGE ?= coresight-worker:$(shell node -p 'require("./package.json").version' 2>/dev/null || echo dev)
+image:
+	DOCKER_BUILDKIT=0 docker build --network host -f Dockerfile.gdb -t $(IMAGE) \
+	  --build-arg VERSION=$(lastword $(subst :, ,$(IMAGE))) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
+
+# Builds the image and runs it for real: --help, analyze, run through one event,
+# read-only, --cap-drop ALL, an arbitrary UID, SIGTERM. Needs dockerd; takes
+# minutes; not part of `make test`. See scripts/image-test.sh.
+image-test: fixtures
+	IMAGE=$(IMAGE) bash scripts/image-test.sh
 
 clean:
 	rm -rf dist build

@@ -90,6 +90,58 @@ function durationList(name: string, fallback: number[]) {
   };
 }
 
+/**
+ * The CPUs the cgroup lets this process use, from the cgroup v2 `cpu.max`
+ * ("<quota> <period>" or "max <period>") or the v1 `cpu.cfs_quota_us` and
+ * `cpu.cfs_period_us` (quota -1 = none): WORKER_CONCURRENCY's default. A
+ * Kubernetes CPU limit becomes the quota, while `os.availableParallelism()`
+ * still counts the node's CPUs: a pod limited to 2 CPUs on a 64-CPU node must
+ * not run 64 gdb at once. Rounded down (a job is a CPU-bound gdb; half a CPU
+ * gives no job of its own), at least 1, at most `cpus`. Pure: the files'
+ * contents come in as strings (undefined when the file is absent).
+ */
+export function concurrencyFromCgroup(files: { cpuMax?: string; cfsQuotaUs?: string; cfsPeriodUs?: string }, cpus: number): number {
+  const cap = Math.max(1, Math.floor(cpus));
+  let quota = NaN;
+  let period = NaN;
+  const v2 = files.cpuMax?.trim().split(/\s+/);
+  if (v2 && v2.length >= 1 && v2[0] !== "") {
+    if (v2[0] === "max") return cap;
+    quota = Number(v2[0]);
+    period = Number(v2[1] ?? "100000");
+  } else if (files.cfsQuotaUs !== undefined) {
+    quota = Number(files.cfsQuotaUs.trim());
+    period = Number((files.cfsPeriodUs ?? "100000").trim());
+    if (quota < 0) return cap;
+  }
+  if (!Number.isFinite(quota) || !Number.isFinite(period) || quota <= 0 || period <= 0) return cap;
+  return Math.min(cap, Math.max(1, Math.floor(quota / period)));
+}
+
+/** Reads the cgroup CPU limit files under `root` (absent or unreadable files are undefined). */
+export function readCgroupCpuFiles(root = "/sys/fs/cgroup"): { cpuMax?: string; cfsQuotaUs?: string; cfsPeriodUs?: string } {
+  const read = (...parts: string[]): string | undefined => {
+    try {
+      return fs.readFileSync(path.join(root, ...parts), "utf8");
+    } catch {
+      return undefined;
+    }
+  };
+  const cpuMax = read("cpu.max");
+  if (cpuMax !== undefined) return { cpuMax };
+  // cgroup v1: the cpu controller's own hierarchy (a container sees its own cgroup there).
+  for (const dir of ["cpu", "cpu,cpuacct"]) {
+    const cfsQuotaUs = read(dir, "cpu.cfs_quota_us");
+    if (cfsQuotaUs !== undefined) return { cfsQuotaUs, cfsPeriodUs: read(dir, "cpu.cfs_period_us") };
+  }
+  return {};
+}
+
+/** WORKER_CONCURRENCY's default on this machine: the cgroup CPU quota, capped by the CPU count. */
+export function defaultConcurrency(cgroupRoot = "/sys/fs/cgroup"): number {
+  return concurrencyFromCgroup(readCgroupCpuFiles(cgroupRoot), os.availableParallelism());
+}
+
 const SINKS = ["http", "file", "nats"] as const;
 export type SinkName = (typeof SINKS)[number];
 
@@ -143,7 +195,8 @@ const ConfigSchema = z.object({
     putRunning: z.boolean(),
     timeoutMs: z.number().int().positive(),
   }),
-  resultSinks: z.array(z.enum(SINKS)).min(1),
+  /** Empty when neither RESULT_SINKS nor CORESIGHT_API_URL is set: `run` refuses that (requireResultSink). */
+  resultSinks: z.array(z.enum(SINKS)),
   resultsDir: z.string(),
   resultSubject: z.string(),
   logFile: z.string(),
@@ -178,7 +231,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["NATS_ACK_WAIT_MS", "60000", "ack wait; working() heartbeats extend it"],
   ["NATS_MAX_DELIVER", "5", "deliveries before retries_exhausted (the worker's limit; the server redelivers without one)"],
   ["NATS_BACKOFF_MS", "5000,30000,120000", "nak delays for transient failures"],
-  ["WORKER_CONCURRENCY", "CPU count", "jobs in flight per process"],
+  ["WORKER_CONCURRENCY", "cgroup CPU quota (at least 1, at most the CPU count)", "jobs in flight per process"],
   ["WORK_DIR", "$TMPDIR/coresight-worker", "per-job download directories"],
   ["MAX_DUMP_BYTES", "68719476736 (64 GiB)", "larger dumps fail with too_large"],
   ["DOWNLOAD_TIMEOUT_MS", "14400000 (4 h)", "deadline for a whole download, heartbeats do not extend it (0 = none)"],
@@ -199,7 +252,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["CORESIGHT_API_TOKEN", "", "bearer token for the API"],
   ["CORESIGHT_PUT_RUNNING", "false", "PUT a running status when a job starts"],
   ["CORESIGHT_API_TIMEOUT_MS", "30000", "per-request timeout"],
-  ["RESULT_SINKS", "http if CORESIGHT_API_URL else file", "comma list of http, file, nats"],
+  ["RESULT_SINKS", "http if CORESIGHT_API_URL is set, else none (run refuses to start)", "comma list of http, file, nats"],
   ["RESULTS_DIR", "./results", "file sink directory"],
   ["RESULT_SUBJECT", "coresight.analysis", "nats sink subject prefix (.completed/.failed)"],
   ["NATS_RESULT_STREAM", "CORESIGHT_RESULTS", "JetStream stream that persists the nats sink's results"],
@@ -251,7 +304,7 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = env.LOG_LEVEL || "info";
   const raw = {
     nats: natsConfig(env),
-    concurrency: integer("WORKER_CONCURRENCY", Math.max(1, os.availableParallelism()), 1)(env.WORKER_CONCURRENCY),
+    concurrency: integer("WORKER_CONCURRENCY", defaultConcurrency(), 1)(env.WORKER_CONCURRENCY),
     workDir,
     maxDumpBytes: integer("MAX_DUMP_BYTES", DEFAULT_MAX_DUMP_BYTES, 1)(env.MAX_DUMP_BYTES),
     download: {
@@ -281,7 +334,8 @@ export function loadConfig(env: Env = process.env): Config {
       putRunning: boolean("CORESIGHT_PUT_RUNNING", false)(env.CORESIGHT_PUT_RUNNING),
       timeoutMs: integer("CORESIGHT_API_TIMEOUT_MS", 30_000, 1)(env.CORESIGHT_API_TIMEOUT_MS),
     },
-    resultSinks: sinks.length > 0 ? sinks : [apiUrl ? "http" : "file"],
+    // No silent `file` default: in a pod its directory vanishes with the pod, and every result with it.
+    resultSinks: sinks.length > 0 ? sinks : apiUrl ? ["http"] : [],
     resultsDir: path.resolve(env.RESULTS_DIR || "results"),
     resultSubject: env.RESULT_SUBJECT || "coresight.analysis",
     logFile: env.LOG_FILE ?? "worker.log",
@@ -309,6 +363,20 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(where, issue?.message ?? "invalid configuration");
   }
   return deepFreeze(parsed.data);
+}
+
+/**
+ * `run` stores every result somewhere that outlives the worker, so it needs a
+ * sink: throws a ConfigError naming CORESIGHT_API_URL and RESULT_SINKS when
+ * there is none. (`file` is still there when asked for: RESULT_SINKS=file.)
+ */
+export function requireResultSink(config: Config): void {
+  if (config.resultSinks.length === 0) {
+    throw new ConfigError(
+      "RESULT_SINKS",
+      "no result sink configured: set CORESIGHT_API_URL (the http sink) or RESULT_SINKS (http, file, nats); without one every result would be lost",
+    );
+  }
 }
 
 /** `Object.freeze` is shallow: without this, `config.nats.url = ...` would still succeed. */

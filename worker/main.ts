@@ -12,6 +12,7 @@ const loaders: Record<string, () => Promise<Command>> = {
   analyze: async () => (await import("./commands/analyze.js")).default,
   parse: async () => (await import("./commands/parse.js")).default,
   run: async () => (await import("./commands/run.js")).default,
+  queue: async () => (await import("./commands/queue.js")).default,
   replay: async () => (await import("./commands/replay.js")).default,
   symbols: async () => (await import("./commands/symbols.js")).default,
   schema: async () => (await import("./commands/schema.js")).default,

@@ -10,12 +10,18 @@
  * - Permanent problems with the dump (not found, not a core, too large, ...)
  *   become a `failed` result here; they never throw past `process()`.
  * - Temporary files are removed on every path.
+ * - A dump that cannot fit is not attempted: before the download, the event's
+ *   `file_size` is checked against the work dir's free space (statfs) less
+ *   what this process's other jobs have claimed; when it does not fit, the
+ *   job throws a TransientError ("not enough free space") and the message is
+ *   nak'ed with the backoff delay, for this worker later or another one.
  */
 import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
 import os from "node:os";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Config } from "../lib/config.js";
-import { InvalidEventError, PermanentError, ShutdownError, errorCodeOf, isPermanent, toError } from "../lib/errors.js";
+import { InvalidEventError, PermanentError, ShutdownError, TransientError, errorCodeOf, isPermanent, toError } from "../lib/errors.js";
 import { analysisIdOf, eventContext, parseEvent, type CoredumpEvent } from "../lib/events.js";
 import type { Logger } from "../lib/log.js";
 import { failedResult, type Result } from "../lib/result.js";
@@ -46,6 +52,8 @@ export interface PipelineDeps {
   metrics?: Metrics;
   fetch?: typeof fetch;
   workerName?: string;
+  /** Free bytes in a directory (default: statfs); tests hand in their own. */
+  freeBytes?: (dir: string) => Promise<number>;
 }
 
 export interface JobInput {
@@ -102,9 +110,40 @@ function peek(data: Uint8Array): Record<string, unknown> {
   }
 }
 
+/** Bytes an unprivileged process may still write in `dir`'s file system. */
+export async function freeBytes(dir: string): Promise<number> {
+  await fs.mkdir(dir, { recursive: true });
+  const st = await fs.statfs(dir);
+  return st.bavail * st.bsize;
+}
+
 export function createPipeline(deps: PipelineDeps) {
   const { config, store, metrics } = deps;
   const worker = deps.workerName ?? `${os.hostname()}:${process.pid}`;
+  const spaceOf = deps.freeBytes ?? freeBytes;
+  /** file_size of the downloads in progress in this process: space already spoken for. */
+  let claimedBytes = 0;
+
+  /**
+   * Claims `size` bytes of the work dir for one job, or throws a
+   * TransientError when they are not free. A size above MAX_DUMP_BYTES is
+   * left to the download, which fails it permanently (too_large): retrying
+   * elsewhere would not help.
+   */
+  async function claimSpace(log: Logger, size: number | null): Promise<() => void> {
+    if (size === null || size > config.maxDumpBytes) return () => undefined;
+    const free = (await spaceOf(config.workDir)) - claimedBytes;
+    if (size > free) {
+      log.warn({ stage: "download", file_size: size, free_bytes: Math.max(0, free), claimed_bytes: claimedBytes, work_dir: config.workDir }, "not enough free space for the dump; not downloading, the message is returned to the queue");
+      throw new TransientError("download_failed", `not enough free space in ${config.workDir}: the dump is ${size} bytes, ${Math.max(0, free)} free`);
+    }
+    claimedBytes += size;
+    let released = false;
+    return () => {
+      if (!released) claimedBytes -= size;
+      released = true;
+    };
+  }
 
   async function storeResult(
     log: Logger,
@@ -175,6 +214,8 @@ export function createPipeline(deps: PipelineDeps) {
     let result: Result;
     let dir: string | null = null;
     let release: (() => Promise<void>) | undefined;
+    const expectedSize = typeof ev.data.file_size === "number" && ev.data.file_size > 0 ? ev.data.file_size : null;
+    const unclaim = await claimSpace(log, expectedSize);
     try {
       dir = await createJobDir(config.workDir, analysisId);
       const t0 = performance.now();
@@ -185,7 +226,7 @@ export function createPipeline(deps: PipelineDeps) {
         dir,
         fileName: "core",
         md5: ev.data.md5 || null,
-        expectedSize: typeof ev.data.file_size === "number" && ev.data.file_size > 0 ? ev.data.file_size : null,
+        expectedSize,
         maxBytes: config.maxDumpBytes,
         deadlineMs: config.download.timeoutMs,
         minBytesPerSecond: config.download.minBytesPerSecond,
@@ -226,6 +267,8 @@ export function createPipeline(deps: PipelineDeps) {
       if (input.signal.aborted) throw new ShutdownError();
       stages.analyze_ms = Math.round(performance.now() - t1);
       metrics?.stageSeconds.observe({ stage: "analyze" }, stages.analyze_ms / 1000);
+      // gdb alone, within analyze (which also prepares symbols): the stage that needs the CPU.
+      if (typeof result.gdb?.duration_ms === "number") metrics?.stageSeconds.observe({ stage: "gdb" }, result.gdb.duration_ms / 1000);
       log.info(
         {
           stage: "analyze",
@@ -249,6 +292,7 @@ export function createPipeline(deps: PipelineDeps) {
       log.warn({ error_code: err.code, err: err.message }, "job failed permanently");
       result = failedResult(err.code, err.message);
     } finally {
+      unclaim();
       await release?.().catch((e: unknown) => log.warn({ err: toError(e).message }, "could not close the dump file"));
       if (dir) await removeJobDir(dir).catch((e: unknown) => log.warn({ err: toError(e).message }, "could not remove job directory"));
     }

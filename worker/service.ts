@@ -1,6 +1,14 @@
 /**
  * The worker service: wires config, logger, NATS, S3, sinks, gdb and the
  * consumer loop together, and takes them apart again in order on stop().
+ *
+ * Start-up order: probes first (alive, not ready), then NATS, waited for as
+ * long as it takes (retrying with a capped backoff, one log line a try; a
+ * pod starting before NATS must not crash-loop), then the queue check
+ * (worker/queue.ts `checkQueue`: a missing stream with NATS_CREATE_STREAM=false
+ * is a ConfigError, after which everything opened is closed again so the
+ * process exits instead of hanging), then the consumer. Ready only once the
+ * consumer is bound and NATS connected.
  */
 import os from "node:os";
 import { execa } from "execa";
@@ -18,8 +26,32 @@ import { QueueConsumer } from "./consumer.js";
 import { startProbeServer, workDirWritable, type ProbeServer } from "./http.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createPipeline } from "./pipeline.js";
-import { connectNats, ensureQueue, ensureResultStream } from "./queue.js";
+import { checkQueue, connectNats } from "./queue.js";
 
+/** start-up was cancelled (a signal while waiting for NATS). */
+export class StartupAborted extends Error {
+  constructor() {
+    super("start-up cancelled");
+    this.name = "StartupAborted";
+  }
+}
+
+/** Delay before connection try `n` (1-based): 1, 2, 4, then 5 s. */
+export function connectRetryDelayMs(n: number): number {
+  return Math.min(5000, 1000 * 2 ** Math.max(0, n - 1));
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
 
 export interface Service {
   logger: Logger;
@@ -43,7 +75,12 @@ export async function gdbProblem(gdbPath: string): Promise<string | null> {
   }
 }
 
-export async function startService(config: Config, opts: { logger?: Logger; fetch?: typeof fetch } = {}): Promise<Service> {
+/**
+ * Starts the worker. `opts.signal` cancels a start-up still waiting for NATS
+ * (StartupAborted). Throws ConfigError when the queue is missing and may not
+ * be created; whatever was opened by then is closed first.
+ */
+export async function startService(config: Config, opts: { logger?: Logger; fetch?: typeof fetch; signal?: AbortSignal } = {}): Promise<Service> {
   const logger =
     opts.logger ?? createLogger({ level: config.logLevel, file: config.logFile, base: { pid: process.pid, host: os.hostname() } });
   const metrics = createMetrics({ version: VERSION, concurrency: config.concurrency });
@@ -67,21 +104,60 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
   const gdbIssue = await gdbProblem(config.gdb.path);
   if (gdbIssue) logger.error(gdbIssue);
 
-  const nc = await connectNats(config.nats, `coresight-worker ${workerName}`);
+  // Probes first: /healthz answers while NATS is awaited, /readyz says why not ready.
+  let phase: string | null = "connecting to NATS";
+  let nc: NatsConnection | null = null;
+  let natsConnected = false;
+  let probe: ProbeServer | null = null;
+  if (config.metricsPort > 0) {
+    probe = await startProbeServer(config.metricsPort, metrics, {
+      nats: () => (phase ? `starting: ${phase}` : nc?.isClosed() ? "NATS connection closed" : natsConnected ? null : "NATS disconnected; reconnecting"),
+      gdb: () => gdbIssue,
+      work_dir: () => workDirWritable(config.workDir),
+    });
+    logger.info({ port: probe.port }, "probes listening on /healthz /readyz /metrics");
+  }
+  const closeEarly = async () => {
+    await nc?.close().catch(() => undefined);
+    await probe?.close().catch(() => undefined);
+    logger.flush();
+  };
+
+  for (let attempt = 1; nc === null; attempt++) {
+    if (opts.signal?.aborted) {
+      await closeEarly();
+      throw new StartupAborted();
+    }
+    try {
+      nc = await connectNats(config.nats, `coresight-worker ${workerName}`, 5000);
+    } catch (e: unknown) {
+      const delay = connectRetryDelayMs(attempt);
+      logger.warn({ nats: config.nats.url, attempt, retry_in_ms: delay, err: toError(e).message }, "NATS not reachable; waiting for it (not ready)");
+      await sleep(delay, opts.signal);
+    }
+  }
+  natsConnected = true;
+  const conn = nc;
+  logger.info({ nats: config.nats.url }, "NATS connected");
   // Readiness follows the connection: a worker that cannot reach NATS takes
   // no work, and its orchestrator should know.
-  let natsConnected = true;
   void (async () => {
-    for await (const s of nc.status()) {
+    for await (const s of conn.status()) {
       if (s.type === "disconnect") natsConnected = false;
       if (s.type === "reconnect") natsConnected = true;
       if (s.type === "disconnect" || s.type === "reconnect") logger.warn({ nats: s.type }, `NATS ${s.type}`);
     }
   })().catch(() => undefined);
-  await ensureQueue(nc, config.nats, logger);
-  if (config.resultSinks.includes("nats")) await ensureResultStream(nc, config.nats, config.resultSubject, logger);
-  const js = jetstream(nc);
-  const natsConsumer = await js.consumers.get(config.nats.stream, config.nats.consumer);
+  let natsConsumer;
+  try {
+    phase = "checking the stream and consumer";
+    await checkQueue(conn, config.nats, config.resultSinks.includes("nats") ? config.resultSubject : null, logger);
+    natsConsumer = await jetstream(conn).consumers.get(config.nats.stream, config.nats.consumer);
+  } catch (e: unknown) {
+    await closeEarly();
+    throw e;
+  }
+  const js = jetstream(conn);
 
   const s3 = makeS3Client(config.s3);
   const store = createSinks(
@@ -118,16 +194,8 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
 
   const consumer = new QueueConsumer({ consumer: natsConsumer, config, logger, pipeline, metrics });
   const done = consumer.start();
+  phase = null;
 
-  let probe: ProbeServer | null = null;
-  if (config.metricsPort > 0) {
-    probe = await startProbeServer(config.metricsPort, metrics, {
-      nats: () => (nc.isClosed() ? "NATS connection closed" : natsConnected ? null : "NATS disconnected; reconnecting"),
-      gdb: () => gdbIssue,
-      work_dir: () => workDirWritable(config.workDir),
-    });
-    logger.info({ port: probe.port }, "probes listening on /healthz /readyz /metrics");
-  }
   logger.info("waiting for coredump.uploaded events");
 
   let stopping: Promise<void> | null = null;
@@ -136,7 +204,7 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
       logger.info({ in_flight: consumer.activeJobs, grace_ms: config.shutdownGraceMs }, "shutting down: no new messages; draining in-flight jobs");
       const steps: Array<[string, () => Promise<unknown>]> = [
         ["consumer", () => consumer.stop(config.shutdownGraceMs)],
-        ["nats", () => nc.drain()],
+        ["nats", () => conn.drain()],
         ["probes", async () => probe?.close()],
       ];
       for (const [name, step] of steps) {
@@ -150,5 +218,5 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
       logger.flush();
     })());
 
-  return { logger, metrics, nc, consumer, probe, stop, done };
+  return { logger, metrics, nc: conn, consumer, probe, stop, done };
 }

@@ -12,9 +12,17 @@
  * Bounded: a timeout, an AbortSignal and an output cap each end the run; gdb
  * runs in its own process group (`detached`) and the whole group is killed,
  * so nothing it started can outlive it.
+ *
+ * Dies with its worker: being in its own group, gdb is not reached when the
+ * worker's group is killed (SIGKILL, OOM kill), so it is started through
+ * `setpriv --pdeathsig KILL` (util-linux) when that exists: the kernel kills
+ * gdb when the worker dies (PR_SET_PDEATHSIG, out of node's reach; it
+ * survives setpriv's exec). And `killAllGdb()` ends every live gdb group at
+ * once, for a worker that exits without waiting (a second SIGTERM).
  */
 import { DEFAULT_MAX_FRAMES } from "../config.js";
 import fs from "node:fs/promises";
+import { accessSync, constants as fsConstants } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -64,6 +72,46 @@ export interface GdbRun {
 export const DEFAULT_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 export { DEFAULT_MAX_FRAMES } from "../config.js";
+
+/** Process group ids of the gdb runs in progress. */
+const liveGroups = new Set<number>();
+
+/** SIGKILLs every gdb process group still running; returns how many it signalled. */
+export function killAllGdb(): number {
+  let n = 0;
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, "SIGKILL");
+      n++;
+    } catch {
+      // ESRCH: already gone.
+    }
+  }
+  return n;
+}
+
+/** The executable a bare name resolves to on PATH (or the path itself), null when none. */
+function which(file: string): string | null {
+  const candidates = file.includes("/") ? [file] : (process.env.PATH ?? "").split(path.delimiter).filter(Boolean).map((d) => path.join(d, file));
+  for (const c of candidates) {
+    try {
+      accessSync(c, fsConstants.X_OK);
+      return c;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+let setprivPath: string | null | undefined;
+/** `[command, args]` that start gdb so that it dies with this process (setpriv --pdeathsig KILL), or gdb itself. */
+function deathBound(gdbPath: string, args: string[]): [string, string[]] {
+  setprivPath ??= which("setpriv");
+  // Only for a gdb that exists: a missing one must still fail as ENOENT (gdb_not_installed), not as setpriv's exit 127.
+  if (!setprivPath || which(gdbPath) === null) return [gdbPath, args];
+  return [setprivPath, ["--pdeathsig", "KILL", "--", gdbPath, ...args]];
+}
 
 /**
  * Runs gdb once on `opts.core`. Resolves with whatever gdb printed, even
@@ -120,7 +168,8 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
       file,
     ];
     const started = performance.now();
-    const subprocess = execa(gdbPath, args, {
+    const [command, commandArgs] = deathBound(gdbPath, args);
+    const subprocess = execa(command, commandArgs, {
       reject: false,
       stdin: "ignore",
       detached: true,
@@ -143,6 +192,7 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
       },
     });
     pid = subprocess.pid;
+    if (pid !== undefined) liveGroups.add(pid);
     if (pid !== undefined) opts.onSpawn?.(pid);
     // Our own timer and abort listener kill the whole group at once; execa's
     // timeout and cancelSignal only reach gdb itself.
@@ -187,6 +237,7 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
       commandFile,
     };
   } finally {
+    if (pid !== undefined) liveGroups.delete(pid);
     clearTimeout(timer);
     clearInterval(progress);
     opts.signal?.removeEventListener("abort", onAbort);

@@ -27,6 +27,7 @@ import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObj
 import { Ajv } from "ajv";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
+import { Job } from "kubernetes-models/batch/v1/Job";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
@@ -43,7 +44,7 @@ let helm = "";
 interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: any; // each test reads the fields of its kind
   data?: Record<string, string>;
   automountServiceAccountToken?: boolean;
@@ -58,6 +59,7 @@ interface EnvVar {
 type Validated = new (data: never) => { validate(): void };
 const MODELS: Record<string, Validated> = {
   "apps/v1/Deployment": Deployment,
+  "batch/v1/Job": Job,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
   "v1/ServiceAccount": ServiceAccount,
@@ -71,6 +73,7 @@ const MODELS: Record<string, Validated> = {
 /** The TypeScript interface of each kind, from the same packages. */
 const INTERFACES: Record<string, [module: string, name: string]> = {
   "apps/v1/Deployment": ["kubernetes-models/apps/v1/Deployment", "IDeployment"],
+  "batch/v1/Job": ["kubernetes-models/batch/v1/Job", "IJob"],
   "policy/v1/PodDisruptionBudget": ["kubernetes-models/policy/v1/PodDisruptionBudget", "IPodDisruptionBudget"],
   "autoscaling/v2/HorizontalPodAutoscaler": ["kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler", "IHorizontalPodAutoscaler"],
   "v1/ServiceAccount": ["kubernetes-models/v1/ServiceAccount", "IServiceAccount"],
@@ -212,8 +215,30 @@ describe("helm template with the default values", () => {
   });
 
   it("renders the worker Deployment, its PodDisruptionBudget and a ServiceAccount, each valid against its schema", () => {
-    expect(kinds(objects)).toEqual(["Deployment/coresight-worker", "PodDisruptionBudget/coresight-worker", "ServiceAccount/coresight"]);
+    expect(kinds(objects)).toEqual(["Deployment/coresight-worker", "Job/coresight-worker-queue-apply", "PodDisruptionBudget/coresight-worker", "ServiceAccount/coresight"]);
     validateAll(objects);
+  });
+
+  it("runs `queue apply` as a pre-install/pre-upgrade hook Job with the workers' NATS settings", () => {
+    const job = one(objects, "Job", "coresight-worker-queue-apply");
+    expect(job.metadata.annotations).toMatchObject({ "helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded" });
+    const pod = job.spec.template.spec;
+    expect(pod.restartPolicy).toBe("Never");
+    // Before install the chart's ServiceAccount does not exist yet: none named, no token.
+    expect(pod.serviceAccountName).toBeUndefined();
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const [c] = pod.containers;
+    expect(c.args).toEqual(["queue", "apply", "--wait", "60"]);
+    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    const worker = envOf(one(objects, "Deployment", "coresight-worker").spec.template.spec.containers[0]);
+    const env = envOf(c);
+    for (const name of ["NATS_URL", "NATS_STREAM", "NATS_SUBJECT", "NATS_CONSUMER", "NATS_ACK_WAIT_MS", "NATS_MAX_DELIVER", "RESULT_SINKS"]) {
+      expect([name, env.get(name)?.value]).toEqual([name, worker.get(name)?.value]);
+    }
+  });
+
+  it("queueApply.enabled=false renders no hook Job", () => {
+    expect(kinds(render("--set", "queueApply.enabled=false"))).not.toContain("Job/coresight-worker-queue-apply");
   });
 
   it("runs the worker under Pod Security 'restricted' with a read-only root", () => {
@@ -326,7 +351,7 @@ describe("deploy/worker.yaml", () => {
     if (expected !== text) fs.writeFileSync(`${file}.actual`, text);
     else fs.rmSync(`${file}.actual`, { force: true });
     expect(text).toBe(expected);
-    expect(parseAllDocuments(expected).map((d) => (d.toJS() as K8sObject).kind)).toEqual(["PodDisruptionBudget", "ServiceAccount", "Deployment"]);
+    expect(parseAllDocuments(expected).map((d) => (d.toJS() as K8sObject).kind)).toEqual(["PodDisruptionBudget", "ServiceAccount", "Deployment", "Job"]);
   });
 });
 
@@ -341,6 +366,7 @@ describe("helm template with KEDA, ServiceMonitor, PrometheusRule, dashboard and
       "ConfigMap/coresight-dashboard",
       "Deployment/coresight-api",
       "Deployment/coresight-worker",
+      "Job/coresight-worker-queue-apply",
       "PodDisruptionBudget/coresight-worker",
       "PrometheusRule/coresight-worker",
       "ScaledObject/coresight-worker",
@@ -453,6 +479,7 @@ describe("helm template with the HPA", () => {
     expect(kinds(objects)).toEqual([
       "Deployment/coresight-worker",
       "HorizontalPodAutoscaler/coresight-worker",
+      "Job/coresight-worker-queue-apply",
       "PodDisruptionBudget/coresight-worker",
       "ServiceAccount/coresight",
     ]);

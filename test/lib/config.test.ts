@@ -5,7 +5,8 @@
 import { describe, expect, it } from "@jest/globals";
 import os from "node:os";
 import path from "node:path";
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../../lib/config.js";
+import fs from "node:fs/promises";
+import { CONFIG_VARIABLES, ConfigError, concurrencyFromCgroup, defaultConcurrency, loadConfig, readCgroupCpuFiles, requireResultSink } from "../../lib/config.js";
 
 /** Runs loadConfig and returns the ConfigError it throws (fails the test if it does not). */
 function configError(env: Record<string, string>): ConfigError {
@@ -37,7 +38,7 @@ describe("loadConfig defaults", () => {
       maxDeliver: 5,
       backoffMs: [5_000, 30_000, 120_000],
     });
-    expect(c.concurrency).toBe(Math.max(1, os.availableParallelism()));
+    expect(c.concurrency).toBe(defaultConcurrency());
     expect(c.workDir).toBe(path.join(os.tmpdir(), "coresight-worker"));
     expect(c.maxDumpBytes).toBe(64 * 1024 ** 3);
     expect(c.download).toEqual({ timeoutMs: 4 * 3600_000, minBytesPerSecond: 64 * 1024, rateWindowMs: 60_000 });
@@ -46,7 +47,8 @@ describe("loadConfig defaults", () => {
     expect(c.allowedDumpHosts).toEqual([]);
     expect(c.allowedFileRoots).toEqual([]);
     expect(c.api).toEqual({ url: undefined, token: undefined, putRunning: false, timeoutMs: 30_000 });
-    expect(c.resultSinks).toEqual(["file"]);
+    // No sink by default: `run` refuses that (requireResultSink), nothing silently picks `file`.
+    expect(c.resultSinks).toEqual([]);
     expect(c.resultsDir).toBe(path.resolve("results"));
     expect(c.resultSubject).toBe("coresight.analysis");
     expect(c.logFile).toBe("worker.log");
@@ -65,7 +67,7 @@ describe("loadConfig defaults", () => {
   it("treats an empty variable as unset", () => {
     const c = loadConfig({ NATS_URL: "", WORKER_CONCURRENCY: "", NATS_BACKOFF_MS: "", NATS_CREATE_STREAM: "", CORESIGHT_API_URL: "" });
     expect(c.nats.url).toBe("nats://127.0.0.1:4222");
-    expect(c.concurrency).toBe(Math.max(1, os.availableParallelism()));
+    expect(c.concurrency).toBe(defaultConcurrency());
     expect(c.nats.backoffMs).toEqual([5_000, 30_000, 120_000]);
     expect(c.nats.createStream).toBe(true);
     expect(c.api.url).toBeUndefined();
@@ -291,5 +293,70 @@ describe("CONFIG_VARIABLES", () => {
       expect([name, name in sample]).toEqual([name, true]);
       expect([name, JSON.stringify(loadConfig({ [name]: sample[name]! }))]).not.toEqual([name, base]);
     }
+  });
+});
+
+describe("a result sink is required by run", () => {
+  it("neither CORESIGHT_API_URL nor RESULT_SINKS: requireResultSink names both", () => {
+    let err: unknown;
+    try {
+      requireResultSink(loadConfig({}));
+    } catch (e: unknown) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/RESULT_SINKS/);
+    expect((err as Error).message).toMatch(/CORESIGHT_API_URL/);
+  });
+
+  it("file when asked for explicitly, http from CORESIGHT_API_URL alone", () => {
+    expect(() => requireResultSink(loadConfig({ RESULT_SINKS: "file" }))).not.toThrow();
+    expect(loadConfig({ RESULT_SINKS: "file" }).resultSinks).toEqual(["file"]);
+    expect(loadConfig({ CORESIGHT_API_URL: "http://api:8000" }).resultSinks).toEqual(["http"]);
+  });
+});
+
+describe("WORKER_CONCURRENCY's default: the cgroup CPU quota", () => {
+  it.each([
+    ["v2 no limit", { cpuMax: "max 100000\n" }, 8, 8],
+    ["v2 2 CPUs", { cpuMax: "200000 100000\n" }, 8, 2],
+    ["v2 1.5 CPUs rounds down", { cpuMax: "150000 100000" }, 8, 1],
+    ["v2 half a CPU: at least 1", { cpuMax: "50000 100000" }, 8, 1],
+    ["v2 quota above the CPU count: capped", { cpuMax: "1600000 100000" }, 4, 4],
+    ["v2 other period", { cpuMax: "300000 50000" }, 16, 6],
+    ["v2 garbage", { cpuMax: "banana" }, 3, 3],
+    ["v1 no limit", { cfsQuotaUs: "-1\n", cfsPeriodUs: "100000\n" }, 8, 8],
+    ["v1 3 CPUs", { cfsQuotaUs: "300000\n", cfsPeriodUs: "100000\n" }, 8, 3],
+    ["v1 tiny quota", { cfsQuotaUs: "1000", cfsPeriodUs: "100000" }, 8, 1],
+    ["v1 capped", { cfsQuotaUs: "900000", cfsPeriodUs: "100000" }, 2, 2],
+    ["no cgroup files", {}, 6, 6],
+    ["no files, no CPUs reported", {}, 0, 1],
+  ])("%s", (_name, files, cpus, want) => {
+    expect(concurrencyFromCgroup(files, cpus)).toBe(want);
+  });
+
+  it("reads cpu.max (v2) before the v1 files, from a cgroup root", async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), "coresight-cgroup-"));
+    try {
+      await fs.mkdir(path.join(root, "cpu"));
+      await fs.writeFile(path.join(root, "cpu", "cpu.cfs_quota_us"), "100000\n");
+      await fs.writeFile(path.join(root, "cpu", "cpu.cfs_period_us"), "100000\n");
+      expect(readCgroupCpuFiles(root)).toEqual({ cfsQuotaUs: "100000\n", cfsPeriodUs: "100000\n" });
+      expect(defaultConcurrency(root)).toBe(1);
+      await fs.writeFile(path.join(root, "cpu.max"), "max 100000\n");
+      expect(readCgroupCpuFiles(root)).toEqual({ cpuMax: "max 100000\n" });
+      expect(defaultConcurrency(root)).toBe(os.availableParallelism());
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it("on this machine: the real /sys/fs/cgroup files give the default", () => {
+    const files = readCgroupCpuFiles();
+    const want = concurrencyFromCgroup(files, os.availableParallelism());
+    expect(want).toBeGreaterThanOrEqual(1);
+    expect(want).toBeLessThanOrEqual(Math.max(1, os.availableParallelism()));
+    expect(loadConfig({}).concurrency).toBe(want);
+    expect(loadConfig({ WORKER_CONCURRENCY: "7" }).concurrency).toBe(7);
   });
 });

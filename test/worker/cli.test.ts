@@ -92,6 +92,8 @@ describe("exit codes", () => {
   it.each([
     [{ WORKER_CONCURRENCY: "abc" }, "WORKER_CONCURRENCY", '"abc"'],
     [{ RESULT_SINKS: "http" }, "CORESIGHT_API_URL", "RESULT_SINKS"],
+    // No sink at all: refused, rather than results kept in a directory that vanishes with the pod.
+    [{}, "RESULT_SINKS", "CORESIGHT_API_URL"],
     [{ METRICS_PORT: "99999" }, "METRICS_PORT", '"99999"'],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL", '"loud"'],
   ])("run with %j exits 3 and names the variable", async (env, variable, shown) => {

@@ -181,7 +181,8 @@ describe("queue-driven worker pool", () => {
     victim.kill("SIGKILL");
     await victim.exited;
     // gdb runs in its own process group (so the worker can kill it on
-    // timeout); in a pod it dies with the container, here we end it.
+    // timeout) and dies with its worker (setpriv --pdeathsig, see
+    // test/worker/startup.test.ts); the wrapper's sleep does not: end it.
     try {
       process.kill(-Number(await fs.readFile(slow.marker, "utf8")), "SIGKILL");
     } catch {
@@ -320,6 +321,8 @@ describe("queue-driven worker pool", () => {
     expect(metrics).toMatch(/coresight_worker_messages_received_total 1/);
     expect(metrics).toMatch(/coresight_worker_results_total\{status="completed",error_code=""\} 1/);
     expect(metrics).toMatch(/coresight_worker_stage_duration_seconds_count\{stage="analyze"\} 1/);
+    // gdb is a stage of its own (within analyze, which also prepares symbols).
+    expect(metrics).toMatch(/coresight_worker_stage_duration_seconds_count\{stage="gdb"\} 1/);
     expect(metrics).toMatch(/coresight_worker_jobs_in_flight 0/);
   });
 
