@@ -36,10 +36,11 @@ import { readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
 import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./symbols/go.js";
 import { moduleAt } from "./symbols/inventory.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
-import { crashModuleShare, symbolicationOf, toModules } from "./symbols/report.js";
+import { crashModuleShare, symbolHints, symbolicationOf, toModules } from "./symbols/report.js";
 import type { ResolvedModule } from "./symbols/resolve.js";
 import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
 import { assembleTree, type SymbolTree } from "./symbols/tree.js";
+import { VERSION } from "./version.js";
 
 export type { SymbolsOptions } from "./symbols/prepare.js";
 
@@ -114,13 +115,14 @@ export async function analyzeDump(opts: AnalyzeDumpOptions): Promise<Result> {
   const timings: AnalyzeTimings = { totalMs: 0, gdbMs: 0, decompressMs: 0, symbolsMs: 0 };
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    return await analyze(opts, timings, cleanups);
+    // When and by which build: a result read months later says what produced it.
+    return { ...(await analyze(opts, timings, cleanups)), analyzed_at: new Date().toISOString(), worker: { version: VERSION, host: os.hostname() } };
   } catch (e: unknown) {
     if (opts.signal?.aborted) throw opts.signal.reason ?? e;
     const err = toError(e);
     const code = err instanceof CoreSightError ? err.code : "internal_error";
     const message = err instanceof CoreSightError ? err.message : `unexpected error while analyzing ${opts.core}: ${err.message}`;
-    return failedResult(code, message);
+    return { ...failedResult(code, message), analyzed_at: new Date().toISOString(), worker: { version: VERSION, host: os.hostname() } };
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     timings.totalMs = Math.round(performance.now() - started);
@@ -302,6 +304,7 @@ export function resultOf(
     ...(modules ? { moduleAt: (a: string) => moduleAt(modules, a), executable: modules.find((m) => m.executable)?.path ?? null } : {}),
   });
   const symbols = modules ? { modules: toModules(modules), symbolication: symbolicationOf(modules) } : {};
+  const symbolWarnings = modules ? symbolHints(modules) : [];
   const gdb = {
     version: run.version,
     exit_code: run.exitCode,
@@ -343,6 +346,7 @@ export function resultOf(
     gdb,
     core,
     ...symbols,
+    ...(symbolWarnings.length > 0 ? { warnings: symbolWarnings } : {}),
   };
 }
 

@@ -3,8 +3,6 @@
  * the quality adjustment, and module names on frames gdb could not name.
  * Pure functions.
  */
-import { crashFrameOf } from "../gdb/crash.js";
-import { signatureOf } from "../gdb/signature.js";
 import type { Module, Result, Thread } from "../result.js";
 import { moduleAt } from "./inventory.js";
 import type { ResolvedModule } from "./resolve.js";
@@ -57,4 +55,31 @@ export function crashModuleShare(threads: Thread[], crashThread: number | null, 
   }
   if (seen.size === 0) return 1;
   return [...seen.values()].filter(Boolean).length / seen.size;
+}
+
+/**
+ * What an operator can do about each module the analysis lacks, as result
+ * warnings: the module, its build-id and the exact command that fixes it.
+ * A file of another build found where the module should be (an --exe or a
+ * sysroot of the wrong build) is said too: it was not used, never silently.
+ */
+export function symbolHints(resolved: ResolvedModule[]): string[] {
+  const out: string[] = [];
+  for (const m of resolved) {
+    if (m.status === "found" || m.status === "invalid") continue;
+    const id = m.build_id ? `build-id ${m.build_id}` : "no build-id in the core";
+    const what = m.executable ? "executable" : "library";
+    const fix = m.build_id
+      ? `upload the build with that build-id: coresight-worker symbols add <file> (or the ${m.executable ? "executable with --exe" : "image's files with --sysroot"})`
+      : m.executable
+        ? "pass the executable with --exe"
+        : "give the image's files with --sysroot";
+    if (m.status === "mismatched") {
+      const others = m.rejected.map((r) => `${r.file} (${r.source}, build-id ${r.build_id ?? "none"})`).join(", ");
+      out.push(`${what} ${m.path} (${id}): only other builds were found, not used: ${others}; ${fix}`);
+    } else {
+      out.push(`${what} ${m.path} (${id}) not found${m.errors.length ? ` (${m.errors.slice(0, 2).join("; ")})` : ""}: ${fix}`);
+    }
+  }
+  return out;
 }

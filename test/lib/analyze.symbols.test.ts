@@ -112,6 +112,10 @@ describe("analyzeDump", () => {
     const exeModule = r.modules?.find((m) => m.build_id === exeId);
     expect(exeModule).toMatchObject({ path: exePath, status: "missing", source: null, file: null });
     expect(r.symbolication?.missing_build_ids).toEqual([exeId]);
+    // Named, with its build-id and the command that fixes it.
+    expect(r.warnings).toContain(
+      `executable ${exePath} (build-id ${exeId}) not found: upload the build with that build-id: coresight-worker symbols add <file> (or the executable with --exe)`,
+    );
     const crash = r.threads.find((t) => t.number === r.crash_thread)!;
     const top = crash.frames[0]!;
     expect(top.function).toBeNull();
@@ -210,6 +214,17 @@ describe("analyzeDump", () => {
     expect(r.symbolication).toMatchObject({ found: 3, missing: 0 });
     expect(r.core).toMatchObject({ size: (await fs.stat(zst)).size, compression: "zstd" });
     expect((await fs.readdir(opts.workDir)).filter((f) => f.startsWith("core"))).toEqual([]);
+  });
+
+  test("an --exe of another build is reported, not silently used or swapped", async () => {
+    const d = path.join(dir, "wrong-exe");
+    await fs.mkdir(d, { recursive: true });
+    const other = await compile(d, "crash", NULL_DEREF.replace("CRASH LINE", "CRASH LINE, another build"));
+    const r = await run(base({ exe: other, symbols: { cacheDir: path.join(dir, "cache"), cacheMaxBytes: 1 << 20, order: ["exe"] } }));
+    expect(r.status).toBe("completed");
+    expect(r.modules?.find((m) => m.build_id === exeId)).toMatchObject({ status: "mismatched", source: null });
+    expect(r.warnings?.find((w) => w.startsWith(`executable ${exePath} (build-id ${exeId}): only other builds were found, not used: ${other} (exe, build-id `))).toBeDefined();
+    expect(crashFrameOf(r).function).toBeNull();
   });
 
   test("a library of another build in the sysroot is mismatched, not used, and lends no names", async () => {

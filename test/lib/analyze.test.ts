@@ -18,6 +18,7 @@ import { ResultSchema, type Result } from "../../lib/result.js";
 import { ElfFile, PT_NOTE } from "../../lib/symbols/elf.js";
 import { FIXTURE_NAMES, compressedCores, fixture, requireFixture, requireFixtures, strippedSymbols, type FixtureName } from "../helpers/fixtures.js";
 import { expectGolden } from "../helpers/golden.js";
+import { VERSION } from "../../lib/version.js";
 
 let tmp: string;
 /** Symbol sources of the golden runs: this machine's libraries, without its separate debug info. */
@@ -326,5 +327,18 @@ describe("timings", () => {
     const r = await analyze({ core: fixture("null-deref").core, onTimings: (x) => (t = x) });
     expect(t!.gdbMs).toBe(r.gdb!.duration_ms);
     expect(t!.totalMs).toBeGreaterThanOrEqual(t!.gdbMs);
+  });
+});
+
+describe("provenance", () => {
+  test("every result says when it was analyzed and by which version, completed or failed", async () => {
+    const before = Date.now();
+    const ok = await analyze({ core: fixture("null-deref").core, exe: fixture("null-deref").exe });
+    const bad = await analyze({ core: path.join(tmp, "no-such-core") });
+    for (const r of [ok, bad]) {
+      expect(Date.parse(r.analyzed_at!)).toBeGreaterThanOrEqual(before - 1000);
+      expect(r.worker).toEqual({ version: VERSION, host: os.hostname() });
+    }
+    expect(bad.error?.code).toBe("file_not_found");
   });
 });
