@@ -342,3 +342,18 @@ describe("provenance", () => {
     expect(bad.error?.code).toBe("file_not_found");
   });
 });
+
+describe("no path of the worker in a result", () => {
+  test("no fixture's result mentions the job directory its symbol tree was built in", async () => {
+    for (const name of FIXTURE_NAMES) {
+      const f = requireFixture(name);
+      const workDir = await fs.mkdtemp(path.join(tmp, `job-${name}-`));
+      const r = await analyze({ core: f.core, exe: f.exe, workDir });
+      expect(r.status).toBe("completed");
+      const text = JSON.stringify(r);
+      expect({ name, leaks: text.includes(workDir) }).toEqual({ name, leaks: false });
+      // Libraries by the paths the crashed process had.
+      expect(r.shared_libraries.every((l) => !l.path.includes("/symbols/"))).toBe(true);
+    }
+  });
+});
