@@ -519,7 +519,6 @@ export type BrowseGroup = GroupColumns & {
   /** Every occurrence, unfiltered: the group's state is decided by these. */
   total: number;
   total_last_seen: string;
-  signal: string | null;
 };
 
 /** The signal name inside the stored result document (a text column on both databases). */
@@ -561,12 +560,11 @@ export async function browseGroups(db: Kysely<Database>, kind: DialectKind, f: B
       sql<number>`count(distinct case when ${cond} then c.pod end)`.as("pods"),
       sql<number>`count(distinct case when ${cond} then c.namespace end)`.as("namespaces"),
       sql<number>`count(distinct case when ${cond} then c.image end)`.as("images"),
-      sql<string | null>`max(case when ${cond} then ${signalName(kind)} end)`.as("signal"),
     ])
     .groupBy(["g.signature_hash", "g.signature_text", "g.frames_json", "g.resolved_at"])
     .having(sql<boolean>`count(case when ${cond} then 1 end) > 0`)
     .execute();
-  return rows.map((r) => ({ ...groupColumns(r), total: Number(r.total), total_last_seen: String(r.total_last_seen), signal: r.signal ?? null }));
+  return rows.map((r) => ({ ...groupColumns(r), total: Number(r.total), total_last_seen: String(r.total_last_seen) }));
 }
 
 /** Occurrences per UTC day (YYYY-MM-DD) since `sinceDay`, for the given groups, under the same filters. */
@@ -608,21 +606,18 @@ export async function bestResults(db: Kysely<Database>, hashes: readonly string[
   return out;
 }
 
-/** The values the list's filters offer (at most 200 of each). */
-export async function browseFacets(db: Kysely<Database>, kind: DialectKind): Promise<{ namespaces: string[]; images: string[]; signals: string[] }> {
+/**
+ * The values the list's namespace and image filters offer (at most 200 of
+ * each). Signals are not read from the documents here: parsing every result
+ * would cost more than the rest of the page (bench/ui.ts); the page offers
+ * the fixed set of fatal signals.
+ */
+export async function browseFacets(db: Kysely<Database>): Promise<{ namespaces: string[]; images: string[] }> {
   const column = async (col: "c.namespace" | "c.image") => {
     const r = await db.selectFrom("coredump as c").select(`${col} as v`).distinct().where(col, "is not", null).orderBy("v").limit(200).execute();
     return r.map((x) => String(x.v));
   };
-  const signals = await db
-    .selectFrom("analysis as a")
-    .select(signalName(kind).as("v"))
-    .distinct()
-    .where("a.signature_hash", "is not", null)
-    .orderBy("v")
-    .limit(200)
-    .execute();
-  return { namespaces: await column("c.namespace"), images: await column("c.image"), signals: signals.map((x) => x.v).filter((v): v is string => typeof v === "string") };
+  return { namespaces: await column("c.namespace"), images: await column("c.image") };
 }
 
 /** How many analyses are in each status, and how many reports wait in the outbox. */

@@ -16,7 +16,7 @@ export interface PageContext {
 export function page(ctx: PageContext, title: string, body: SafeHtml, opts: { head?: SafeHtml } = {}): SafeHtml {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
-<title>${title} · CoreSight</title><link rel="stylesheet" href="/ui/static/app.css">${opts.head}</head>
+<title>${title} · CoreSight</title><link rel="stylesheet" href="/ui/static/app.css"><link rel="icon" href="data:,">${opts.head}</head>
 <body><header><nav><a class="brand" href="/ui/groups">CoreSight</a>${
     ctx.role
       ? html`<a href="/ui/groups">Crash groups</a><a href="/ui/queue">Queue</a><span class="muted small">${ctx.role} token</span><form class="inline" method="post" action="/ui/logout">${csrfField(ctx)}<button type="submit">Sign out</button></form>`
@@ -78,6 +78,9 @@ const SIGNAL_MEANING: Record<string, string> = {
   SIGTERM: "asked to terminate",
   SIGQUIT: "quit with a core dump requested (kill -QUIT, Ctrl-\\)",
 };
+
+/** The fatal signals the list's filter offers. */
+export const SIGNALS: readonly string[] = Object.keys(SIGNAL_MEANING);
 
 export function signalMeaning(name: string | null | undefined, description?: string | null): string | null {
   return (name ? SIGNAL_MEANING[name] : undefined) ?? description ?? null;

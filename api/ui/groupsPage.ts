@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { BrowseFilters, BrowseGroup } from "../db/queries.js";
 import { groupState, type GroupState } from "../groups.js";
 import type { ResultDocument } from "../../lib/results/document.js";
-import { badge, location, page, signalMeaning, sparkline, time, type PageContext } from "./components.js";
+import { badge, location, page, signalMeaning, SIGNALS, sparkline, time, type PageContext } from "./components.js";
 import { hrefOf, html, seg, type SafeHtml } from "./html.js";
 
 export const PAGE_SIZE = 25;
@@ -86,7 +86,7 @@ export interface GroupListData {
   days: string[];
   perDay: Map<string, Map<string, number>>;
   best: Map<string, { analysis_id: string; doc: Partial<ResultDocument> | null }>;
-  facets: { namespaces: string[]; images: string[]; signals: string[] };
+  facets: { namespaces: string[]; images: string[] };
 }
 
 function select(name: string, label: string, current: string | undefined, options: ReadonlyArray<string | [string, string]>, any = "any"): SafeHtml {
@@ -102,7 +102,7 @@ export function groupsPage(ctx: PageContext, d: GroupListData): SafeHtml {
   const filters = html`<form class="filters" method="get" action="/ui/groups">
 ${select("namespace", "namespace", q.namespace, d.facets.namespaces)}
 ${select("image", "image", q.image, d.facets.images)}
-${select("signal", "signal", q.signal, d.facets.signals)}
+${select("signal", "signal", q.signal, SIGNALS)}
 ${select("status", "status", q.status, [["open", "open (not resolved)"], "new", "ongoing", "regressed", "resolved"])}
 ${select("since", "seen in", q.since, [["1h", "last hour"], ["24h", "last 24 h"], ["7d", "last 7 days"], ["30d", "last 30 days"]], "all time")}
 <label>sort<select name="sort"><option value="last_seen"${q.sort === "last_seen" ? html` selected` : null}>last seen</option><option value="count"${q.sort === "count" ? html` selected` : null}>count</option></select></label>
@@ -115,7 +115,7 @@ ${select("since", "seen in", q.since, [["1h", "last hour"], ["24h", "last 24 h"]
     const counts = d.days.map((day) => d.perDay.get(g.signature_hash)?.get(day) ?? 0);
     return html`<tr>
 <td data-label="crash frame"><a class="group-link" href="${hrefOf(`/ui/groups/${seg(g.signature_hash)}`)}"><code class="fn">${fn}</code></a><div class="mono small muted">${f ? location(f) : null}</div></td>
-<td data-label="signal"><strong>${g.signal ?? sig?.name ?? "–"}</strong><div class="small muted">${signalMeaning(g.signal ?? sig?.name, sig?.description)}</div></td>
+<td data-label="signal"><strong>${sig?.name ?? "–"}</strong><div class="small muted">${signalMeaning(sig?.name, sig?.description)}</div></td>
 <td class="num" data-label="count">${g.count}</td>
 <td data-label="last ${String(d.days.length)} days">${sparkline(counts, d.days)}</td>
 <td class="num small" data-label="pods / ns / images">${g.pods} / ${g.namespaces} / ${g.images}</td>

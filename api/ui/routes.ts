@@ -64,7 +64,8 @@ export const CONTENT_SECURITY_POLICY =
 const SECURITY_HEADERS = {
   "content-security-policy": CONTENT_SECURITY_POLICY,
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on our own form posts.
+  "referrer-policy": "same-origin",
   "x-frame-options": "DENY",
   "cache-control": "no-store",
 };
@@ -242,7 +243,7 @@ export function createUiHandler(deps: UiDeps): (req: http.IncomingMessage, res: 
       }
       const best = new Map<string, { analysis_id: string; doc: Partial<ResultDocument> | null }>();
       for (const [hash, r] of await bestResults(k, hashes)) best.set(hash, { analysis_id: r.analysis_id, doc: parseDoc(r.result_json) });
-      sendHtml(res, 200, groupsPage(ctx, { q: q.data, ...picked, days, perDay, best, facets: await browseFacets(k, db.kind) }));
+      sendHtml(res, 200, groupsPage(ctx, { q: q.data, ...picked, days, perDay, best, facets: await browseFacets(k) }));
       return "ui_groups";
     }
     let m = RESOLVE.exec(p);

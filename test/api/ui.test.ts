@@ -76,7 +76,6 @@ describe("group list: filters in the URL, state, sort, paging", () => {
     pods: 1,
     namespaces: 1,
     images: 1,
-    signal: "SIGSEGV",
   });
   it("states come from the unfiltered facts; status filters, both sorts and pages apply in that order", () => {
     const groups = [g("a", 1, "2026-01-03"), g("b", 5, "2026-01-02"), g("c", 2, "2026-01-04", "2026-01-05"), g("d", 3, "2026-01-06", "2026-01-05")];
