@@ -11,6 +11,7 @@
  * | GET  /api/v1/groups, /groups/{hash}     | worker or read  |
  * | PATCH /api/v1/groups/{hash}             | worker          |
  * | GET  /api/v1/health, /metrics           | none            |
+ * | GET  /, /ui/...  (the crash browser)    | api/ui/routes.ts|
  *
  * Invariant of ingest: the 202 is written only after the transaction that
  * holds the coredump, the analysis and the outbox row has committed.
@@ -43,6 +44,7 @@ import type { ApiMetrics } from "./metrics.js";
 import { notificationText } from "./notify.js";
 import { openApiDocument } from "./openapi.js";
 import type { Publisher } from "./outbox.js";
+import { createUiHandler, isUiRequest } from "./ui/routes.js";
 import { AnalysisQuerySchema, GroupQuerySchema, PatchGroupSchema, RunningStatusSchema } from "./schemas.js";
 import { analysisDetail, analysisSummary, groupDetailView, groupView } from "./views.js";
 
@@ -159,6 +161,7 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
   const tokenOf = (req: http.IncomingMessage) => bearerToken(req.headers.authorization);
   let openApiCache: unknown;
   const openApi = () => (openApiCache ??= openApiDocument());
+  const ui = createUiHandler({ db, auth, publisher, logger, now, readBody: (req) => readBody(req, deps.maxBodyBytes) });
 
   async function ingest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const headerToken = tokenOf(req);
@@ -263,8 +266,9 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
       if (!allowed.split(",").includes(method)) throw new ApiError(405, "method_not_allowed", `${method} ${p}: allowed ${allowed}`, { headers: { allow: allowed } });
     };
 
+    if (isUiRequest(p, method)) return ui(req, res, url, p);
     if (p === "/" || p === "/api/v1/events") {
-      only("POST");
+      only(p === "/" ? "GET,POST" : "POST");
       await ingest(req, res);
       return "ingest";
     }

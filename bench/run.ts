@@ -19,6 +19,7 @@ const benches: Array<[string, () => Promise<{ default: () => Promise<BenchTable>
   ["pipeline", () => import("./pipeline.js")],
   ["symbols", () => import("./symbols.js")],
   ["ingest", () => import("./ingest.js")],
+  ["ui", () => import("./ui.js")],
 ];
 
 async function main(): Promise<void> {

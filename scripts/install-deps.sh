@@ -12,7 +12,8 @@
 #      with JetStream and answering, gdb reading a real core of a tiny crashed
 #      program, eu-unstrip listing its build-id, zstd, debuginfod,
 #      better-sqlite3 (a native addon) opening a database, a private
-#      PostgreSQL 15 cluster started and answering. A failed
+#      PostgreSQL 15 cluster started and answering, headless chromium
+#      rendering a page for playwright-core. A failed
 #      check names the package that provides it. Nothing is assumed from a
 #      command merely existing on PATH.
 #
@@ -34,6 +35,7 @@ PACKAGES=(
   rustc                                  # the Rust fixture
   procps                                 # ps/pkill in the queue tests
   postgresql-15                          # the CoreSight API's tests start a private PostgreSQL cluster
+  chromium                               # the crash browser's tests (headless, driven by playwright-core)
 )
 
 missing=()
@@ -170,6 +172,9 @@ pg_cluster() {
   return "$ok"
 }
 check "PostgreSQL 15 starts a private cluster (initdb + pg_ctl) and answers" "postgresql-15" pg_cluster
+# playwright-core drives Debian's chromium (never its own download): a data: page rendered and read back.
+check "headless chromium renders a page for playwright-core" "chromium" \
+  node --input-type=module -e "import { chromium } from '$ROOT/node_modules/playwright-core/index.mjs'; const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] }); const p = await b.newPage(); await p.goto('data:text/html,<h1>ok</h1>'); const t = await p.textContent('h1'); await b.close(); process.exit(t === 'ok' ? 0 : 1);"
 
 start_nats() {
   mkdir -p nats

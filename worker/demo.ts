@@ -218,6 +218,7 @@ async function main(): Promise<number> {
     say(`${replayed.length} events, ${replayed.length} results in ${wall.toFixed(1)} s; "Received coredump.uploaded" logged ${received} times`);
     say(`worker.log: ${path.relative(process.cwd(), logFile) || logFile}   (tail -f ${path.relative(process.cwd(), logFile)} | grep "Received coredump.uploaded")`);
     say(`results:    ${path.relative(process.cwd(), path.join(out, "results"))}/<analysis_id>.json`);
+    say(`crash browser: ${apiUrl}/ui/groups  (up while the demo runs; afterwards: DATABASE_URL=sqlite:demo-output/coresight.db CORESIGHT_READ_TOKENS=<token> node dist/worker/cli.js api, then http://127.0.0.1:8000/ui/groups)`);
     return 0;
   } finally {
     for (const [name, stop] of stops) {

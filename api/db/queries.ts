@@ -11,6 +11,7 @@
  * signature's text and when it was marked resolved.
  */
 import { sql, type Insertable, type Kysely, type Transaction } from "kysely";
+import type { DialectKind } from "./migrations.js";
 import type { AnalysisRow, AnalysisStatus, AnalysisTable, CoredumpRow, Database, NewCoredump, NotificationKind, NotificationRow, OutboxRow } from "./schema.js";
 
 type Q = Kysely<Database> | Transaction<Database>;
@@ -414,6 +415,24 @@ function groupAggregates(db: Kysely<Database>) {
     .groupBy(["g.signature_hash", "g.signature_text", "g.frames_json", "g.resolved_at"]);
 }
 
+type GroupColumns = Pick<GroupFacts, "signature_hash" | "signature_text" | "frames" | "resolved_at" | "count" | "first_seen" | "last_seen" | "pods" | "namespaces" | "images">;
+
+/** The columns every aggregate row of a group has, typed (a count is bigint text on PostgreSQL). */
+function groupColumns(r: Pick<GroupColumns, "signature_hash" | "signature_text" | "resolved_at"> & { frames_json: string; count: unknown; first_seen: unknown; last_seen: unknown; pods: unknown; namespaces: unknown; images: unknown }): GroupColumns {
+  return {
+    signature_hash: r.signature_hash,
+    signature_text: r.signature_text,
+    frames: JSON.parse(r.frames_json) as string[],
+    resolved_at: r.resolved_at,
+    count: Number(r.count),
+    first_seen: String(r.first_seen),
+    last_seen: String(r.last_seen),
+    pods: Number(r.pods),
+    namespaces: Number(r.namespaces),
+    images: Number(r.images),
+  };
+}
+
 async function withAnalyses(db: Kysely<Database>, rows: Array<Awaited<ReturnType<ReturnType<typeof groupAggregates>["execute"]>>[number]>): Promise<GroupFacts[]> {
   const out: GroupFacts[] = [];
   for (const r of rows) {
@@ -422,17 +441,8 @@ async function withAnalyses(db: Kysely<Database>, rows: Array<Awaited<ReturnType
     const latest = await base.orderBy("c.received_at", "desc").orderBy("a.analysis_id", "desc").executeTakeFirstOrThrow();
     const best = await base.orderBy("a.quality", "desc").orderBy("c.received_at", "desc").orderBy("a.analysis_id", "desc").executeTakeFirstOrThrow();
     out.push({
-      signature_hash: r.signature_hash,
-      signature_text: r.signature_text,
-      frames: JSON.parse(r.frames_json) as string[],
-      count: Number(r.count),
-      first_seen: String(r.first_seen),
-      last_seen: String(r.last_seen),
-      pods: Number(r.pods),
-      namespaces: Number(r.namespaces),
-      images: Number(r.images),
+      ...groupColumns(r),
       nodes: Number(r.nodes),
-      resolved_at: r.resolved_at,
       latest_analysis_id: latest.analysis_id,
       best_analysis_id: best.analysis_id,
       best_quality: best.quality,
@@ -490,4 +500,130 @@ export async function getGroup(db: Kysely<Database>, hash: string): Promise<Grou
 export async function setResolved(db: Kysely<Database>, hash: string, resolvedAt: string | null): Promise<boolean> {
   const r = await db.updateTable("crash_group").set({ resolved_at: resolvedAt }).where("signature_hash", "=", hash).executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+// ---------------------------------------------------------------- crash browser (api/ui)
+
+/** The group list's filters; every one narrows the occurrences that are counted. */
+export interface BrowseFilters {
+  namespace?: string;
+  image?: string;
+  /** Signal name (SIGSEGV), as the result document has it. */
+  signal?: string;
+  /** ISO time: occurrences received at or after it. */
+  since?: string;
+}
+
+/** A crash group as the list shows it: counts over the filtered occurrences, state over all of them. */
+export type BrowseGroup = GroupColumns & {
+  /** Every occurrence, unfiltered: the group's state is decided by these. */
+  total: number;
+  total_last_seen: string;
+};
+
+/** The signal name inside the stored result document (a text column on both databases). */
+function signalName(kind: DialectKind) {
+  return kind === "sqlite" ? sql<string | null>`json_extract(a.result_json, '$.signal.name')` : sql<string | null>`(a.result_json::json #>> '{signal,name}')`;
+}
+
+function browseCondition(kind: DialectKind, f: BrowseFilters) {
+  const parts = [sql`1 = 1`];
+  if (f.namespace) parts.push(sql`c.namespace = ${f.namespace}`);
+  if (f.image) parts.push(sql`c.image = ${f.image}`);
+  if (f.signal) parts.push(sql`${signalName(kind)} = ${f.signal}`);
+  if (f.since) parts.push(sql`c.received_at >= ${f.since}`);
+  return sql<boolean>`(${sql.join(parts, sql` and `)})`;
+}
+
+/**
+ * Every crash group with at least one occurrence matching `f`, in one
+ * aggregate query (conditional aggregates: the filtered counts beside the
+ * unfiltered ones). The caller sorts, filters by state and pages: a
+ * deployment has far fewer groups than analyses.
+ */
+export async function browseGroups(db: Kysely<Database>, kind: DialectKind, f: BrowseFilters): Promise<BrowseGroup[]> {
+  const cond = browseCondition(kind, f);
+  const rows = await db
+    .selectFrom("analysis as a")
+    .innerJoin("coredump as c", "c.id", "a.coredump_id")
+    .innerJoin("crash_group as g", "g.signature_hash", "a.signature_hash")
+    .select([
+      "g.signature_hash",
+      "g.signature_text",
+      "g.frames_json",
+      "g.resolved_at",
+      sql<number>`count(*)`.as("total"),
+      sql<string>`max(c.received_at)`.as("total_last_seen"),
+      sql<number>`count(case when ${cond} then 1 end)`.as("count"),
+      sql<string>`min(case when ${cond} then c.received_at end)`.as("first_seen"),
+      sql<string>`max(case when ${cond} then c.received_at end)`.as("last_seen"),
+      sql<number>`count(distinct case when ${cond} then c.pod end)`.as("pods"),
+      sql<number>`count(distinct case when ${cond} then c.namespace end)`.as("namespaces"),
+      sql<number>`count(distinct case when ${cond} then c.image end)`.as("images"),
+    ])
+    .groupBy(["g.signature_hash", "g.signature_text", "g.frames_json", "g.resolved_at"])
+    .having(sql<boolean>`count(case when ${cond} then 1 end) > 0`)
+    .execute();
+  return rows.map((r) => ({ ...groupColumns(r), total: Number(r.total), total_last_seen: String(r.total_last_seen) }));
+}
+
+/** Occurrences per UTC day (YYYY-MM-DD) since `sinceDay`, for the given groups, under the same filters. */
+export async function browseDays(
+  db: Kysely<Database>,
+  kind: DialectKind,
+  f: BrowseFilters,
+  hashes: readonly string[],
+  sinceDay: string,
+): Promise<Array<{ signature_hash: string; day: string; n: number }>> {
+  if (hashes.length === 0) return [];
+  const rows = await db
+    .selectFrom("analysis as a")
+    .innerJoin("coredump as c", "c.id", "a.coredump_id")
+    .select(["a.signature_hash", sql<string>`substr(c.received_at, 1, 10)`.as("day"), sql<number>`count(*)`.as("n")])
+    .where("a.signature_hash", "in", [...hashes])
+    .where("c.received_at", ">=", sinceDay)
+    .where(browseCondition(kind, f))
+    .groupBy(["a.signature_hash", sql`substr(c.received_at, 1, 10)`])
+    .execute();
+  return rows.map((r) => ({ signature_hash: String(r.signature_hash), day: r.day, n: Number(r.n) }));
+}
+
+/** The best-symbolized analysis of each group (highest quality, then newest) with its result document. */
+export async function bestResults(db: Kysely<Database>, hashes: readonly string[]): Promise<Map<string, { analysis_id: string; result_json: string | null }>> {
+  const out = new Map<string, { analysis_id: string; result_json: string | null }>();
+  for (const hash of hashes) {
+    const r = await db
+      .selectFrom("analysis as a")
+      .innerJoin("coredump as c", "c.id", "a.coredump_id")
+      .select(["a.analysis_id", "a.result_json"])
+      .where("a.signature_hash", "=", hash)
+      .orderBy("a.quality", "desc")
+      .orderBy("c.received_at", "desc")
+      .orderBy("a.analysis_id", "desc")
+      .executeTakeFirst();
+    if (r) out.set(hash, r);
+  }
+  return out;
+}
+
+/**
+ * The values the list's namespace and image filters offer (at most 200 of
+ * each). Signals are not read from the documents here: parsing every result
+ * would cost more than the rest of the page (bench/ui.ts); the page offers
+ * the fixed set of fatal signals.
+ */
+export async function browseFacets(db: Kysely<Database>): Promise<{ namespaces: string[]; images: string[] }> {
+  const column = async (col: "c.namespace" | "c.image") => {
+    const r = await db.selectFrom("coredump as c").select(`${col} as v`).distinct().where(col, "is not", null).orderBy("v").limit(200).execute();
+    return r.map((x) => String(x.v));
+  };
+  return { namespaces: await column("c.namespace"), images: await column("c.image") };
+}
+
+/** How many analyses are in each status, and how many reports wait in the outbox. */
+export async function queueCounts(db: Kysely<Database>): Promise<Record<AnalysisStatus, number> & { unpublished: number }> {
+  const rows = await db.selectFrom("analysis").select(["status", sql<number>`count(*)`.as("n")]).groupBy("status").execute();
+  const counts = { queued: 0, running: 0, completed: 0, failed: 0, unpublished: await countPending(db) };
+  for (const r of rows) counts[r.status] = Number(r.n);
+  return counts;
 }

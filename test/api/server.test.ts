@@ -135,8 +135,9 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
       const chunked = await fetch(url(), { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${AGENT_TOKEN}` }, body: chunks, duplex: "half" } as RequestInit);
       expect(chunked.status).toBe(413);
       await chunked.body?.cancel();
-      const get = await call(url(), "GET", "/");
-      expect(get.status).toBe(405);
+      // GET / is the crash browser now (issue 14; test/api/ui.test.ts); another method is still refused.
+      const put = await call(url(), "PUT", "/");
+      expect(put.status).toBe(405);
     });
 
     it("stores no token anywhere in the database", async () => {
