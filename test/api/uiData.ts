@@ -1,7 +1,7 @@
 /**
  * Data for the crash browser's tests, made the way production makes it: the
  * fixture cores of build/fixtures analyzed for real, the worker pipeline's
- * way (lib/symbolize.ts: modules resolved by build-id, then gdb),
+ * way (lib/analyze.ts analyzeDump: modules resolved by build-id, then gdb),
  * each reported to the API's root as CoreDog does and its result PUT back
  * as the worker does (resultDocument), through a real API service.
  */
@@ -11,7 +11,7 @@ import path from "node:path";
 import { eventContext, parseEvent } from "../../lib/events.js";
 import type { Result } from "../../lib/result.js";
 import { resultDocument } from "../../lib/results/document.js";
-import { analyzeWithSymbols } from "../../lib/symbolize.js";
+import { analyzeDump } from "../../lib/analyze.js";
 import { requireFixture, type FixtureName } from "../helpers/fixtures.js";
 import { WORKER_TOKEN, agentEvent, call, postAsAgent } from "./helpers.js";
 
@@ -28,7 +28,7 @@ export function analysisOf(name: FixtureName): Promise<Result> {
     r = (async () => {
       const workDir = await fs.mkdtemp(path.join(os.tmpdir(), "coresight-ui-analysis-"));
       try {
-        return await analyzeWithSymbols({ core: f.core, exe: f.exe, workDir });
+        return await analyzeDump({ core: f.core, exe: f.exe, workDir });
       } finally {
         await fs.rm(workDir, { recursive: true, force: true });
       }
