@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startApiService, type ApiService } from "../api/service.js";
-import { analyzeCore } from "../lib/analyze.js";
+import { analyzeDump } from "../lib/analyze.js";
 import { loadApiConfig } from "../lib/config.js";
 import { createLogger } from "../lib/log.js";
 import type { Result } from "../lib/result.js";
@@ -100,7 +100,7 @@ export default async function bench(): Promise<BenchTable> {
   const rows: Array<Array<string | number>> = [];
   try {
     const fx = path.join(root, "build/fixtures/null-deref");
-    const template = await analyzeCore({ core: path.join(fx, "core"), exe: path.join(fx, "null-deref") });
+    const template = await analyzeDump({ core: path.join(fx, "core"), exe: path.join(fx, "null-deref") });
     rows.push(...(await one("SQLite file", `sqlite:${path.join(dir, "ui.db")}`, template)));
     const pg = await startPostgres();
     try {
