@@ -27,6 +27,7 @@ import { CoreSightError, PermanentError, toError } from "./errors.js";
 import { parseBacktrace, type Backtrace } from "./gdb/parseBacktrace.js";
 import { runGdb, type GdbRun, type GdbRunOptions } from "./gdb/run.js";
 import { ERRORS_KEY } from "./gdb/sections.js";
+import { parseDisassembly, parseRegisters } from "./gdb/registers.js";
 import { parseSharedLibraries } from "./gdb/sharedLibraries.js";
 import { findCrashThread, parseSelectedThread } from "./gdb/crash.js";
 import { summarize } from "./gdb/summarize.js";
@@ -342,12 +343,18 @@ export function resultOf(
     quality: Math.round(summary.quality * share * 1000) / 1000,
     shared_libraries: parseSharedLibraries(s.sharedlibrary).map(({ from, to, symbols_read, path: p }) => ({ from, to, symbols_read, path: crashedPath(p, ctx.tree) ?? p })),
     abort_message: abortMessageOf(s.abort_message),
+    ...optional("registers", parseRegisters(s.registers)),
+    ...optional("disassembly", parseDisassembly(s.disassembly)),
     ...runtimeOf(s[RUNTIME_SECTION], go?.panic_message ?? null),
     gdb,
     core,
     ...symbols,
     ...(symbolWarnings.length > 0 ? { warnings: symbolWarnings } : {}),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | null): Partial<Record<K, V>> {
+  return value === null ? {} : ({ [key]: value } as Record<K, V>);
 }
 
 /** The abort_message section is one JSON line: {"abort_message": string|null}. */

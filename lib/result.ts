@@ -179,6 +179,10 @@ export const ResultSchema = z.object({
   warnings: z.array(z.string()).optional(),
   gdb: GdbInfoSchema.nullable(),
   core: CoreInfoSchema.nullable(),
+  /** The crash thread's registers at the crash (gdb `info registers`): name → value as gdb printed it. */
+  registers: z.record(z.string(), z.string()).optional(),
+  /** Instructions from the faulting pc (gdb `x/16i $pc`); the line starting `=>` is the faulting one. */
+  disassembly: z.array(z.string()).optional(),
   analyzed_at: z.string().optional(),
   worker: z.object({ version: z.string(), host: z.string() }).optional(),
 });

@@ -69,7 +69,7 @@ function symbolReport(doc: Doc): SafeHtml {
   )}</tbody></table>`;
 }
 
-/** Registers and disassembly are not in result schema v1 yet; shown when a result carries them, whatever their shape. */
+/** Registers (name → value) and disassembly (lines, `=>` at the faulting one), as the result carries them; any other shape is shown as JSON. */
 function loose(v: unknown): SafeHtml {
   if (typeof v === "string") return html`<pre>${v}</pre>`;
   if (Array.isArray(v) && v.every((x) => typeof x === "string")) return html`<pre>${(v as string[]).join("\n")}</pre>`;

@@ -357,3 +357,15 @@ describe("no path of the worker in a result", () => {
     }
   });
 });
+
+describe("registers and disassembly", () => {
+  test("the crash thread's registers and the faulting instruction are in the result", async () => {
+    const r = await analyze({ core: fixture("null-deref").core, exe: fixture("null-deref").exe });
+    expect(r.registers?.rip).toMatch(/^0x[0-9a-f]+$/);
+    expect(r.registers?.rax).toMatch(/^0x[0-9a-f]+$/);
+    const faulting = r.disassembly?.find((l) => l.startsWith("=>"));
+    expect(faulting).toMatch(/^=> 0x[0-9a-f]+ <store_total\+\d+>:/);
+    // The faulting pc is the crash frame's.
+    expect(faulting).toContain(r.crash_frame!.address!.replace(/^0x0*/, "0x"));
+  });
+});
