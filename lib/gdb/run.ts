@@ -71,7 +71,7 @@ export interface GdbRun {
 
 export const DEFAULT_TIMEOUT_MS = 300_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
-export { DEFAULT_MAX_FRAMES } from "../config.js";
+export { DEFAULT_MAX_FRAMES };
 
 /** Process group ids of the gdb runs in progress. */
 const liveGroups = new Set<number>();

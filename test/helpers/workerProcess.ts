@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import fsp from "node:fs/promises";
 import path from "node:path";
 import { repoRoot } from "./fixtures.js";
 
@@ -97,4 +98,35 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Resolves once a worker has bound its consumer and waits for events. */
+export function waitReady(w: WorkerProcess, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  return w.waitForLine((l) => l.msg === "waiting for coredump.uploaded events", timeoutMs);
+}
+
+/**
+ * The environment every queue test's worker shares: its own stream,
+ * consumer and subject (unique per test `id`), its work directory under
+ * `dir`, no metrics port, one job at a time. Tests add their sinks and sources.
+ */
+export function queueEnv(natsUrl: string, id: string, dir: string): Record<string, string> {
+  return {
+    NATS_URL: natsUrl,
+    NATS_STREAM: `S_${id}`.toUpperCase(),
+    NATS_CONSUMER: `c_${id}`,
+    NATS_SUBJECT: `coredog.${id}.uploaded`,
+    WORK_DIR: path.join(dir, "work"),
+    METRICS_PORT: "0",
+    WORKER_CONCURRENCY: "1",
+  };
+}
+
+/** A gdb wrapper that writes its pid (= its process group) to a marker file, waits, then runs gdb. */
+export async function slowGdb(dir: string, seconds: number): Promise<{ gdb: string; marker: string }> {
+  const gdb = path.join(dir, "slow-gdb.sh");
+  const marker = path.join(dir, "gdb-started");
+  // The start-up check (gdb --version) passes straight through.
+  await fsp.writeFile(gdb, `#!/bin/sh\n[ "$1" = "--version" ] && exec gdb "$@"\necho $$ > "${marker}"\nsleep ${seconds}\nexec gdb "$@"\n`, { mode: 0o755 });
+  return { gdb, marker };
 }

@@ -17,7 +17,7 @@ import { startS3Server } from "../helpers/s3Server.js";
 import { startApiServer } from "../helpers/apiServer.js";
 import { coredumpEvent as event } from "../helpers/events.js";
 import { publishRaw } from "../helpers/rawNats.js";
-import { eventually, repoRoot, spawnWorker, type WorkerProcess } from "../helpers/workerProcess.js";
+import { eventually, repoRoot, spawnWorker, type WorkerProcess, queueEnv, slowGdb, waitReady } from "../helpers/workerProcess.js";
 
 type S3 = Awaited<ReturnType<typeof startS3Server>>;
 type Api = Awaited<ReturnType<typeof startApiServer>>;
@@ -69,10 +69,7 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
   const dir = path.join(tmp, id);
   await fs.mkdir(dir, { recursive: true });
   const env: Record<string, string> = {
-    NATS_URL: nats.url,
-    NATS_STREAM: `S_${id}`.toUpperCase(),
-    NATS_CONSUMER: `c_${id}`,
-    NATS_SUBJECT: `coredog.${id}.uploaded`,
+    ...queueEnv(nats.url, id, dir),
     NATS_ACK_WAIT_MS: "4000",
     NATS_BACKOFF_MS: "200",
     CORESIGHT_API_URL: api.url,
@@ -84,10 +81,7 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
     AWS_ACCESS_KEY_ID: "S3RVER",
     AWS_SECRET_ACCESS_KEY: "S3RVER",
     ALLOWED_DUMP_HOSTS: "127.0.0.1,localhost",
-    WORK_DIR: path.join(dir, "work"),
     LOG_FILE: path.join(dir, "worker.log"),
-    METRICS_PORT: "0",
-    WORKER_CONCURRENCY: "1",
     SHUTDOWN_GRACE_MS: "30000",
     ...extra,
   };
@@ -96,7 +90,7 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
     workers.push(w);
     return w;
   };
-  const ready = (w: WorkerProcess) => w.waitForLine((l) => l.msg === "waiting for coredump.uploaded events", 30_000);
+  const ready = waitReady;
   const publish = async (body: string | object, hdrs: Record<string, string> = {}) => {
     const js = jetstream(nc);
     const h = natsHeaders();
@@ -112,13 +106,6 @@ type Stored = { status: string; error?: { code: string; message: string }; signa
 const storedDocs = (): Array<[string, Stored[]]> => [...api.results.entries()].map(([k, v]) => [k, v as Stored[]]);
 const docsFor = (prefix: string) => storedDocs().filter(([, docs]) => docs.some((d) => JSON.stringify(d).includes(prefix)));
 
-/** A gdb wrapper that announces itself through a marker file, then waits. */
-async function slowGdb(dir: string, seconds: number): Promise<{ gdb: string; marker: string }> {
-  const gdb = path.join(dir, "slow-gdb.sh");
-  const marker = path.join(dir, "gdb-started");
-  await fs.writeFile(gdb, `#!/bin/sh\n# The start-up check (gdb --version) passes straight through.\n[ "$1" = "--version" ] && exec gdb "$@"\necho $$ > "${marker}"\nsleep ${seconds}\nexec gdb "$@"\n`, { mode: 0o755 });
-  return { gdb, marker };
-}
 const exists = (p: string) => fs.access(p).then(() => true, () => undefined);
 
 /** Waits until the scenario's consumer has nothing pending and nothing unacknowledged. */

@@ -16,7 +16,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { freePort } from "../../worker/devPort.js";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { coredumpEvent } from "../helpers/events.js";
-import { cliPath, eventually, repoRoot, spawnWorker, type WorkerProcess } from "../helpers/workerProcess.js";
+import { cliPath, eventually, repoRoot, spawnWorker, type WorkerProcess, queueEnv, slowGdb, waitReady } from "../helpers/workerProcess.js";
 
 const CORE = path.join(repoRoot, "build/fixtures/null-deref/core");
 let nats: DevNatsServer;
@@ -60,19 +60,13 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
   const dir = path.join(tmp, id);
   await fs.mkdir(dir, { recursive: true });
   const env: Record<string, string> = {
-    NATS_URL: nats.url,
-    NATS_STREAM: `S_${id}`.toUpperCase(),
-    NATS_CONSUMER: `c_${id}`,
-    NATS_SUBJECT: `coredog.${id}.uploaded`,
+    ...queueEnv(nats.url, id, dir),
     NATS_ACK_WAIT_MS: "4000",
     NATS_BACKOFF_MS: "200",
     RESULT_SINKS: "file",
     RESULTS_DIR: path.join(dir, "results"),
     ALLOWED_FILE_ROOTS: path.dirname(CORE),
-    WORK_DIR: path.join(dir, "work"),
     LOG_FILE: "",
-    METRICS_PORT: "0",
-    WORKER_CONCURRENCY: "1",
     SHUTDOWN_GRACE_MS: "30000",
     ...extra,
   };
@@ -81,7 +75,7 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
     workers.push(w);
     return w;
   };
-  const ready = (w: WorkerProcess) => w.waitForLine((l) => l.msg === "waiting for coredump.uploaded events", 30_000);
+  const ready = waitReady;
   const publish = async (data: Record<string, unknown> = {}, conn: NatsConnection = nc) => {
     await jetstream(conn).publish(env.NATS_SUBJECT!, JSON.stringify(coredumpEvent(`coredog-${id}`, `file://${CORE}`, { file_name: `core.${id}`, ...data })));
   };
@@ -89,13 +83,6 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
   return { id, dir, env, start, ready, publish, results };
 }
 
-/** A gdb wrapper that writes its pid (= its process group) to a marker file, then waits. */
-async function slowGdb(dir: string, seconds: number): Promise<{ gdb: string; marker: string }> {
-  const gdb = path.join(dir, "slow-gdb.sh");
-  const marker = path.join(dir, "gdb-started");
-  await fs.writeFile(gdb, `#!/bin/sh\n[ "$1" = "--version" ] && exec gdb "$@"\necho $$ > "${marker}"\nsleep ${seconds}\nexec gdb "$@"\n`, { mode: 0o755 });
-  return { gdb, marker };
-}
 const readPid = async (marker: string) =>
   eventually(async () => {
     const text = await fs.readFile(marker, "utf8").catch(() => "");

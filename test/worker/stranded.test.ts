@@ -20,7 +20,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { startApiServer, type DevApiServer } from "../helpers/apiServer.js";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { coredumpEvent } from "../helpers/events.js";
-import { eventually, spawnWorker, type WorkerProcess } from "../helpers/workerProcess.js";
+import { eventually, spawnWorker, type WorkerProcess, queueEnv, waitReady } from "../helpers/workerProcess.js";
 
 const TOKEN = "stranded-test-token";
 let nats: DevNatsServer;
@@ -63,10 +63,7 @@ afterAll(async () => {
 
 function env(id: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    NATS_URL: nats.url,
-    NATS_STREAM: `S_${id}`.toUpperCase(),
-    NATS_CONSUMER: `c_${id}`,
-    NATS_SUBJECT: `coredog.${id}.uploaded`,
+    ...queueEnv(nats.url, id, path.join(tmp, id)),
     NATS_ACK_WAIT_MS: "1500",
     NATS_MAX_DELIVER: "2",
     NATS_BACKOFF_MS: "100",
@@ -74,17 +71,14 @@ function env(id: string, extra: Record<string, string> = {}): Record<string, str
     CORESIGHT_API_TOKEN: TOKEN,
     RESULT_SINKS: "http",
     ALLOWED_DUMP_HOSTS: "127.0.0.1",
-    WORK_DIR: path.join(tmp, id, "work"),
     LOG_FILE: path.join(tmp, id, "worker.log"),
-    METRICS_PORT: "0",
-    WORKER_CONCURRENCY: "1",
     ...extra,
   };
 }
 
 
 const received = (w: WorkerProcess, delivery: number) => w.waitForLine((l) => l.msg === "Received coredump.uploaded" && l.delivery_count === delivery, 30_000);
-const ready = (w: WorkerProcess) => w.waitForLine((l) => l.msg === "waiting for coredump.uploaded events", 30_000);
+const ready = waitReady;
 type Stored = { status: string; error?: { code: string; message: string } };
 const docsFor = (id: string) => [...api.results.entries()].filter(([, docs]) => JSON.stringify(docs).includes(`pod-${id}`)).map(([, d]) => d as Stored[]);
 
