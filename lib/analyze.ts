@@ -138,18 +138,18 @@ interface OpenedDump {
   info: CoreFileInfo;
 }
 
-async function openDump(opts: AnalyzeDumpOptions, workDir: string, timings: AnalyzeTimings): Promise<OpenedDump> {
+async function openDump(opts: AnalyzeDumpOptions, workDir: string, timings: AnalyzeTimings, cleanups: Array<() => Promise<void>>): Promise<OpenedDump> {
   // Missing, not a regular file (a FIFO would block every later open), not a core: typed, before anything else opens it.
   const inspected = await inspectCore(opts.core);
   const original = opts.arrived?.compression && !inspected.compression ? { ...inspected, size: opts.arrived.size, compression: opts.arrived.compression } : inspected;
   if (!inspected.compression) return { core: path.resolve(opts.core), original, info: inspected };
   const t = performance.now();
   const core = path.join(workDir, "core.decompressed");
+  cleanups.push(() => fs.rm(core, { force: true }));
+  // decompressFile refuses a layer under the layer (unsupported_compression).
   await decompressTo(opts.core, core, inspected.compression, opts);
   timings.decompressMs = Math.round(performance.now() - t);
-  const info = await inspectCore(core);
-  if (info.compression) throw new PermanentError("not_a_core", `${opts.core} decompresses to another ${info.compression} stream, not a core`);
-  return { core, original, info };
+  return { core, original, info: await inspectCore(core) };
 }
 
 async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanups: Array<() => Promise<void>>): Promise<Result> {
@@ -161,8 +161,7 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
   } else {
     await fs.mkdir(workDir, { recursive: true });
   }
-  const dump = await openDump(opts, workDir, timings);
-  if (dump.core !== path.resolve(opts.core)) cleanups.push(() => fs.rm(dump.core, { force: true }));
+  const dump = await openDump(opts, workDir, timings, cleanups);
 
   const explicitExe = opts.exe ? path.resolve(opts.exe) : null;
   if (explicitExe) {
