@@ -177,13 +177,18 @@ export function createPipeline(deps: PipelineDeps) {
     } catch (e: unknown) {
       invalid = toError(e);
     }
-    let analysisId = ev ? analysisIdOf(ev) : invalidAnalysisId(input.data);
-    if (ev) {
+    // A bad header (unreadable, or an invalid id): the event itself is fine, so its own id names the result.
+    let analysisId: string;
+    if (!ev) {
+      analysisId = invalidAnalysisId(input.data);
+    } else if (input.headerError) {
+      analysisId = analysisIdOf(ev);
+      invalid = new InvalidEventError(`the message's headers cannot be read: ${input.headerError}`);
+    } else {
       try {
-        if (input.headerError) throw new InvalidEventError(`the message's headers cannot be read: ${input.headerError}`);
         analysisId = analysisIdOf(ev, { headerId: input.headerAnalysisId });
       } catch (e: unknown) {
-        // A bad header (id): the event itself is fine, so its own id names the result.
+        analysisId = analysisIdOf(ev);
         invalid = toError(e);
       }
     }
