@@ -146,8 +146,11 @@ describe("queue-driven worker pool", () => {
     expect(log.split("\n").filter((l) => l.includes('"msg":"Received coredump.uploaded"'))).toHaveLength(events.length);
     expect(log).not.toContain("agent-secret-token");
     expect(log).not.toContain("X-Amz-Signature=" + urls.get("null-deref")!.split("X-Amz-Signature=")[1]?.slice(0, 16));
-    // The file and nats sinks got every result too.
-    expect((await fs.readdir(sc.env.RESULTS_DIR!)).filter((f) => f.endsWith(".json"))).toHaveLength(events.length);
+    // The file and nats sinks got every result too. The sinks store in parallel, so the
+    // API may have a result whose file is still being renamed into place: wait for them.
+    const files = async () => (await fs.readdir(sc.env.RESULTS_DIR!)).filter((f) => f.endsWith(".json"));
+    await eventually(async () => ((await files()).length >= events.length ? true : undefined), 10_000, "file results");
+    expect(await files()).toHaveLength(events.length);
     await eventually(() => (natsResults.length >= events.length ? true : undefined), 10_000, "nats results");
     expect(natsResults.every((s) => s === "coresight.pooltest.completed")).toBe(true);
     sub.unsubscribe();
