@@ -21,12 +21,13 @@ main { max-width: 78rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.35rem; margin: .25rem 0 .75rem; word-break: break-word; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; border-bottom: 1px solid var(--line); padding-bottom: .25rem; }
 code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em; }
+.mono { overflow-wrap: anywhere; }
 code { background: var(--code); padding: 0 .25em; border-radius: 3px; word-break: break-all; }
 pre { background: var(--code); padding: .75rem; overflow: auto; border-radius: 4px; max-height: 40rem; }
 .muted { color: var(--muted); }
 .small { font-size: .85em; }
 table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
 th { font-weight: 600; font-size: .85em; color: var(--muted); }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.crash td { background: var(--crash); }
@@ -55,6 +56,7 @@ details { margin: .35rem 0; } details > summary { cursor: pointer; }
 .login { max-width: 26rem; margin: 3rem auto; } .login input { width: 100%; max-width: none; margin: .25rem 0 .75rem; }
 .error { color: var(--regressed); }
 @media (max-width: 720px) {
+  table.stack, table.stack tbody { display: block; }
   table.stack thead { display: none; }
   table.stack tr { display: block; border-bottom: 1px solid var(--line); padding: .4rem 0; }
   table.stack td { display: block; border: 0; padding: .1rem .25rem; }
