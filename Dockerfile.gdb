@@ -10,9 +10,9 @@
 #     -e CORESIGHT_API_TOKEN=... coresight-worker
 #
 # Ships what `run`, `analyze`, `api` and the other operator commands need:
-# dist/lib, dist/api, dist/worker without the dev stand-ins (worker/dev*.ts,
-# worker/demo.ts: private nats-server, s3rver, API for `make demo`), no bench/,
-# production node_modules only.
+# dist/lib, dist/api, dist/worker (tsconfig.build.json), never dev/ (the
+# stand-ins and demo of `make demo`: private nats-server, s3rver) or bench/,
+# which .dockerignore keeps out of the context; production node_modules only.
 
 FROM node:24-bookworm-slim AS build
 # better-sqlite3 (the API's SQLite) builds from source when no prebuilt binary
@@ -28,7 +28,6 @@ COPY lib ./lib
 COPY worker ./worker
 COPY api ./api
 RUN npx tsc -p tsconfig.build.json \
- && rm -f dist/worker/dev* dist/worker/demo.* \
  && npm prune --omit=dev
 
 FROM node:24-bookworm-slim

@@ -4,18 +4,29 @@ SHELL := /bin/bash
 # (`make deps` provides it); every target below runs on the node found first.
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: all deps build typecheck fixtures test demo bench schema versions fresh-machine-check image image-test clean
+.PHONY: all deps build build-dev typecheck lint fixtures test demo bench schema versions fresh-machine-check image image-test clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
+# dist/ for the service (lib, worker, api: what the image ships) ...
 build: deps
 	npx tsc -p tsconfig.build.json
 
+# ... and also the dev stand-ins and the demo (dev/) and the benchmarks
+# (bench/), for make demo, make test and make bench only.
+build-dev: deps
+	npx tsc -p tsconfig.dev.json
+
 typecheck: deps
 	npx tsc --noEmit -p tsconfig.json
+
+# eslint (eslint.config.js: floating promises, type-only imports, throws of
+# non-Errors).
+lint: deps
+	npx eslint .
 
 # Compiles the crash programs in fixtures/ and crashes them into real cores
 # under build/fixtures/ (skipped when up to date).
@@ -23,15 +34,15 @@ fixtures: deps
 	bash scripts/build-fixtures.sh
 	bash scripts/build-aarch64-fixture.sh
 
-# Typecheck (ts-jest only transpiles), build dist/ (the queue tests run the
+# Typecheck (ts-jest only transpiles), lint, build dist/ (the queue tests run the
 # real worker binary), build the fixture cores, then jest.
-test: typecheck build fixtures
+test: typecheck lint build-dev fixtures
 	npm test
 
-demo: build fixtures
-	node dist/worker/demo.js
+demo: build-dev fixtures
+	node dist/dev/demo.js
 
-bench: build fixtures
+bench: build-dev fixtures
 	node dist/bench/run.js
 
 schema: build

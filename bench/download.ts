@@ -26,7 +26,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { downloadDump } from "../lib/storage/download.js";
 import { makeS3Client } from "../lib/storage/s3.js";
 import { parseDumpUrl } from "../lib/storage/url.js";
-import { startS3Server } from "../worker/devS3.js";
+import { startS3Server } from "../dev/s3.js";
 import type { BenchTable } from "./table.js";
 
 const MiB = 1024 * 1024;
@@ -39,7 +39,7 @@ interface Store {
   stop(): Promise<void>;
 }
 
-/** s3rver in its own process (worker/devS3.ts), read through the worker's own client (makeS3Client), not the test one. */
+/** s3rver in its own process (dev/s3.ts), read through the worker's own client (makeS3Client), not the test one. */
 async function startStore(dir: string): Promise<Store> {
   const server = await startS3Server({ dir });
   const client = makeS3Client({ endpoint: server.endpoint, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, forcePathStyle: true })!;

@@ -13,8 +13,8 @@ import { countPending } from "../api/db/queries.js";
 import { startApiService } from "../api/service.js";
 import { loadApiConfig } from "../lib/config.js";
 import { createLogger } from "../lib/log.js";
-import { startNatsServer } from "../worker/devNats.js";
-import { startPostgres } from "../worker/devPostgres.js";
+import { startNatsServer } from "../dev/nats.js";
+import { startPostgres } from "../dev/postgres.js";
 import { median, type BenchTable } from "./table.js";
 
 const REPORTS = 2000;

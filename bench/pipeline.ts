@@ -11,9 +11,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { startApiServer } from "../worker/devApi.js";
-import { startNatsServer } from "../worker/devNats.js";
-import { startS3Server } from "../worker/devS3.js";
+import { startApiServer } from "../dev/api.js";
+import { startNatsServer } from "../dev/nats.js";
+import { startS3Server } from "../dev/s3.js";
 import { type BenchTable, median } from "./table.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs/promises";
-import { freePort } from "../worker/devPort.js";
+import { freePort } from "../dev/port.js";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

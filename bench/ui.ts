@@ -16,7 +16,7 @@ import { analyzeDump } from "../lib/analyze.js";
 import { loadApiConfig } from "../lib/config.js";
 import { createLogger } from "../lib/log.js";
 import type { Result } from "../lib/result.js";
-import { startPostgres } from "../worker/devPostgres.js";
+import { startPostgres } from "../dev/postgres.js";
 import { median, type BenchTable } from "./table.js";
 
 const ANALYSES = 10_000;

@@ -34,7 +34,7 @@ timed env DOCKER_BUILDKIT=0 docker build -q --network host -f Dockerfile.gdb -t 
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 step "image size: $(( size / 1000000 )) MB"
 docker image inspect -f '{{json .Config.Labels}}' "$IMAGE" | grep -q org.opencontainers.image.version || fail "no OCI labels"
-if docker run --rm --entrypoint /bin/sh "$IMAGE" -c 'ls /app/dist/worker/dev* /app/dist/worker/demo.js /app/dist/bench 2>/dev/null' | grep -q .; then
+if docker run --rm --entrypoint /bin/sh "$IMAGE" -c 'ls -d /app/dist/dev /app/dist/bench /app/dev /app/bench 2>/dev/null' | grep -q .; then
   fail "dev stand-ins, demo or bench shipped in the image"
 fi
 

@@ -17,7 +17,7 @@ import type { Config } from "../lib/config.js";
 import { errorCodeOf, toError, TransientError } from "../lib/errors.js";
 import { ANALYSIS_ID_HEADER } from "../lib/events.js";
 import type { Logger } from "../lib/log.js";
-import { jitter } from "../lib/results/retry.js";
+import { jitter } from "../lib/retry.js";
 import type { Metrics } from "./metrics.js";
 import type { JobInput, Pipeline } from "./pipeline.js";
 import { abandoned, decide, type JobEnd } from "./settle.js";

@@ -12,8 +12,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "pino";
 import { TransientError } from "../errors.js";
-import { errorOf } from "./retry.js";
-import type { ResultSink } from "./sinks.js";
+import { errorOf } from "../retry.js";
+import type { ResultSink } from "./sink.js";
 
 /** Writes `data` to `file` atomically (temp + fsync + rename), creating the directory. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {

@@ -17,8 +17,8 @@
 import type { Logger } from "pino";
 import { PermanentError, TransientError } from "../errors.js";
 import { scrubSecrets } from "../log.js";
-import { DEFAULT_RETRY_POLICY, errorOf, parseRetryAfter, retryLoop, type RetryPolicy, type TryOutcome } from "./retry.js";
-import type { ResultSink, StoreOptions } from "./sinks.js";
+import { DEFAULT_RETRY_POLICY, errorOf, parseRetryAfter, retryLoop, type RetryPolicy, type TryOutcome } from "../retry.js";
+import type { ResultSink, StoreOptions } from "./sink.js";
 
 export interface HttpSinkOptions {
   /** CoreSight API base URL, e.g. http://coresight-api:8000 */

@@ -17,8 +17,8 @@
  */
 import type { Logger } from "pino";
 import { TransientError } from "../errors.js";
-import { DEFAULT_RETRY_POLICY, errorOf, retryLoop, type RetryPolicy } from "./retry.js";
-import type { ResultSink, ResultStatus } from "./sinks.js";
+import { DEFAULT_RETRY_POLICY, errorOf, retryLoop, type RetryPolicy } from "../retry.js";
+import type { ResultSink, ResultStatus } from "./sink.js";
 
 export type PublishFn = (subject: string, data: Uint8Array, headers: Record<string, string>) => Promise<void>;
 

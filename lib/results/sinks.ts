@@ -19,30 +19,8 @@ import { isSafeAnalysisId } from "../events.js";
 import { createFileSink } from "./file.js";
 import { createHttpSink } from "./http.js";
 import { createNatsSink, type PublishFn } from "./nats.js";
-import { errorOf, type RetryPolicy } from "./retry.js";
-
-export type ResultStatus = "completed" | "failed";
-
-export interface StoreOptions {
-  signal?: AbortSignal;
-  status: ResultStatus;
-}
-
-export interface ResultSink {
-  name: string;
-  store(analysisId: string, doc: object, opts: StoreOptions): Promise<void>;
-  /** Tells the API a job started (CORESIGHT_PUT_RUNNING). Best effort: never throws. */
-  markRunning?(analysisId: string, ctx: object | null, opts: { signal?: AbortSignal }): Promise<void>;
-}
-
-export interface ResultStore {
-  /** Names of the sinks, in configuration order. */
-  readonly sinks: readonly string[];
-  /** Stores in every sink; throws TransientError or PermanentError when any sink did not store. */
-  store(analysisId: string, doc: object, opts: StoreOptions): Promise<void>;
-  /** Best effort; never throws. */
-  markRunning(analysisId: string, ctx: object | null, opts?: { signal?: AbortSignal }): Promise<void>;
-}
+import { errorOf, type RetryPolicy } from "../retry.js";
+import { assertSafeAnalysisId, type ResultSink, type ResultStore } from "./sink.js";
 
 export interface SinksConfig {
   sinks: Array<"http" | "file" | "nats">;
@@ -61,13 +39,6 @@ export interface SinksDeps {
   /** Wait between retries (tests record the delays and return at once). */
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
-}
-
-/** Rejects an analysis_id that is not safe as a path segment and a file name (a bug upstream). */
-export function assertSafeAnalysisId(analysisId: string): void {
-  if (!isSafeAnalysisId(analysisId)) {
-    throw new PermanentError("invalid_input", `unsafe analysis_id ${JSON.stringify(analysisId.slice(0, 160))}: expected [A-Za-z0-9._-]{1,128}`);
-  }
 }
 
 /**

@@ -50,7 +50,7 @@ import { CoreSightError, PermanentError, TransientError } from "../errors.js";
 import { checkHostAllowed, openAllowedFile } from "./hostPolicy.js";
 import { pinnedFetch } from "./pinnedFetch.js";
 import { confine } from "./workDir.js";
-import { parseRetryAfter } from "../results/retry.js";
+import { parseRetryAfter } from "../retry.js";
 import { classifyS3Error, clientServes } from "./s3.js";
 import { presignedExpiry, redactUrl, type DumpLocation } from "./url.js";
 

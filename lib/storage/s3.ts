@@ -9,7 +9,7 @@
  */
 import { S3Client } from "@aws-sdk/client-s3";
 import { PermanentError, TransientError, type CoreSightError } from "../errors.js";
-import { parseRetryAfter } from "../results/retry.js";
+import { parseRetryAfter } from "../retry.js";
 
 export interface S3Settings {
   endpoint?: string;

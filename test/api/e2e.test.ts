@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "@jest/glob
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { freePort } from "../../worker/devPort.js";
+import { freePort } from "../../dev/port.js";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { startS3Server, type S3TestServer } from "../helpers/s3Server.js";
 import { eventually, repoRoot, spawnWorker, type WorkerProcess } from "../helpers/workerProcess.js";

@@ -1,6 +1,6 @@
 /**
  * Databases for the API tests: SQLite in a temp dir, and a private
- * PostgreSQL 15 cluster (worker/devPostgres.ts: initdb + pg_ctl on a free
+ * PostgreSQL 15 cluster (dev/postgres.ts: initdb + pg_ctl on a free
  * port in a temp dir, torn down after), never the machine's own cluster. Each test gets a fresh
  * database of its own (`freshDatabase`).
  */
@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import type { ApiConfig } from "../../lib/config.js";
 import { loadApiConfig } from "../../lib/config.js";
-import { startPostgres } from "../../worker/devPostgres.js";
+import { startPostgres } from "../../dev/postgres.js";
 
 export { startPostgres };
 
@@ -99,7 +99,7 @@ export async function call(base: string, method: string, p: string, opts: { toke
   }
   const res = await fetch(base + p, { method, headers, body });
   const text = await res.text();
-  let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read arbitrary response shapes
+  let json: any; // tests read arbitrary response shapes
   try {
     json = JSON.parse(text);
   } catch {
@@ -113,7 +113,7 @@ export async function call(base: string, method: string, p: string, opts: { toke
  * URL (the bare API root; Go sends the path "/"), compact JSON, Go's headers,
  * the token in `Authorization: Bearer` (and, by the agent, in the body too).
  */
-export async function postAsAgent(apiUrl: string, body: object, token = AGENT_TOKEN): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function postAsAgent(apiUrl: string, body: object, token = AGENT_TOKEN): Promise<{ status: number; json: any }> {
   const u = new URL(apiUrl);
   const text = JSON.stringify(body);
   return new Promise((resolve, reject) => {

@@ -1,1 +1,1 @@
-export { startApiServer, type DevApiServer, type DevApiHandler, type RecordedRequest } from "../../worker/devApi.js";
+export { startApiServer, type DevApiServer, type DevApiHandler, type RecordedRequest } from "../../dev/api.js";

@@ -1,1 +1,1 @@
-export { startNatsServer, type DevNatsServer } from "../../worker/devNats.js";
+export { startNatsServer, type DevNatsServer } from "../../dev/nats.js";

@@ -1,2 +1,2 @@
 // s3rver in a child process; the implementation is shared with `make demo` and the benchmarks.
-export * from "../../worker/devS3.js";
+export * from "../../dev/s3.js";

@@ -12,7 +12,7 @@ import { repoRoot } from "../helpers/workerProcess.js";
 
 describe("make demo", () => {
   it("prints a result line for every replayed event and where worker.log is", async () => {
-    const demo = path.join(repoRoot, "dist/worker/demo.js");
+    const demo = path.join(repoRoot, "dist/dev/demo.js");
     await fs.access(demo).catch(() => {
       throw new Error(`${demo} missing: run \`make build\` (make test does) before jest`);
     });

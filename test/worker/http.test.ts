@@ -102,6 +102,7 @@ describe("startProbeServer", () => {
       // A rejected string or a thrown object still makes the worker unready, visibly.
       rejectsString: () => Promise.reject("socket closed"),
       throwsObject: () => {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- the case under test: a check that throws a non-Error
         throw { code: 42 };
       },
     });

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { freePort } from "../../worker/devPort.js";
+import { freePort } from "../../dev/port.js";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { startS3Server } from "../helpers/s3Server.js";
 import { startApiServer } from "../helpers/apiServer.js";

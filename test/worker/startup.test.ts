@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { freePort } from "../../worker/devPort.js";
+import { freePort } from "../../dev/port.js";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { coredumpEvent } from "../helpers/events.js";
 import { cliPath, eventually, repoRoot, spawnWorker, type WorkerProcess, queueEnv, slowGdb, waitReady } from "../helpers/workerProcess.js";

@@ -95,7 +95,7 @@ Example:
         process.exit(EXIT.failed);
       }
       service.logger.fatal({ err: e.message, stack: e.stack }, "uncaught exception; draining in-flight jobs and exiting");
-      service.stop().finally(() => process.exit(EXIT.failed));
+      void service.stop().finally(() => process.exit(EXIT.failed));
     });
     await service.done;
     // The loop only ends through stop(); wait for it to finish.

@@ -6,7 +6,7 @@ import { describe, expect, test } from "@jest/globals";
 import { buildCommandFile, errorMarker, newNonce, quoteGdbArg, sectionCommands, sectionMarker } from "../../../lib/gdb/commandFile.js";
 import { ERRORS_KEY, splitSections } from "../../../lib/gdb/sections.js";
 import { parseSharedLibraries } from "../../../lib/gdb/sharedLibraries.js";
-import { PermanentError } from "../../../lib/errors.js";
+import { type PermanentError } from "../../../lib/errors.js";
 
 const base = { core: "/dumps/core.1", maxFrames: 64, nonce: "n0nce" };
 

@@ -18,11 +18,11 @@ import { createLogger } from "../lib/log.js";
 import { makeS3Client } from "../lib/storage/s3.js";
 import { addToStore } from "../lib/symbols/add.js";
 import { openSymbolStore } from "../lib/symbols/store.js";
-import { startNatsServer } from "./devNats.js";
-import { freePort } from "./devPort.js";
-import { startS3Server } from "./devS3.js";
-import { ensureQueue } from "./queue.js";
-import { eventFiles, replayEvents } from "./replay.js";
+import { startNatsServer } from "./nats.js";
+import { freePort } from "./port.js";
+import { startS3Server } from "./s3.js";
+import { ensureQueue } from "../worker/queue.js";
+import { eventFiles, replayEvents } from "../worker/replay.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const out = path.join(root, "demo-output");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { AbortedError, backoffDelay, jitter, parseRetryAfter, retryLoop, sleep } from "../../../lib/results/retry.js";
+import { AbortedError, backoffDelay, jitter, parseRetryAfter, retryLoop, sleep } from "../../lib/retry.js";
 
 describe("backoff", () => {
   it("doubles up to the cap, with equal jitter in [d/2, d]", () => {

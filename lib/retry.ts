@@ -8,7 +8,7 @@
  * recovering API as one burst.
  */
 import { types } from "node:util";
-import { toError } from "../errors.js";
+import { toError } from "./errors.js";
 
 /**
  * toError that also keeps errors from another realm (Node built-ins seen
