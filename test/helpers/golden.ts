@@ -5,14 +5,19 @@
  * - On a mismatch, `<golden>.actual` is written beside it (gitignored), so a
  *   reviewer can diff the two and copy it over when the change is intended.
  * - Values are scrubbed first: what changes from run to run (ASLR addresses,
- *   pids) never reaches a golden file. Paths need no scrubbing: the fixtures
- *   are compiled with -ffile-prefix-map (scripts/build-fixtures.sh), so no
- *   path of the building machine is in them; a golden that shows one is a
- *   bug in that script.
+ *   pids) never reaches a golden file. Source paths need no scrubbing: the
+ *   fixtures are compiled with -ffile-prefix-map (scripts/build-fixtures.sh),
+ *   so no path of the building machine is in their debug info; a golden that
+ *   shows one is a bug in that script. The checkout's own path (where the
+ *   fixture binaries sit) becomes `<repo>`.
+ * - `stableResult()` turns a whole production result into what a golden pins:
+ *   every field stays, and only what belongs to the machine rather than the
+ *   crash is replaced by a placeholder naming what it stood for.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import { expect } from "@jest/globals";
+import type { Frame, Result } from "../../lib/result.js";
 import { repoRoot } from "./fixtures.js";
 
 export const goldenDir = path.join(repoRoot, "fixtures", "golden");
@@ -25,13 +30,72 @@ export function scrub<T>(value: T): T {
   if (typeof value === "string") {
     return value
       .replace(/\b0x[0-9a-fA-F]+\b/g, (a) => (BigInt(a) < KEEP_BELOW ? a : "<addr>"))
-      .replace(/\b(LWP|pid|process) \d+/g, "$1 <pid>") as T;
+      .replace(/\b(LWP|pid|process) \d+/g, "$1 <pid>")
+      .replaceAll(repoRoot, "<repo>") as T;
   }
   if (Array.isArray(value)) return value.map((v: unknown) => scrub(v)) as T;
   if (value !== null && typeof value === "object") {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)])) as T;
   }
   return value;
+}
+
+/** How a fixture's result differs from machine to machine beyond what `stableResult` always replaces. */
+export interface Variance {
+  /** The runtime picks its OS threads (Go's sysmon, GC workers): only the crash thread is pinned. */
+  runtimeChoosesThreads?: boolean;
+  /**
+   * The toolchain's own frames (Rust's panic machinery, linked into the
+   * program) differ between releases: only frames of the fixture's source
+   * are pinned, without their index, and the quality (a share of frames).
+   */
+  toolchainChoosesFrames?: boolean;
+}
+
+/**
+ * The whole result with the machine taken out: when and where it ran (time,
+ * worker, gdb's version, stderr and duration), register values, the core's
+ * size (the kernel's stack and auxv layout), thread ids, build-ids (a Debian
+ * point release changes the system libraries', a toolchain release the
+ * program's), the values of
+ * locals (an uninitialised local holds whatever the stack held), and the
+ * disassembly when the faulting pc is in a system library rather than the
+ * program. Addresses and pids go through `scrub` as well.
+ */
+export function stableResult(r: Result, variance: Variance = {}): unknown {
+  const system = (file: string | null | undefined) => !file || !file.startsWith(repoRoot);
+  const frames = (list: Frame[]) =>
+    list
+      .filter((f) => !variance.toolchainChoosesFrames || f.file?.startsWith("fixtures/"))
+      .map((f) => ({ ...f, ...(variance.toolchainChoosesFrames ? { index: "<index>" } : {}), locals: f.locals?.map((l) => l.replace(/ = [\s\S]*$/, " = <value>")) }));
+  const crash = r.threads.find((t) => t.crashed);
+  const threads = (variance.runtimeChoosesThreads ? r.threads.filter((t) => t.crashed) : r.threads).map((t) => ({
+    ...t,
+    lwp: t.lwp === null ? null : "<lwp>",
+    thread_id: t.thread_id === null ? null : "<thread id>",
+    frames: frames(t.frames),
+  }));
+  const systemIds = new Set((r.modules ?? []).filter((m) => system(m.file ?? m.path)).map((m) => m.build_id));
+  const buildId = (id: string | null) => (id === null ? null : systemIds.has(id) ? "<system build-id>" : "<build-id>");
+  return scrub({
+    ...r,
+    ...(variance.toolchainChoosesFrames ? { quality: "<share of frames>" } : {}),
+    signal: r.signal && { ...r.signal, sender: r.signal.sender && { ...r.signal.sender, pid: r.signal.sender.pid === null ? null : "<pid>" } },
+    analyzed_at: "<time>",
+    worker: "<worker>",
+    gdb: r.gdb && { ...r.gdb, version: "<gdb version>", duration_ms: "<ms>", stderr: "<stderr>" },
+    core: r.core && { ...r.core, size: "<bytes>" },
+    threads,
+    crash_frame: r.crash_frame && frames([r.crash_frame])[0],
+    registers: r.registers && Object.fromEntries(Object.keys(r.registers).map((k) => [k, "<value>"])),
+    disassembly: r.disassembly && (crash?.frames[0]?.in_app ? r.disassembly : "<system library code>"),
+    modules: r.modules?.map((m) => ({ ...m, build_id: buildId(m.build_id) })),
+    symbolication: r.symbolication && {
+      ...r.symbolication,
+      missing_build_ids: r.symbolication.missing_build_ids.map(buildId),
+      without_debug_info_build_ids: r.symbolication.without_debug_info_build_ids?.map(buildId),
+    },
+  });
 }
 
 /** Compares `actual` (scrubbed) with fixtures/golden/<name>.json, or rewrites it under UPDATE_GOLDEN=1. */
