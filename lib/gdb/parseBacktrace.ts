@@ -60,238 +60,243 @@ interface Block {
   ignored: boolean;
 }
 
+/** The frame that following indented lines belong to, and how its text stands. */
+interface OpenFrame {
+  frame: Frame;
+  /** The frame's text so far (joined continuations). */
+  text: string;
+  /** Its argument list is not closed yet: gdb wrapped the line. */
+  argsOpen: boolean;
+  hasLocation: boolean;
+  continuations: number;
+  indent: number;
+}
+
 /** Parses gdb output; never throws on any text. */
 export function parseBacktrace(text: string): Backtrace {
-  const result: Backtrace = {
-    threads: [],
-    currentThread: null,
-    firstNewLwp: null,
-    terminatedBy: null,
-    executable: null,
-    commandLine: null,
-    warnings: [],
-  };
-  const seenNumbers = new Set<number>();
-  let sawHeader = false;
-  let sawFrames = false;
-  let currentLwp: number | null = null;
-  let currentThreadId: string | null = null;
-  let receivedThread: number | null = null;
-
-  let block: Block | null = null;
-  /** Loose frame sequences (frames outside any thread block). */
-  let loose: Frame[] = [];
-  let bestLoose: Frame[] = [];
-  /** The frame that following indented lines belong to. */
-  let last: Frame | null = null;
-  let lastText = "";
-  let lastOpen = false;
-  let lastHasLocation = false;
-  let continuations = 0;
-  let lastIndent = 0;
-  let frameSink: "block" | "loose" | "none" = "none";
-
-  const closeLoose = () => {
-    if (loose.length > 0 && loose.length >= bestLoose.length) bestLoose = loose;
-    loose = [];
-  };
-  const endFrameContext = () => {
-    last = null;
-  };
-
+  const parser = new BacktraceParser();
   let pos = 0;
   const n = text.length;
   while (pos <= n) {
     let end = text.indexOf("\n", pos);
     if (end === -1) end = n;
-    let line = text.slice(pos, end);
+    const line = text.slice(pos, end);
     pos = end + 1;
-    if (line.endsWith("\r")) line = line.slice(0, -1);
+    parser.line(line.endsWith("\r") ? line.slice(0, -1) : line);
+  }
+  return parser.finish();
+}
+
+/**
+ * The state machine of the module header, one `line()` at a time. Each kind
+ * of line has its own method, tried in order: frame line, line under a
+ * frame, then (ending the frame context) thread header, bracketed notice,
+ * banner.
+ */
+class BacktraceParser {
+  private readonly result: Backtrace = { threads: [], currentThread: null, firstNewLwp: null, terminatedBy: null, executable: null, commandLine: null, warnings: [] };
+  private readonly seenNumbers = new Set<number>();
+  private sawHeader = false;
+  private sawFrames = false;
+  private currentLwp: number | null = null;
+  private currentThreadId: string | null = null;
+  private receivedThread: number | null = null;
+  private block: Block | null = null;
+  /** The loose frame sequence being read (frames outside any thread block), and the longest so far. */
+  private loose: Frame[] = [];
+  private bestLoose: Frame[] = [];
+  private last: OpenFrame | null = null;
+  private frameSink: "block" | "loose" | "none" = "none";
+
+  line(raw: string): void {
+    let line = raw;
     if (line.length === 0) {
       // A blank line ends a frame's locals but not the thread block: gdb
       // separates blocks with blank lines and headers reopen them.
-      endFrameContext();
-      if (end === n) break;
-      continue;
+      this.last = null;
+      return;
     }
-
     // The pager prompt may be glued to the next output on the same line.
     if (line.startsWith("---Type <return>")) {
       const q = line.indexOf("quit---");
       line = q === -1 ? "" : line.slice(q + 7);
-      if (line.trim() === "") continue;
+      if (line.trim() === "") return;
     }
-
     const indent = leadingSpaces(line);
     const body = indent === 0 ? line : line.slice(indent);
+    if (body.charCodeAt(0) === 35 /* # */ && this.frameLine(body, indent)) return;
+    if (this.underFrame(body, indent)) return;
+    // Anything else ends the frame context.
+    this.last = null;
+    if (body.startsWith("Thread ") && this.threadLine(body)) return;
+    if (body.startsWith("[")) return this.bracketLine(body);
+    this.bannerLine(body);
+  }
 
-    // Frame line.
-    if (body.charCodeAt(0) === 35 /* # */) {
-      const parsed = parseFrameLine(body);
-      if (parsed) {
-        sawFrames = true;
-        const frame = parsed.frame;
-        if (block && frameSink === "block") {
-          const frames = block.thread.frames;
-          const prev = frames[frames.length - 1];
-          if (prev && frame.index <= prev.index) {
-            // A second backtrace pasted after this block: it is not this thread's.
-            frameSink = "loose";
-            closeLoose();
-          }
-        } else if (frameSink === "loose" || frameSink === "none") {
-          const prev = loose[loose.length - 1];
-          if (prev && frame.index <= prev.index) closeLoose();
-          frameSink = "loose";
-        }
-        if (frameSink === "block" && block) {
-          if (!block.ignored) block.thread.frames.push(frame);
-        } else {
-          loose.push(frame);
-        }
-        last = frame;
-        lastText = body;
-        lastOpen = parsed.open;
-        lastHasLocation = parsed.hasLocation;
-        lastIndent = indent;
-        continuations = 0;
-        continue;
-      }
+  finish(): Backtrace {
+    this.closeLoose();
+    if (!this.sawHeader && this.bestLoose.length > 0) {
+      this.result.threads.push({
+        number: this.result.currentThread ?? this.receivedThread ?? 1,
+        lwp: this.currentLwp,
+        thread_id: this.currentThreadId,
+        name: null,
+        crashed: false,
+        frames: this.bestLoose,
+        backtrace_stopped: null,
+      });
     }
+    this.result.currentThread ??= this.receivedThread;
+    return this.result;
+  }
 
-    // Indented line under a frame: continuation of a wrapped frame, or a local.
-    if (last && indent > lastIndent) {
-      const trimmed = body.trimEnd();
-      const tail = !lastHasLocation && isLocationTail(trimmed);
-      if ((lastOpen || tail) && continuations < MAX_CONTINUATION_LINES && lastText.length + trimmed.length < MAX_FRAME_TEXT) {
-        continuations++;
-        // gdb breaks after ", " or before " at"; a trailing "\" is a paste artifact.
-        const head = lastText.endsWith("\\") ? lastText.slice(0, -1) : lastText;
-        lastText = `${head.trimEnd()} ${trimmed}`;
-        const reparsed = parseFrameLine(lastText);
-        if (reparsed) {
-          const f: Frame = last;
-          const locals = f.locals;
-          Object.assign(f, reparsed.frame);
-          if (locals) f.locals = locals;
-          lastOpen = reparsed.open;
-          lastHasLocation = reparsed.hasLocation;
-        }
-        continue;
+  private closeLoose(): void {
+    if (this.loose.length > 0 && this.loose.length >= this.bestLoose.length) this.bestLoose = this.loose;
+    this.loose = [];
+  }
+
+  /** `#N ...`: a frame of the open thread block, or of a loose sequence. False when it does not parse as a frame. */
+  private frameLine(body: string, indent: number): boolean {
+    const parsed = parseFrameLine(body);
+    if (!parsed) return false;
+    this.sawFrames = true;
+    const frame = parsed.frame;
+    if (this.block && this.frameSink === "block") {
+      const prev = this.block.thread.frames.at(-1);
+      if (prev && frame.index <= prev.index) {
+        // A second backtrace pasted after this block: it is not this thread's.
+        this.frameSink = "loose";
+        this.closeLoose();
       }
-      addLocal(last, trimmed);
-      lastOpen = false;
-      continue;
+    } else {
+      const prev = this.loose.at(-1);
+      if (prev && frame.index <= prev.index) this.closeLoose();
+      this.frameSink = "loose";
+    }
+    if (this.frameSink === "block" && this.block) {
+      if (!this.block.ignored) this.block.thread.frames.push(frame);
+    } else {
+      this.loose.push(frame);
+    }
+    this.last = { frame, text: body, argsOpen: parsed.open, hasLocation: parsed.hasLocation, continuations: 0, indent };
+    return true;
+  }
+
+  /** An indented line under a frame (a wrapped frame's continuation, or a `bt full` local), or "No locals.". */
+  private underFrame(body: string, indent: number): boolean {
+    const last = this.last;
+    if (!last) return false;
+    if (indent > last.indent) {
+      const trimmed = body.trimEnd();
+      const tail = !last.hasLocation && isLocationTail(trimmed);
+      if ((last.argsOpen || tail) && last.continuations < MAX_CONTINUATION_LINES && last.text.length + trimmed.length < MAX_FRAME_TEXT) {
+        last.continuations++;
+        // gdb breaks after ", " or before " at"; a trailing "\" is a paste artifact.
+        const head = last.text.endsWith("\\") ? last.text.slice(0, -1) : last.text;
+        last.text = `${head.trimEnd()} ${trimmed}`;
+        const reparsed = parseFrameLine(last.text);
+        if (reparsed) {
+          const locals = last.frame.locals;
+          Object.assign(last.frame, reparsed.frame);
+          if (locals) last.frame.locals = locals;
+          last.argsOpen = reparsed.open;
+          last.hasLocation = reparsed.hasLocation;
+        }
+        return true;
+      }
+      addLocal(last.frame, trimmed);
+      last.argsOpen = false;
+      return true;
     }
     // "No locals." and "No symbol table info available." are printed at column 0 (or at the frame's indent).
-    if (last && (body === "No locals." || body.startsWith("No symbol table info available"))) {
-      if (!last.locals) last.locals = [];
-      lastOpen = false;
-      continue;
+    if (body === "No locals." || body.startsWith("No symbol table info available")) {
+      last.frame.locals ??= [];
+      last.argsOpen = false;
+      return true;
     }
+    return false;
+  }
 
-    // Anything else ends the frame context.
-    endFrameContext();
-
-    if (body.startsWith("Thread ")) {
-      const header = parseThreadHeader(body);
-      if (header) {
-        sawHeader = true;
-        closeLoose();
-        const ignored = seenNumbers.has(header.number);
-        seenNumbers.add(header.number);
-        const thread: Thread = { ...header, crashed: false, frames: [], backtrace_stopped: null };
-        block = { thread, ignored };
-        if (!ignored) result.threads.push(thread);
-        frameSink = "block";
-        continue;
-      }
-      const received = /^Thread (\d+)(?: "[^"]*")? received signal (SIG[A-Z0-9]+), ([^.]*)\.?$/.exec(body);
-      if (received) {
-        receivedThread ??= Number(received[1]);
-        result.terminatedBy ??= { name: received[2]!, description: received[3]! };
-        continue;
-      }
+  /** `Thread N (...):` opens a block; `Thread N "x" received signal ...` names the signal. */
+  private threadLine(body: string): boolean {
+    const header = parseThreadHeader(body);
+    if (header) {
+      this.sawHeader = true;
+      this.closeLoose();
+      const ignored = this.seenNumbers.has(header.number);
+      this.seenNumbers.add(header.number);
+      const thread: Thread = { ...header, crashed: false, frames: [], backtrace_stopped: null };
+      this.block = { thread, ignored };
+      if (!ignored) this.result.threads.push(thread);
+      this.frameSink = "block";
+      return true;
     }
+    const received = /^Thread (\d+)(?: "[^"]*")? received signal (SIG[A-Z0-9]+), ([^.]*)\.?$/.exec(body);
+    if (!received) return false;
+    this.receivedThread ??= Number(received[1]);
+    this.result.terminatedBy ??= { name: received[2]!, description: received[3]! };
+    return true;
+  }
+
+  /** `[Current thread is N (...)]`, `[Switching to thread N`, the banner's first `[New LWP n]`. */
+  private bracketLine(body: string): void {
+    const current = /^\[Current thread is (\d+)(?: \((.*)\))?\]/.exec(body);
+    if (current) {
+      // The last one wins: gdb prints its own after the load banner, and
+      // everything before it there (`Core was generated by` with the
+      // process's argv, which may hold newlines) is the process's text.
+      this.result.currentThread = Number(current[1]);
+      const ids = parseTargetId(current[2] ?? "");
+      this.currentLwp = ids.lwp;
+      this.currentThreadId = ids.threadId;
+      return;
+    }
+    const switching = /^\[Switching to thread (\d+)\b/.exec(body);
+    if (switching) {
+      this.receivedThread ??= Number(switching[1]);
+      return;
+    }
+    if (this.result.firstNewLwp === null && !this.sawHeader && !this.sawFrames) {
+      const lwp = /^\[New (?:LWP (\d+)|Thread 0x[0-9a-fA-F]+ \(LWP (\d+)\)|Thread (\d+))/.exec(body);
+      if (lwp) this.result.firstNewLwp = Number(lwp[1] ?? lwp[2] ?? lwp[3]);
+    }
+  }
+
+  /**
+   * Thread-level notes (`(More stack frames follow...)`, `Backtrace stopped:`),
+   * warnings, and the load banner's `Core was generated by` and `Program
+   * terminated with signal`. Lines we do not know (gdb chatter, prompts,
+   * source lines) are skipped; a blank line or header comes next.
+   */
+  private bannerLine(body: string): void {
+    const r = this.result;
+    const openThread = this.block && this.frameSink === "block" && !this.block.ignored ? this.block.thread : null;
     if (body.startsWith("(More stack frames follow...)")) {
       // gdb's frame limit (`bt N`, GDB_MAX_FRAMES) cut the thread: say so in the result.
-      if (block && frameSink === "block" && !block.ignored) block.thread.frames_truncated = true;
-      continue;
-    }
-    if (body.startsWith("Backtrace stopped: ")) {
-      if (block && frameSink === "block" && !block.ignored) block.thread.backtrace_stopped ??= body.slice(19).trim();
-      continue;
-    }
-    if (body.startsWith("warning: ")) {
-      if (result.warnings.length < MAX_WARNINGS) result.warnings.push(body.trim().slice(0, 1000));
-      continue;
-    }
-    if (body.startsWith("[")) {
-      const current = /^\[Current thread is (\d+)(?: \((.*)\))?\]/.exec(body);
-      if (current) {
-        // The last one wins: gdb prints its own after the load banner, and
-        // everything before it there (`Core was generated by` with the
-        // process's argv, which may hold newlines) is the process's text.
-        result.currentThread = Number(current[1]);
-        const ids = parseTargetId(current[2] ?? "");
-        currentLwp = ids.lwp;
-        currentThreadId = ids.threadId;
-        continue;
-      }
-      const switching = /^\[Switching to thread (\d+)\b/.exec(body);
-      if (switching) {
-        receivedThread ??= Number(switching[1]);
-        continue;
-      }
-      if (result.firstNewLwp === null && !sawHeader && !sawFrames) {
-        const lwp = /^\[New (?:LWP (\d+)|Thread 0x[0-9a-fA-F]+ \(LWP (\d+)\)|Thread (\d+))/.exec(body);
-        if (lwp) {
-          result.firstNewLwp = Number(lwp[1] ?? lwp[2] ?? lwp[3]);
-          continue;
-        }
-      }
-      continue;
-    }
-    if (body.startsWith("Core was generated by `")) {
-      if (result.commandLine === null) {
+      if (openThread) openThread.frames_truncated = true;
+    } else if (body.startsWith("Backtrace stopped: ")) {
+      if (openThread) openThread.backtrace_stopped ??= body.slice(19).trim();
+    } else if (body.startsWith("warning: ")) {
+      if (r.warnings.length < MAX_WARNINGS) r.warnings.push(body.trim().slice(0, 1000));
+    } else if (body.startsWith("Core was generated by `")) {
+      if (r.commandLine === null) {
         let cmd = body.slice(23).trimEnd();
         if (cmd.endsWith("'.")) cmd = cmd.slice(0, -2);
         else if (cmd.endsWith("'")) cmd = cmd.slice(0, -1);
-        result.commandLine = cmd;
+        r.commandLine = cmd;
         const first = cmd.trim().split(/\s+/, 1)[0];
-        result.executable = first ? first : null;
+        r.executable = first ? first : null;
       }
-      continue;
-    }
-    if (body.startsWith("Program terminated with signal ") || body.startsWith("Program received signal ")) {
-      const rest = body.slice(body.indexOf(" signal ") + 8);
-      const m = /^(SIG[A-Z0-9]+|\d+), ?(.*?)\.?$/.exec(rest.trimEnd());
-      if (m && (body.startsWith("Program terminated") || result.terminatedBy === null)) {
+    } else if (body.startsWith("Program terminated with signal ") || body.startsWith("Program received signal ")) {
+      const terminated = body.startsWith("Program terminated");
+      const m = /^(SIG[A-Z0-9]+|\d+), ?(.*?)\.?$/.exec(body.slice(body.indexOf(" signal ") + 8).trimEnd());
+      if (m && (terminated || r.terminatedBy === null)) {
         const raw = m[1]!;
         const name = /^\d+$/.test(raw) ? (signalName(Number(raw)) ?? `signal ${raw}`) : raw;
-        if (body.startsWith("Program terminated") || !result.terminatedBy) result.terminatedBy = { name, description: m[2]! };
+        r.terminatedBy = { name, description: m[2]! };
       }
-      continue;
     }
-    // Lines we do not know (gdb chatter, prompts, source lines) are
-    // skipped; a blank line or header comes next.
   }
-  closeLoose();
-
-  if (!sawHeader && bestLoose.length > 0) {
-    const number = result.currentThread ?? receivedThread ?? 1;
-    result.threads.push({
-      number,
-      lwp: currentLwp,
-      thread_id: currentThreadId,
-      name: null,
-      crashed: false,
-      frames: bestLoose,
-      backtrace_stopped: null,
-    });
-  }
-  result.currentThread ??= receivedThread;
-  return result;
 }
 
 function leadingSpaces(line: string): number {
