@@ -25,7 +25,7 @@ import fs from "node:fs/promises";
 import { accessSync, constants as fsConstants } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execa } from "execa";
+import { execa, type Result } from "execa";
 import { GdbTimeoutError, PermanentError, toError } from "../errors.js";
 import { buildCommandFile, newNonce, type CommandFileOptions } from "./commandFile.js";
 import { splitSections } from "./sections.js";
@@ -155,20 +155,8 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
   const onAbort = () => killGroup();
   try {
     await fs.writeFile(file, commandFile, { mode: 0o600 });
-    const debuginfod = opts.debuginfod ?? null;
-    const args = [
-      "-nx",
-      "-nh",
-      "-batch",
-      "-iex",
-      "set auto-load off",
-      "-iex",
-      `set debuginfod enabled ${debuginfod ? "on" : "off"}`,
-      "-x",
-      file,
-    ];
     const started = performance.now();
-    const [command, commandArgs] = deathBound(gdbPath, args);
+    const [command, commandArgs] = deathBound(gdbPath, gdbArgs(file, opts.debuginfod ?? null));
     const subprocess = execa(command, commandArgs, {
       reject: false,
       stdin: "ignore",
@@ -179,17 +167,7 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
       maxBuffer: maxOutputBytes,
       stripFinalNewline: false,
       ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-      env: {
-        LC_ALL: "C",
-        LANG: "C",
-        // gdb's embedded Python must not import code from the environment.
-        PYTHONPATH: undefined,
-        PYTHONHOME: undefined,
-        PYTHONSTARTUP: undefined,
-        PYTHONNOUSERSITE: "1",
-        DEBUGINFOD_URLS: debuginfod ? debuginfod.urls : "",
-        ...(debuginfod ? { DEBUGINFOD_CACHE_PATH: debuginfod.cacheDir } : {}),
-      },
+      env: gdbEnv(opts.debuginfod ?? null),
     });
     pid = subprocess.pid;
     if (pid !== undefined) liveGroups.add(pid);
@@ -210,32 +188,7 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
       killGroup();
       await exited(subprocess, 5000);
     }
-    if (r.failed && r.code === "ENOENT" && pid === undefined) {
-      throw new PermanentError("gdb_not_installed", `gdb not found: ${gdbPath} (install gdb or pass its path)`, { cause: r });
-    }
-    if (r.failed && pid === undefined) {
-      throw new PermanentError("gdb_failed", `could not start ${gdbPath}: ${r.shortMessage}`, { cause: r });
-    }
-    if (r.timedOut || timedOut) {
-      throw new GdbTimeoutError(`gdb did not finish within ${timeoutMs} ms on ${opts.core}`, { cause: r });
-    }
-    if (r.isCanceled || opts.signal?.aborted) {
-      throw toError(opts.signal?.reason ?? new Error("gdb run aborted"));
-    }
-    const stdout = typeof r.stdout === "string" ? r.stdout : "";
-    const stderr = typeof r.stderr === "string" ? r.stderr : "";
-    const sections = splitSections(stdout, nonce);
-    return {
-      stdout,
-      stderr,
-      exitCode: r.exitCode ?? null,
-      durationMs,
-      truncated: r.isMaxBuffer,
-      timedOut: false,
-      version: versionOf(sections.version),
-      sections,
-      commandFile,
-    };
+    return runOf(r, { gdbPath, core: opts.core, timeoutMs, started: pid !== undefined, timedOut, durationMs, nonce, commandFile, ...(opts.signal ? { signal: opts.signal } : {}) });
   } finally {
     if (pid !== undefined) liveGroups.delete(pid);
     clearTimeout(timer);
@@ -243,6 +196,56 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
     opts.signal?.removeEventListener("abort", onAbort);
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/** gdb's arguments: no init files, batch, nothing auto-loaded, debuginfod only when configured, our command file. */
+function gdbArgs(commandFile: string, debuginfod: GdbRunOptions["debuginfod"] | null): string[] {
+  return ["-nx", "-nh", "-batch", "-iex", "set auto-load off", "-iex", `set debuginfod enabled ${debuginfod ? "on" : "off"}`, "-x", commandFile];
+}
+
+/** gdb's environment on top of ours: the C locale (parsable English), and no Python code from the environment. */
+function gdbEnv(debuginfod: GdbRunOptions["debuginfod"] | null): Record<string, string | undefined> {
+  return {
+    LC_ALL: "C",
+    LANG: "C",
+    // gdb's embedded Python must not import code from the environment.
+    PYTHONPATH: undefined,
+    PYTHONHOME: undefined,
+    PYTHONSTARTUP: undefined,
+    PYTHONNOUSERSITE: "1",
+    DEBUGINFOD_URLS: debuginfod ? debuginfod.urls : "",
+    ...(debuginfod ? { DEBUGINFOD_CACHE_PATH: debuginfod.cacheDir } : {}),
+  };
+}
+
+/**
+ * What a finished execa run means: the GdbRun, or the error that says why
+ * there is none (not installed, could not start, timed out, aborted).
+ */
+function runOf(
+  r: Result,
+  ctx: { gdbPath: string; core: string; timeoutMs: number; started: boolean; timedOut: boolean; durationMs: number; nonce: string; commandFile: string; signal?: AbortSignal },
+): GdbRun {
+  if (r.failed && r.code === "ENOENT" && !ctx.started) {
+    throw new PermanentError("gdb_not_installed", `gdb not found: ${ctx.gdbPath} (install gdb or pass its path)`, { cause: r });
+  }
+  if (r.failed && !ctx.started) throw new PermanentError("gdb_failed", `could not start ${ctx.gdbPath}: ${r.shortMessage}`, { cause: r });
+  if (r.timedOut || ctx.timedOut) throw new GdbTimeoutError(`gdb did not finish within ${ctx.timeoutMs} ms on ${ctx.core}`, { cause: r });
+  if (r.isCanceled || ctx.signal?.aborted) throw toError(ctx.signal?.reason ?? new Error("gdb run aborted"));
+  const stdout = typeof r.stdout === "string" ? r.stdout : "";
+  const stderr = typeof r.stderr === "string" ? r.stderr : "";
+  const sections = splitSections(stdout, ctx.nonce);
+  return {
+    stdout,
+    stderr,
+    exitCode: r.exitCode ?? null,
+    durationMs: ctx.durationMs,
+    truncated: r.isMaxBuffer,
+    timedOut: false,
+    version: versionOf(sections.version),
+    sections,
+    commandFile: ctx.commandFile,
+  };
 }
 
 /** Resolves once the child has exited (and been reaped), or after `ms`. */
