@@ -152,6 +152,8 @@ export interface StoreInput {
   signature: { hash: string; text: string; frames: string[] } | null;
   quality: number | null;
   errorCode: string | null;
+  /** The result's signal name, for the crash browser's filter. */
+  signalName: string | null;
   attempt: number | null;
   workerId: string | null;
   startedAt: string | null;
@@ -195,6 +197,7 @@ export async function storeResult(db: Kysely<Database>, input: StoreInput): Prom
           signature_text: input.signature?.text ?? null,
           quality: input.quality,
           error_code: input.errorCode,
+          signal_name: input.signalName,
           attempt: input.attempt,
           worker_id: input.workerId,
           completed_at: input.now,
@@ -521,16 +524,11 @@ export type BrowseGroup = GroupColumns & {
   total_last_seen: string;
 };
 
-/** The signal name inside the stored result document (a text column on both databases). */
-function signalName(kind: DialectKind) {
-  return kind === "sqlite" ? sql<string | null>`json_extract(a.result_json, '$.signal.name')` : sql<string | null>`(a.result_json::json #>> '{signal,name}')`;
-}
-
-function browseCondition(kind: DialectKind, f: BrowseFilters) {
+function browseCondition(f: BrowseFilters) {
   const parts = [sql`1 = 1`];
   if (f.namespace) parts.push(sql`c.namespace = ${f.namespace}`);
   if (f.image) parts.push(sql`c.image = ${f.image}`);
-  if (f.signal) parts.push(sql`${signalName(kind)} = ${f.signal}`);
+  if (f.signal) parts.push(sql`a.signal_name = ${f.signal}`);
   if (f.since) parts.push(sql`c.received_at >= ${f.since}`);
   return sql<boolean>`(${sql.join(parts, sql` and `)})`;
 }
@@ -542,7 +540,7 @@ function browseCondition(kind: DialectKind, f: BrowseFilters) {
  * deployment has far fewer groups than analyses.
  */
 export async function browseGroups(db: Kysely<Database>, kind: DialectKind, f: BrowseFilters): Promise<BrowseGroup[]> {
-  const cond = browseCondition(kind, f);
+  const cond = browseCondition(f);
   const rows = await db
     .selectFrom("analysis as a")
     .innerJoin("coredump as c", "c.id", "a.coredump_id")
@@ -582,7 +580,7 @@ export async function browseDays(
     .select(["a.signature_hash", sql<string>`substr(c.received_at, 1, 10)`.as("day"), sql<number>`count(*)`.as("n")])
     .where("a.signature_hash", "in", [...hashes])
     .where("c.received_at", ">=", sinceDay)
-    .where(browseCondition(kind, f))
+    .where(browseCondition(f))
     .groupBy(["a.signature_hash", sql`substr(c.received_at, 1, 10)`])
     .execute();
   return rows.map((r) => ({ signature_hash: String(r.signature_hash), day: r.day, n: Number(r.n) }));

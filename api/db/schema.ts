@@ -54,6 +54,8 @@ export interface AnalysisTable {
   signature_text: string | null;
   quality: number | null;
   error_code: string | null;
+  /** The result's signal name (SIGSEGV): a column, so the crash browser filters without parsing documents (migration 0004). */
+  signal_name: ColumnType<string | null, string | null | undefined, string | null>;
   attempt: number | null;
   worker_id: string | null;
   /** How many times the analysis was re-queued (part of the re-queued message's Nats-Msg-Id). */
