@@ -11,6 +11,14 @@
  * Any failure (NATS down at start, disconnected, no stream, PubAck timeout)
  * leaves the row pending and retries with backoff: an outage delays analysis
  * and loses nothing. The loop never throws; stop() ends it.
+ *
+ * Several API replicas on one PostgreSQL database: each batch is claimed
+ * with `SELECT ... FOR UPDATE SKIP LOCKED` in a transaction that lasts until
+ * the batch's marks commit, so replicas publish disjoint rows instead of
+ * all publishing every row (which the duplicate window would mostly, but not
+ * past its 2 minutes, absorb). SQLite is one file on one host: a
+ * transaction held across publishes would block ingest, so there the batch
+ * is read and marked without one.
  */
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
@@ -19,8 +27,10 @@ import { toError } from "../lib/errors.js";
 import { ANALYSIS_ID_HEADER } from "../lib/events.js";
 import type { Logger } from "../lib/log.js";
 import { connectNats, ensureStream } from "../lib/nats.js";
+import type { Kysely } from "kysely";
 import type { Db } from "./db/connect.js";
 import { markPublished, markPublishFailed, pendingOutbox } from "./db/queries.js";
+import type { Database, OutboxRow } from "./db/schema.js";
 import { createWaker } from "./loop.js";
 import type { ApiMetrics } from "./metrics.js";
 
@@ -83,24 +93,43 @@ export function startPublisher(opts: {
       await ensureStream(c, config.nats, log);
       streamReady = true;
     }
-    const rows = await pendingOutbox(db.kysely, BATCH);
     const js = jetstream(c);
-    for (const row of rows) {
-      const h = natsHeaders();
-      h.set(ANALYSIS_ID_HEADER, row.analysis_id);
-      try {
-        const ack = await js.publish(config.nats.subject, row.payload, { msgID: row.msg_id, headers: h, timeout: config.publishTimeoutMs });
-        await markPublished(db.kysely, row.id, now());
-        metrics.published.inc({ duplicate: String(ack.duplicate) });
-        log.info({ analysis_id: row.analysis_id, msg_id: row.msg_id, seq: ack.seq, duplicate: ack.duplicate }, "report queued for analysis");
-      } catch (e: unknown) {
-        // The stream may have gone (a new NATS without state): ensure it again next time.
-        streamReady = false;
-        await markPublishFailed(db.kysely, row.id, toError(e).message).catch(() => undefined);
-        throw e;
+    const publishRows = async (q: Kysely<Database>, rows: OutboxRow[]): Promise<{ row: OutboxRow; error: unknown } | null> => {
+      for (const row of rows) {
+        const h = natsHeaders();
+        h.set(ANALYSIS_ID_HEADER, row.analysis_id);
+        try {
+          const ack = await js.publish(config.nats.subject, row.payload, { msgID: row.msg_id, headers: h, timeout: config.publishTimeoutMs });
+          await markPublished(q, row.id, now());
+          metrics.published.inc({ duplicate: String(ack.duplicate) });
+          log.info({ analysis_id: row.analysis_id, msg_id: row.msg_id, seq: ack.seq, duplicate: ack.duplicate }, "report queued for analysis");
+        } catch (error: unknown) {
+          // Marks of the rows before it stand (committed with the batch); this one and the rest stay pending.
+          return { row, error };
+        }
       }
+      return null;
+    };
+    let count = 0;
+    let failed: { row: OutboxRow; error: unknown } | null;
+    if (db.kind === "postgres") {
+      failed = await db.kysely.transaction().execute(async (trx) => {
+        const rows = await pendingOutbox(trx, BATCH, { skipLocked: true });
+        count = rows.length;
+        return publishRows(trx, rows);
+      });
+    } else {
+      const rows = await pendingOutbox(db.kysely, BATCH);
+      count = rows.length;
+      failed = await publishRows(db.kysely, rows);
     }
-    return rows.length;
+    if (failed) {
+      // The stream may have gone (a new NATS without state): ensure it again next time.
+      streamReady = false;
+      await markPublishFailed(db.kysely, failed.row.id, toError(failed.error).message).catch(() => undefined);
+      throw failed.error;
+    }
+    return count;
   }
 
   const loop = (async () => {

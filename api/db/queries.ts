@@ -117,8 +117,14 @@ export async function requeueAnalysis(db: Kysely<Database>, analysisId: string, 
 
 // ---------------------------------------------------------------- outbox
 
-export async function pendingOutbox(db: Kysely<Database>, limit: number): Promise<OutboxRow[]> {
-  return db.selectFrom("outbox").selectAll().where("published_at", "is", null).orderBy("id").limit(limit).execute();
+/**
+ * The oldest unpublished rows. With `skipLocked` (PostgreSQL, inside a
+ * transaction) the rows are locked until it ends and rows another replica's
+ * publisher holds are skipped: each row goes to one publisher.
+ */
+export async function pendingOutbox(db: Kysely<Database>, limit: number, opts: { skipLocked?: boolean } = {}): Promise<OutboxRow[]> {
+  const q = db.selectFrom("outbox").selectAll().where("published_at", "is", null).orderBy("id").limit(limit);
+  return (opts.skipLocked ? q.forUpdate().skipLocked() : q).execute();
 }
 
 export async function markPublished(db: Kysely<Database>, id: number, now: string): Promise<void> {
