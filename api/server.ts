@@ -260,107 +260,115 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
     send(res, outcome === "created" ? 201 : 200, { analysis_id: id, status });
   }
 
+  async function health(res: http.ServerResponse): Promise<void> {
+    let database = "ok";
+    try {
+      await db.ping();
+    } catch (e: unknown) {
+      database = `unavailable: ${toError(e).message}`;
+    }
+    const nats = publisher.natsProblem() ?? "ok";
+    const ok = database === "ok" && nats === "ok";
+    send(res, ok ? 200 : 503, { status: ok ? "ok" : "unavailable", database, nats });
+  }
+
+  async function analyses(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    await auth.require(tokenOf(req), READERS);
+    const q = AnalysisQuerySchema.safeParse(queryOf(url));
+    if (!q.success) throw zodFail(q.error);
+    const { limit, cursor, ...filters } = q.data;
+    const page = await listAnalyses(k, filters, limit, decodeCursor(cursor, AnalysisCursorSchema));
+    send(res, 200, { items: page.items.map(analysisSummary), next_cursor: page.next ? encodeCursor(page.next) : null });
+  }
+
+  async function reprocess(req: http.IncomingMessage, res: http.ServerResponse, id: string): Promise<void> {
+    await auth.require(tokenOf(req), ["worker"]);
+    const a = await requeueAnalysis(k, id, now());
+    if (!a) throw new ApiError(404, "not_found", `no analysis ${id}`);
+    publisher.wake();
+    logger.info({ analysis_id: id, reprocess_count: a.reprocess_count }, "analysis queued again");
+    send(res, 202, { coredump_id: a.coredump_id, analysis_id: id, status: a.status });
+  }
+
+  async function analysis(req: http.IncomingMessage, res: http.ServerResponse, id: string): Promise<void> {
+    await auth.require(tokenOf(req), READERS);
+    const a = await getAnalysis(k, id);
+    if (!a) throw new ApiError(404, "not_found", `no analysis ${id}`);
+    send(res, 200, analysisDetail(a));
+  }
+
+  async function groups(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    await auth.require(tokenOf(req), READERS);
+    const q = GroupQuerySchema.safeParse(queryOf(url));
+    if (!q.success) throw zodFail(q.error);
+    const offset = decodeCursor(q.data.cursor, GroupCursorSchema)?.offset ?? 0;
+    const page = await listGroups(k, q.data.limit, offset);
+    send(res, 200, { items: page.items.map(groupView), next_cursor: page.more ? encodeCursor({ offset: offset + q.data.limit }) : null });
+  }
+
+  async function group(req: http.IncomingMessage, res: http.ServerResponse, hash: string, patch: boolean): Promise<void> {
+    if (patch) {
+      await auth.require(tokenOf(req), ["worker"]);
+      const parsed = PatchGroupSchema.safeParse(jsonObject(await readBody(req, deps.maxBodyBytes)));
+      if (!parsed.success) throw zodFail(parsed.error);
+      if (!(await setResolved(k, hash, parsed.data.resolved ? now() : null))) throw new ApiError(404, "not_found", `no crash group ${hash}`);
+      logger.info({ signature_hash: hash, resolved: parsed.data.resolved }, parsed.data.resolved ? "crash group resolved" : "crash group unresolved");
+    } else {
+      await auth.require(tokenOf(req), READERS);
+    }
+    const g = await getGroup(k, hash);
+    if (!g) throw new ApiError(404, "not_found", `no crash group ${hash}`);
+    send(res, 200, groupDetailView(g));
+  }
+
+  /**
+   * The API's routes (the crash browser's come first, from api/ui/routes.ts):
+   * a path (or a pattern whose group is the one path parameter), the methods
+   * it allows (anything else is a 405 with Allow), and the handler, which
+   * answers and names the route for the request metric.
+   */
+  const routes: Array<{ path: string | RegExp; allow: string; handle: (req: http.IncomingMessage, res: http.ServerResponse, ctx: { url: URL; method: string; param: string }) => Promise<string> }> = [
+    { path: "/", allow: "GET,POST", handle: async (req, res) => (await ingest(req, res), "ingest") },
+    { path: "/api/v1/events", allow: "POST", handle: async (req, res) => (await ingest(req, res), "ingest") },
+    { path: "/api/v1/health", allow: "GET", handle: async (_req, res) => (await health(res), "health") },
+    { path: "/api/v1/openapi.json", allow: "GET", handle: async (_req, res) => (send(res, 200, openApi()), "openapi") },
+    {
+      path: "/metrics",
+      allow: "GET",
+      handle: async (_req, res) => {
+        res.writeHead(200, { "content-type": metrics.registry.contentType }).end(await metrics.registry.metrics());
+        return "metrics";
+      },
+    },
+    { path: "/api/v1/analyses", allow: "GET", handle: async (req, res, { url }) => (await analyses(req, res, url), "analyses") },
+    { path: REPROCESS, allow: "POST", handle: async (req, res, { param }) => (await reprocess(req, res, segment(param, "analysis id")), "reprocess") },
+    {
+      path: ANALYSIS,
+      allow: "GET,PUT",
+      handle: async (req, res, { method, param }) => {
+        const id = segment(param, "analysis id");
+        if (method === "PUT") return (await putAnalysis(req, res, id), "put_analysis");
+        return (await analysis(req, res, id), "analysis");
+      },
+    },
+    { path: "/api/v1/groups", allow: "GET", handle: async (req, res, { url }) => (await groups(req, res, url), "groups") },
+    {
+      path: GROUP,
+      allow: "GET,PATCH",
+      handle: async (req, res, { method, param }) => (await group(req, res, segment(param, "signature hash"), method === "PATCH"), method === "PATCH" ? "patch_group" : "group"),
+    },
+  ];
+
   async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<string> {
     const url = new URL(req.url ?? "/", "http://api");
     const p = url.pathname.replace(/\/+$/, "") || "/";
     const method = req.method ?? "GET";
-    const only = (allowed: string) => {
-      if (!allowed.split(",").includes(method)) throw new ApiError(405, "method_not_allowed", `${method} ${p}: allowed ${allowed}`, { headers: { allow: allowed } });
-    };
-
     if (isUiRequest(p, method)) return ui(req, res, url, p);
-    if (p === "/" || p === "/api/v1/events") {
-      only(p === "/" ? "GET,POST" : "POST");
-      await ingest(req, res);
-      return "ingest";
-    }
-    if (p === "/api/v1/health") {
-      only("GET");
-      let database = "ok";
-      try {
-        await db.ping();
-      } catch (e: unknown) {
-        database = `unavailable: ${toError(e).message}`;
-      }
-      const nats = publisher.natsProblem() ?? "ok";
-      const ok = database === "ok" && nats === "ok";
-      send(res, ok ? 200 : 503, { status: ok ? "ok" : "unavailable", database, nats });
-      return "health";
-    }
-    if (p === "/api/v1/openapi.json") {
-      only("GET");
-      send(res, 200, openApi());
-      return "openapi";
-    }
-    if (p === "/metrics") {
-      only("GET");
-      const text = await metrics.registry.metrics();
-      res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text);
-      return "metrics";
-    }
-    if (p === "/api/v1/analyses") {
-      only("GET");
-      await auth.require(tokenOf(req), READERS);
-      const q = AnalysisQuerySchema.safeParse(queryOf(url));
-      if (!q.success) throw zodFail(q.error);
-      const { limit, cursor, ...filters } = q.data;
-      const page = await listAnalyses(k, filters, limit, decodeCursor(cursor, AnalysisCursorSchema));
-      send(res, 200, { items: page.items.map(analysisSummary), next_cursor: page.next ? encodeCursor(page.next) : null });
-      return "analyses";
-    }
-    let m = REPROCESS.exec(p);
-    if (m) {
-      only("POST");
-      await auth.require(tokenOf(req), ["worker"]);
-      const id = segment(m[1]!, "analysis id");
-      const a = await requeueAnalysis(k, id, now());
-      if (!a) throw new ApiError(404, "not_found", `no analysis ${id}`);
-      publisher.wake();
-      logger.info({ analysis_id: id, reprocess_count: a.reprocess_count }, "analysis queued again");
-      send(res, 202, { coredump_id: a.coredump_id, analysis_id: id, status: a.status });
-      return "reprocess";
-    }
-    m = ANALYSIS.exec(p);
-    if (m) {
-      only("GET,PUT");
-      const id = segment(m[1]!, "analysis id");
-      if (method === "PUT") {
-        await putAnalysis(req, res, id);
-        return "put_analysis";
-      }
-      await auth.require(tokenOf(req), READERS);
-      const a = await getAnalysis(k, id);
-      if (!a) throw new ApiError(404, "not_found", `no analysis ${id}`);
-      send(res, 200, analysisDetail(a));
-      return "analysis";
-    }
-    if (p === "/api/v1/groups") {
-      only("GET");
-      await auth.require(tokenOf(req), READERS);
-      const q = GroupQuerySchema.safeParse(queryOf(url));
-      if (!q.success) throw zodFail(q.error);
-      const offset = decodeCursor(q.data.cursor, GroupCursorSchema)?.offset ?? 0;
-      const page = await listGroups(k, q.data.limit, offset);
-      send(res, 200, { items: page.items.map(groupView), next_cursor: page.more ? encodeCursor({ offset: offset + q.data.limit }) : null });
-      return "groups";
-    }
-    m = GROUP.exec(p);
-    if (m) {
-      only("GET,PATCH");
-      const hash = segment(m[1]!, "signature hash");
-      if (method === "PATCH") {
-        await auth.require(tokenOf(req), ["worker"]);
-        const parsed = PatchGroupSchema.safeParse(jsonObject(await readBody(req, deps.maxBodyBytes)));
-        if (!parsed.success) throw zodFail(parsed.error);
-        if (!(await setResolved(k, hash, parsed.data.resolved ? now() : null))) throw new ApiError(404, "not_found", `no crash group ${hash}`);
-        logger.info({ signature_hash: hash, resolved: parsed.data.resolved }, parsed.data.resolved ? "crash group resolved" : "crash group unresolved");
-      } else {
-        await auth.require(tokenOf(req), READERS);
-      }
-      const g = await getGroup(k, hash);
-      if (!g) throw new ApiError(404, "not_found", `no crash group ${hash}`);
-      send(res, 200, groupDetailView(g));
-      return method === "PATCH" ? "patch_group" : "group";
+    for (const r of routes) {
+      const m = typeof r.path === "string" ? (r.path === p ? [p] : null) : r.path.exec(p);
+      if (!m) continue;
+      if (!r.allow.split(",").includes(method)) throw new ApiError(405, "method_not_allowed", `${method} ${p}: allowed ${r.allow}`, { headers: { allow: r.allow } });
+      return r.handle(req, res, { url, method, param: m[1] ?? "" });
     }
     throw new ApiError(404, "not_found", `no route ${method} ${p}`);
   }
