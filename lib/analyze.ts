@@ -34,12 +34,12 @@ import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
 import { isForeign } from "./symbols/arch.js";
 import { readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
-import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./symbols/go.js";
+import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./gdb/probes/go.js";
 import { moduleAt } from "./symbols/inventory.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { crashModuleShare, symbolHints, symbolicationOf, toModules } from "./symbols/report.js";
 import type { ResolvedModule } from "./symbols/resolve.js";
-import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
+import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./gdb/probes/runtime.js";
 import { assembleTree, type SymbolTree } from "./symbols/tree.js";
 import { VERSION } from "./version.js";
 

@@ -30,9 +30,9 @@
  * Like the C++ probe (runtime.ts), this is one section of the one gdb run
  * per core, silent unless the program is Go and a goroutine is panicking.
  */
-import type { Frame, Thread } from "../result.js";
-import type { Backtrace } from "../gdb/parseBacktrace.js";
-import { parseBacktrace } from "../gdb/parseBacktrace.js";
+import type { Frame, Thread } from "../../result.js";
+import type { Backtrace } from "../parseBacktrace.js";
+import { parseBacktrace } from "../parseBacktrace.js";
 
 /** Name of the probe's section in the command file. */
 export const GO_SECTION = "go";

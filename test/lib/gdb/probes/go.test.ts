@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@jest/globals";
-import { crashFrameOf, findCrashThread } from "../../../lib/gdb/crash.js";
-import { parseBacktrace } from "../../../lib/gdb/parseBacktrace.js";
-import { summarize } from "../../../lib/gdb/summarize.js";
-import { parseGoSection, withPanickingGoroutine } from "../../../lib/symbols/go.js";
+import { crashFrameOf, findCrashThread } from "../../../../lib/gdb/crash.js";
+import { parseBacktrace } from "../../../../lib/gdb/parseBacktrace.js";
+import { summarize } from "../../../../lib/gdb/summarize.js";
+import { parseGoSection, withPanickingGoroutine } from "../../../../lib/gdb/probes/go.js";
 
 const GO = "/usr/lib/go-1.19/src/runtime";
 const SRC = "/work/main/fixtures/crashes/go-nil-deref.go";
