@@ -34,7 +34,7 @@ import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
 import { isForeign } from "./symbols/arch.js";
 import { readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
-import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./gdb/probes/go.js";
+import { GO_SECTION, goProbeSection, goroutinesOf, parseGoSection, withPanickingGoroutine } from "./gdb/probes/go.js";
 import { moduleAt } from "./symbols/inventory.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { crashModuleShare, symbolHints, symbolicationOf, toModules } from "./symbols/report.js";
@@ -295,6 +295,7 @@ export function resultOf(
   const selected = parseSelectedThread(s.selected_thread);
   const hints = { selected: selected?.number ?? null, lwp: selected?.lwp ?? null };
   if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt, hints), go);
+  const goroutines = go ? goroutinesOf(go) : [];
   const modules = ctx.modules;
   const summary = summarize(bt, {
     siginfoText: s.siginfo ?? null,
@@ -337,6 +338,7 @@ export function resultOf(
     signal: summary.signal,
     crash_thread: summary.crash_thread,
     threads: summary.threads,
+    ...(goroutines.length > 0 ? { goroutines } : {}),
     crash_frame: summary.crash_frame,
     signature: summary.signature,
     quality: Math.round(summary.quality * share * 1000) / 1000,

@@ -59,10 +59,11 @@ export function crashFrameOf(thread: Thread): Frame | null {
  */
 export function crashFrameIndex(frames: Frame[]): number {
   if (frames.length === 0) return -1;
-  const handler = frames.findIndex((f) => f.signal_handler);
+  const end = unwoundLength(frames);
+  const handler = frames.slice(0, end).findIndex((f) => f.signal_handler);
   const start = handler === -1 || handler > 64 ? 0 : handler;
   let sawMachinery = handler !== -1 && handler <= 64;
-  for (let i = start; i < frames.length; i++) {
+  for (let i = start; i < end; i++) {
     const f = frames[i]!;
     if (f.signal_handler || isMachineryFrame(f)) {
       sawMachinery = true;
@@ -76,8 +77,27 @@ export function crashFrameIndex(frames: Frame[]): number {
     if (f.function === null && isRuntimeLibrary(f.library) && (sawMachinery || machineryFollows(frames, i))) continue;
     return i;
   }
-  const any = frames.findIndex((f) => !f.signal_handler && !isMachineryFrame(f));
+  const any = frames.slice(0, end).findIndex((f) => !f.signal_handler && !isMachineryFrame(f));
   return any === -1 ? 0 : any;
+}
+
+/** Go's signal trampoline and handler entry: gdb cannot unwind Go's signal frame (it is not glibc's __restore_rt). */
+export const GO_SIGNAL_FRAMES: ReadonlySet<string> = new Set(["runtime.sigtramp", "runtime.cgoSigtramp", "runtime.sigtrampgo", "runtime.sigreturn", "runtime.sigreturn__sigaction"]);
+
+/**
+ * How many of `frames` gdb really unwound: below the last Go signal
+ * trampoline frame gdb reads the signal stack as if it were frames
+ * (`?? ()` at small integers), so those are cut, unless the Go probe put
+ * the panicking goroutine there behind a `<signal handler called>` frame
+ * (lib/gdb/probes/go.ts). The crash frame and the signature look no further.
+ */
+export function unwoundLength(frames: Frame[]): number {
+  let last = -1;
+  frames.forEach((f, i) => {
+    if (f.function !== null && GO_SIGNAL_FRAMES.has(machineryKey(f.function))) last = i;
+  });
+  if (last === -1 || frames[last + 1]?.signal_handler) return frames.length;
+  return last + 1;
 }
 
 /**

@@ -36,7 +36,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Frame, Signature, Thread } from "../result.js";
-import { crashFrameIndex, stripParameters } from "./crash.js";
+import { crashFrameIndex, stripParameters, unwoundLength } from "./crash.js";
 import { isInApp } from "./inApp.js";
 
 export const DEFAULT_SIGNATURE_FRAMES = 5;
@@ -59,7 +59,8 @@ export function signatureOf(thread: Thread, opts: SignatureOptions = {}): Signat
   const start = crashFrameIndex(thread.frames);
   if (start === -1) return null;
   const below: Frame[] = [];
-  for (let i = start; i < thread.frames.length; i++) {
+  const end = unwoundLength(thread.frames);
+  for (let i = start; i < end; i++) {
     const f = thread.frames[i]!;
     // Thread and process start-up frames say how the thread began, not
     // where it crashed; past the crash frame they only add noise.

@@ -129,7 +129,7 @@ describe("the user's code is the crash frame", () => {
     const f = requireFixture("go-nil-deref");
     const r = await analyze({ core: f.core, exe: f.exe });
     expect(r.signal?.name).toBe("SIGABRT");
-    expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 29 });
+    expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 31 });
     expect(r.crash_frame?.file).toMatch(/fixtures\/crashes\/go-nil-deref\.go$/);
     const crash = r.threads.find((t) => t.crashed)!;
     const names = crash.frames.map((fr) => fr.function);
@@ -139,6 +139,24 @@ describe("the user's code is the crash frame", () => {
     expect(names).toEqual(expect.arrayContaining(["runtime.sigpanic", "main.(*Server).handle", "main.(*Server).serve", "main.main", "runtime.goexit"]));
     expect(r.signature?.text).toBe("main.parseHeader | main.(*Server).handle | main.(*Server).serve | main.main");
     expect(r.runtime).toEqual({ panic_message: "runtime error: invalid memory address or nil pointer dereference" });
+  });
+
+  test("a Go core lists its goroutines: the panicking one, the runtime's and the program's two parked workers", async () => {
+    const f = requireFixture("go-nil-deref");
+    const r = await analyze({ core: f.core, exe: f.exe });
+    const gs = r.goroutines ?? [];
+    // main, forcegc, bgsweep, bgscavenge, runfinq and the fixture's two workers (what gdb's Go support lists).
+    expect(gs).toHaveLength(7);
+    const panicking = gs.filter((g) => g.panicking);
+    expect(panicking).toMatchObject([{ goid: 1, status: "running", wait_reason: null }]);
+    expect(panicking[0]!.frames.map((fr) => fr.function)).toContain("main.parseHeader");
+    const workers = gs.filter((g) => g.frames.some((fr) => fr.function === "main.worker"));
+    expect(workers).toHaveLength(2);
+    for (const w of workers) expect(w).toMatchObject({ status: "waiting", wait_reason: "chan receive", panicking: false });
+    expect(gs.map((g) => g.wait_reason)).toEqual(expect.arrayContaining(["force gc (idle)", "finalizer wait"]));
+    expect(ResultSchema.parse(r).goroutines).toHaveLength(7);
+    // A C core has none.
+    expect((await analyze({ core: fixture("null-deref").core, exe: fixture("null-deref").exe })).goroutines).toBeUndefined();
   });
 
   test("the assertion text lands in abort_message", async () => {

@@ -8,7 +8,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
-import type { Result } from "../../lib/result.js";
+import type { Goroutine, Result } from "../../lib/result.js";
 import { makeS3Client } from "../../lib/storage/s3.js";
 import { createJobDir, removeJobDir } from "../../lib/storage/workDir.js";
 import { openSymbolStore } from "../../lib/symbols/store.js";
@@ -203,6 +203,7 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
     lines.push(`exception:    uncaught ${type}${what}`);
   }
   if (r.runtime?.panic_message) lines.push(`panic:        ${indent(r.runtime.panic_message)}`);
+  if (r.goroutines) lines.push(...goroutineLines(r.goroutines));
   const libs = r.shared_libraries;
   if (libs.length > 0) {
     const noSyms = libs.filter((l) => !l.symbols_read).length;
@@ -237,6 +238,27 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
     lines.push(`gdb:          ${r.gdb.version ?? "unknown version"}, ${r.gdb.duration_ms} ms${total}${cut}`);
   }
   return lines.join("\n") + "\n";
+}
+
+/** Goroutines shown in the human summary at most (all are in --json). */
+const SHOWN_GOROUTINES = 10;
+
+/**
+ * `goroutines:` with the count by status, then one line per goroutine: its
+ * id (`*` marks the panicking one), status or wait reason, and its first
+ * frame outside the runtime (where the program's own code is).
+ */
+function goroutineLines(gs: Goroutine[]): string[] {
+  const counts = new Map<string, number>();
+  for (const g of gs) counts.set(g.status, (counts.get(g.status) ?? 0) + 1);
+  const out = [`goroutines:   ${gs.length} (${[...counts].map(([k, n]) => `${n} ${k}`).join(", ")})`];
+  for (const g of gs.slice(0, SHOWN_GOROUTINES)) {
+    const f = g.frames.find((fr) => fr.function !== null && !fr.function.startsWith("runtime.")) ?? g.frames[0];
+    const at = f ? `  ${f.function ?? "??"}${f.file ? ` ${f.file}${f.line !== null ? `:${f.line}` : ""}` : ""}` : "";
+    out.push(`            ${g.panicking ? "*" : " "} ${String(g.goid).padEnd(5)} ${(g.wait_reason ?? g.status).padEnd(18)}${at}`);
+  }
+  if (gs.length > SHOWN_GOROUTINES) out.push(`              ... ${gs.length - SHOWN_GOROUTINES} more (--json lists all)`);
+  return out;
 }
 
 /** Continuation lines of a multi-line value line up under its first line. */

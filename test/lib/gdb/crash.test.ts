@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { crashFrameOf, findCrashThread } from "../../../lib/gdb/crash.js";
+import { crashFrameOf, findCrashThread, unwoundLength } from "../../../lib/gdb/crash.js";
 import { parseBacktrace } from "../../../lib/gdb/parseBacktrace.js";
 import { qualityOf } from "../../../lib/gdb/quality.js";
 import { summarize } from "../../../lib/gdb/summarize.js";
@@ -233,6 +233,28 @@ describe("Go runtime machinery", () => {
     expect(summarize(parseBacktrace(goPanic.join("\n"))).signature?.text).toBe(
       "main.parseHeader | main.(*Server).handle | main.(*Server).serve | main.main",
     );
+  });
+  it("never takes gdb's junk below Go's signal trampoline: a symbolized frame above it, else frame #0", () => {
+    const tramp = [
+      `#0  runtime.raise () at ${GO}/sys_linux_amd64.s:159`,
+      `#1  0x0000000000448e07 in runtime.sigtrampgo (sig=0) at ${GO}/signal_unix.go:432`,
+      `#2  0x0000000000462ce6 in runtime.sigtramp () at ${GO}/sys_linux_amd64.s:359`,
+    ];
+    const cases: Array<[string, string[], number, string | null]> = [
+      ["?? below sigtramp", [...tramp, "#3  0x0000000000462de0 in ?? ()", "#4  0x0000000000000007 in ?? ()"], 0, "runtime.raise"],
+      ["?? below sigreturn", [...tramp, "#3  0x0000000000462de0 in runtime.sigreturn__sigaction () at x.s:1", "#4  0x0000000000000007 in ?? ()"], 0, "runtime.raise"],
+      // A named non-runtime frame above the trampoline (a cgo signal handler's caller) is still taken.
+      ["user frame above", [`#0  0x1 in main.onSignal () at /a.go:3`, ...tramp.slice(1), "#3  0x7 in ?? ()"], 0, "main.onSignal"],
+    ];
+    for (const [what, lines, index, fn] of cases) {
+      const t = thread(lines);
+      expect([what, unwoundLength(t.frames) <= 4, crashFrameOf(t)?.index, crashFrameOf(t)?.function]).toEqual([what, true, index, fn]);
+      expect([what, summarize(parseBacktrace(lines.join("\n"))).signature?.text.includes("??")]).toEqual([what, false]);
+    }
+    // The probe's goroutine behind a `<signal handler called>` frame is kept.
+    const spliced = thread([...tramp, "#3  <signal handler called>", "#4  0x2 in main.f () at /a.go:9"]);
+    expect(unwoundLength(spliced.frames)).toBe(5);
+    expect(crashFrameOf(spliced)?.function).toBe("main.f");
   });
   it("skips index, slice and divide panics (runtime.goPanic*, runtime.panic*)", () => {
     const index = thread([

@@ -54,8 +54,14 @@ describe("coresight-worker analyze", () => {
     const io = capture();
     expect(await analyzeCommand(["--json", requireFixture("go-nil-deref").core], io)).toBe(0);
     const r = ResultSchema.parse(JSON.parse(io.out));
-    expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 29 });
+    expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 31 });
     expect(r.runtime?.panic_message).toBe("runtime error: invalid memory address or nil pointer dereference");
+    // The human summary lists the goroutines, the panicking one marked.
+    const text = capture();
+    expect(await analyzeCommand([requireFixture("go-nil-deref").core], text)).toBe(0);
+    expect(text.out).toMatch(/^goroutines: {3}7 \(1 running, 6 waiting\)$/m);
+    expect(text.out).toMatch(/^ +\* 1 +running +main\.parseHeader fixtures\/crashes\/go-nil-deref\.go:31$/m);
+    expect(text.out.match(/chan receive +main\.worker/g)).toHaveLength(2);
     expect(r.modules?.find((m) => m.path.endsWith("/go-nil-deref"))).toMatchObject({ status: "found" });
   });
 
