@@ -258,8 +258,9 @@ function crashedPath(p: string | null, tree: SymbolTree | null): string | null {
 
 /**
  * Frames as the crashed process had them: libraries by the crashed
- * process's paths, and every `??` frame with its module (module + offset is
- * then readable from `modules`, and the signature uses it).
+ * process's paths, every `??` frame with its module (module + offset is
+ * then readable from `modules`, and the signature uses it), and every frame
+ * of a library with its module, named or not.
  */
 function withModules(bt: Backtrace, ctx: SymbolContext): Backtrace {
   const modules = ctx.modules ?? [];
@@ -271,9 +272,11 @@ function withModules(bt: Backtrace, ctx: SymbolContext): Backtrace {
       ...(t.frames.length > max ? { frames_truncated: true } : {}),
       frames: t.frames.slice(0, max).map((f) => {
         const library = crashedPath(f.library, ctx.tree);
-        if (f.function !== null || library !== null || !f.address) return library === f.library ? f : { ...f, library };
+        if (library !== null || !f.address) return library === f.library ? f : { ...f, library };
+        // gdb names no module for a library frame it has DWARF for (libc with libc6-dbg): the
+        // module map does, so in-app and signatures do not depend on the worker's debug info.
         const m = moduleAt(modules, f.address);
-        return m ? { ...f, library: m.path } : f;
+        return m && (f.function === null || !m.executable) ? { ...f, library: m.path } : f;
       }),
     })),
   };

@@ -52,11 +52,13 @@ export interface SignatureOptions {
   moduleAt?: (address: string) => { path: string; start: string | null } | null | undefined;
   /** The crashed program's path: its frames are in-app wherever it is installed. */
   executable?: string | null;
+  /** Another process sent the signal: the signature starts below libc's blocking calls, as the crash frame does. */
+  sentByAnotherProcess?: boolean;
 }
 
 export function signatureOf(thread: Thread, opts: SignatureOptions = {}): Signature | null {
   const max = Math.max(1, opts.maxFrames ?? DEFAULT_SIGNATURE_FRAMES);
-  const start = crashFrameIndex(thread.frames);
+  const start = crashFrameIndex(thread.frames, { sentByAnotherProcess: opts.sentByAnotherProcess ?? false });
   if (start === -1) return null;
   const below: Frame[] = [];
   const end = unwoundLength(thread.frames);

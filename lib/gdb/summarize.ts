@@ -52,12 +52,13 @@ export function summarize(
   }));
   const crash = threads.find((t) => t.crashed) ?? null;
   const signal = signalOf({ siginfo, terminatedBy: bt.terminatedBy, processPid: extras.processPid ?? null, crashFrames: crash?.frames ?? null });
+  const sentByAnotherProcess = signal?.sender?.kind === "process";
   return {
     signal,
     crash_thread: crashThread,
     threads,
-    crash_frame: crash ? crashFrameOf(crash) : null,
-    signature: crash ? signatureOf(crash, { ...(extras.moduleAt ? { moduleAt: extras.moduleAt } : {}), executable: extras.executable ?? null }) : null,
+    crash_frame: crash ? crashFrameOf(crash, { sentByAnotherProcess }) : null,
+    signature: crash ? signatureOf(crash, { ...(extras.moduleAt ? { moduleAt: extras.moduleAt } : {}), executable: extras.executable ?? null, sentByAnotherProcess }) : null,
     quality: qualityOf(threads, crashThread),
     executable: bt.executable,
     command_line: bt.commandLine,

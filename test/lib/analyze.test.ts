@@ -97,6 +97,7 @@ describe("the user's code is the crash frame", () => {
     ["rust-panic", "port_config::parse_port"],
     ["go-nil-deref", "main.parseHeader"],
     ["multithread", "parse_message"],
+    ["external-kill", "wait_for_work"],
   ];
   for (const [name, fn] of cases) {
     test(`${name}: ${fn}`, async () => {
@@ -157,6 +158,18 @@ describe("the user's code is the crash frame", () => {
     expect(ResultSchema.parse(r).goroutines).toHaveLength(7);
     // A C core has none.
     expect((await analyze({ core: fixture("null-deref").core, exe: fixture("null-deref").exe })).goroutines).toBeUndefined();
+  });
+
+  test("killed from outside (SIGQUIT from another process): below libc's sleep, one signature with and without libc's debug info", async () => {
+    const f = requireFixture("external-kill");
+    const bare = await analyze({ core: f.core, exe: f.exe });
+    const full = await analyzeDump({ core: f.core, exe: f.exe });
+    for (const r of [bare, full]) {
+      expect(r.signal).toMatchObject({ name: "SIGQUIT", code: "SI_USER", sender: { kind: "process" } });
+      expect(r.crash_frame).toMatchObject({ function: "wait_for_work", line: 24 });
+      expect(r.signature?.text).toBe("wait_for_work | run_worker | main");
+    }
+    expect(full.signature?.hash).toBe(bare.signature?.hash);
   });
 
   test("the assertion text lands in abort_message", async () => {

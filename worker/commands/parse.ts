@@ -158,7 +158,8 @@ export function renderSummary(s: Summary): string {
     // Start at the crash frame: the raise/abort/panic frames above it are the same in every crash.
     const from = Math.max(0, s.crash_frame ? crash.frames.findIndex((f) => f.index === s.crash_frame!.index) : 0);
     lines.push("top frames:");
-    if (from > 0) lines.push(`    (${from} frame${from === 1 ? "" : "s"} of signal/abort/panic machinery above, not shown)`);
+    const what = s.signal?.sender?.kind === "process" ? "libc's blocking call the signal found the thread in" : "signal/abort/panic machinery";
+    if (from > 0) lines.push(`    (${from} frame${from === 1 ? "" : "s"} of ${what} above, not shown)`);
     const shown = crash.frames.slice(from, from + 10);
     for (const f of shown) {
       const w = where(f);
