@@ -36,6 +36,7 @@ import { isForeign } from "./symbols/arch.js";
 import { readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
 import { GO_SECTION, goProbeSection, goroutinesOf, parseGoSection, withPanickingGoroutine } from "./gdb/probes/go.js";
 import { moduleAt } from "./symbols/inventory.js";
+import { withoutNoise } from "./gdb/stderr.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { crashModuleShare, symbolHints, symbolicationOf, toModules } from "./symbols/report.js";
 import type { ResolvedModule } from "./symbols/resolve.js";
@@ -314,7 +315,7 @@ export function resultOf(
     exit_code: run.exitCode,
     duration_ms: run.durationMs,
     truncated: run.truncated,
-    stderr: bounded(run.stderr, MAX_STDERR_IN_RESULT),
+    stderr: bounded(withoutNoise(run.stderr).text, MAX_STDERR_IN_RESULT),
   };
   const executable = summary.executable ?? notes?.execfn ?? exe ?? notes?.fname ?? null;
   const core = {
@@ -386,7 +387,7 @@ function runtimeOf(text: string | undefined, panicMessage: string | null): Pick<
 /** The most telling thing gdb said when it found nothing: its in-band errors, else stderr. */
 function gdbComplaint(run: GdbRun): string {
   const errors = run.sections[ERRORS_KEY];
-  const lines = (errors ?? run.stderr).split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = (errors ?? withoutNoise(run.stderr).text).split("\n").map((l) => l.trim()).filter(Boolean);
   return bounded(lines.slice(0, 3).join("; "), 500);
 }
 
