@@ -321,7 +321,8 @@ export function resultOf(
   const core = {
     size: original.size,
     executable,
-    command_line: summary.command_line ?? notes?.psargs ?? null,
+    // The core's own NT_PRPSINFO first: gdb's banner line is cut at the first newline of an argument.
+    command_line: notes?.psargs ?? summary.command_line ?? null,
     architecture: info.machine ?? ctx.architecture ?? null,
     compression: original.compression,
     truncated: info.truncated,

@@ -14,7 +14,7 @@ import { createJobDir, removeJobDir } from "../../lib/storage/workDir.js";
 import { openSymbolStore } from "../../lib/symbols/store.js";
 import { analysisSettings, analyzeDump, type AnalyzeDumpOptions } from "../../lib/analyze.js";
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
-import { printable, renderSummary } from "./parse.js";
+import { oneLine, printable, renderSummary } from "./parse.js";
 
 const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--json]
                                 [--symbol-store DIR|s3://bucket/prefix]
@@ -184,7 +184,7 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
   lines.push(`core:         ${corePath}${size}${arch}`);
   if (r.core?.truncated) lines.push("              core file is truncated: frames may be missing");
   for (const w of r.warnings ?? []) lines.push(`warning:      ${w}`);
-  if (r.core?.command_line) lines.push(`command line: ${r.core.command_line}`);
+  if (r.core?.command_line) lines.push(`command line: ${oneLine(r.core.command_line)}`);
   const text = renderSummary({
     signal: r.signal,
     crash_thread: r.crash_thread,

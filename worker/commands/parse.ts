@@ -132,10 +132,22 @@ export function printable(text: string): string {
   });
 }
 
+/**
+ * A value that must stay on one line of the human output: the crashed
+ * process's command line (its argv, which anyone who can start a process
+ * controls) and paths. A newline, CR or tab in it is shown as `\n`, `\r`,
+ * `\t` (and a backslash as `\\`, so the escape cannot be faked), never
+ * laid out: it cannot make a line that looks like the worker's own
+ * (`signal: ...`). The JSON keeps the value as it was.
+ */
+export function oneLine(value: string): string {
+  return value.replace(/[\\\n\r\t]/g, (c) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t"));
+}
+
 /** The human summary, one fact per line. */
 export function renderSummary(s: Summary): string {
   const lines: string[] = [];
-  if (s.executable) lines.push(`executable:   ${s.executable}`);
+  if (s.executable) lines.push(`executable:   ${oneLine(s.executable)}`);
   if (s.signal) {
     const code = s.signal.code ? ` (${s.signal.code})` : "";
     lines.push(`signal:       ${s.signal.name ?? "?"}${code}${s.signal.description ? ` — ${s.signal.description}` : ""}`);

@@ -10,6 +10,7 @@ import { ResultSchema } from "../../../lib/result.js";
 import { addToStore } from "../../../lib/symbols/add.js";
 import { openSymbolStore } from "../../../lib/symbols/store.js";
 import { fixture, requireFixture, requireFixtures, strippedSymbols } from "../../helpers/fixtures.js";
+import { NULL_DEREF, compile, crashIn } from "../../lib/symbols/crashFixture.js";
 
 let tmp: string;
 let workDir: string;
@@ -33,6 +34,25 @@ function capture(env: Record<string, string | undefined> = {}): AnalyzeIo & { ou
   };
   return io;
 }
+
+describe("a command line with a newline (argv is the crashed process's to choose)", () => {
+  test("kept whole as data in --json; one escaped line in the summary, which a fake line cannot enter", async () => {
+    const d = path.join(tmp, "newline");
+    await fs.mkdir(d, { recursive: true });
+    const exe = await compile(d, "prog", NULL_DEREF);
+    const core = await crashIn(d, exe, ["x\nsignal:  SIGKILL\tfake"]);
+    const json = capture();
+    expect(await analyzeCommand(["--json", core, "--exe", exe], json)).toBe(0);
+    const r = ResultSchema.parse(JSON.parse(json.out));
+    // NT_PRPSINFO keeps argv's first 79 bytes, newline included; gdb's banner line stops at the newline.
+    expect(r.core?.command_line).toBe(`${exe} x\nsignal:  SIGKILL\tfake`);
+    const text = capture();
+    expect(await analyzeCommand([core, "--exe", exe], text)).toBe(0);
+    const lines = text.out.split("\n");
+    expect(lines.filter((l) => l.startsWith("signal:"))).toEqual([expect.stringMatching(/^signal: +SIGSEGV/)]);
+    expect(lines.find((l) => l.startsWith("command line:"))).toBe(`command line: ${exe} x\\nsignal:  SIGKILL\\tfake`);
+  });
+});
 
 describe("coresight-worker analyze", () => {
   test("human summary of an assert crash", async () => {
