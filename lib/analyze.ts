@@ -37,6 +37,7 @@ import { readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
 import { GO_SECTION, goProbeSection, goroutinesOf, parseGoSection, withPanickingGoroutine } from "./gdb/probes/go.js";
 import { moduleAt } from "./symbols/inventory.js";
 import { withoutNoise } from "./gdb/stderr.js";
+import { compileGroupingRules, type GroupingRules } from "./gdb/groupingRules.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { crashModuleShare, symbolHints, symbolicationOf, toModules } from "./symbols/report.js";
 import type { ResolvedModule } from "./symbols/resolve.js";
@@ -74,6 +75,8 @@ export interface AnalyzeDumpOptions extends Pick<GdbRunOptions, "gdbPath" | "tim
   onSymbols?: (prepared: PreparedSymbols) => void;
   /** Receives the timings of this analysis (benchmarks, logs). */
   onTimings?: (t: AnalyzeTimings) => void;
+  /** The operator's grouping rules (SIGNATURE_RULES, compiled); default: the built-in ones. */
+  groupingRules?: GroupingRules;
 }
 
 export interface AnalyzeTimings {
@@ -108,6 +111,7 @@ export function analysisSettings(config: Config, s3: SymbolsOptions["s3"] = null
     maxDumpBytes: config.maxDumpBytes,
     sysroot: config.symbols.sysroot ?? null,
     symbols: { ...config.symbols, s3 },
+    groupingRules: compileGroupingRules(config.signatureRules),
   };
 }
 
@@ -231,6 +235,7 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
     modules: prepared?.modules ?? null,
     architecture: prepared?.inventory.machine ?? null,
     maxFrames: opts.maxFrames ?? DEFAULT_MAX_FRAMES,
+    ...(opts.groupingRules ? { groupingRules: opts.groupingRules } : {}),
   });
   // A core gdb could read: say why it has no symbols from outside the core.
   if (resolutionFailed !== null && result.status === "completed") {
@@ -248,6 +253,8 @@ export interface SymbolContext {
   architecture?: string | null;
   /** The frame limit the command file asked gdb for (plus one): a thread with more frames was cut. */
   maxFrames?: number;
+  /** The operator's grouping rules (SIGNATURE_RULES): in-app and the signature follow them. */
+  groupingRules?: GroupingRules;
 }
 
 /** `<tree sysroot>/lib/x86_64-linux-gnu/libc.so.6` → `/lib/x86_64-linux-gnu/libc.so.6`: never a path of the worker's job directory. */
@@ -306,6 +313,7 @@ export function resultOf(
     selectedThread: hints.selected,
     lwpHint: hints.lwp,
     processPid: notes?.pid ?? null,
+    ...(ctx.groupingRules ? { rules: ctx.groupingRules } : {}),
     ...(modules ? { moduleAt: (a: string) => moduleAt(modules, a), executable: modules.find((m) => m.executable)?.path ?? null } : {}),
   });
   const symbols = modules ? { modules: toModules(modules), symbolication: symbolicationOf(modules) } : {};
