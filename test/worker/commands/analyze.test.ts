@@ -5,10 +5,11 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { UsageError } from "../../../worker/command.js";
-import { analyzeCommand, renderResult, type AnalyzeIo } from "../../../worker/commands/analyze.js";
+import { analyzeCommand, renderResult } from "../../../worker/commands/analyze.js";
 import { ResultSchema } from "../../../lib/result.js";
 import { addToStore } from "../../../lib/symbols/add.js";
 import { openSymbolStore } from "../../../lib/symbols/store.js";
+import { captureIo } from "../../helpers/commandIo.js";
 import { fixture, requireFixture, requireFixtures, strippedSymbols } from "../../helpers/fixtures.js";
 import { NULL_DEREF, compile, crashIn } from "../../lib/symbols/crashFixture.js";
 
@@ -24,16 +25,7 @@ afterAll(async () => {
 });
 
 /** The command's I/O; WORK_DIR (job directories, symbol cache) in this suite's temp dir unless `env` sets it. */
-function capture(env: Record<string, string | undefined> = {}): AnalyzeIo & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    env: { WORK_DIR: workDir, ...env },
-    stdout: (s: string) => void (io.out += s),
-    stderr: (s: string) => void (io.err += s),
-  };
-  return io;
-}
+const capture = (env: Record<string, string | undefined> = {}) => captureIo(workDir, env);
 
 describe("a command line with a newline (argv is the crashed process's to choose)", () => {
   test("kept whole as data in --json; one escaped line in the summary, which a fake line cannot enter", async () => {
