@@ -33,7 +33,7 @@ export const FrameSchema = z.object({
   args: z.string().nullable(),
   file: z.string().nullable(),
   line: z.number().int().nullable(),
-  /** Shared object from `from /lib/x.so` (or a library in the `at` slot). */
+  /** Shared object from `from /lib/x.so` (or a library in the `at` slot); analyze fills in the module of any library frame from the core's map (gdb names none for a frame it has DWARF for). */
   library: z.string().nullable(),
   inline: z.boolean(),
   /** `<signal handler called>` pseudo-frame. */

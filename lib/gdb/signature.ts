@@ -33,6 +33,13 @@
  *   is known (offset from the module's load address: the same for every ASLR
  *   base), else `??@<library basename>` (or `??`). An absolute address is
  *   never part of the signature.
+ *
+ * Operators extend the rules without a release (lib/gdb/groupingRules.ts,
+ * SIGNATURE_RULES): frames to skip, frames that are or are not in-app,
+ * max_frames. explainSignature() is the one function that applies all of the
+ * above, frame by frame, and says which rule kept or dropped each frame
+ * (`coresight-worker signature explain` prints it); signatureOf() is its
+ * signature.
  */
 import { createHash } from "node:crypto";
 import type { Frame, Signature, Thread } from "../result.js";
@@ -146,7 +153,12 @@ export function explainSignature(thread: Thread, opts: SignatureOptions = {}): S
   const used = new Set(chosen.used);
   for (const c of below) {
     if (used.has(c.i)) {
-      const why = c.i === start ? "crash frame" : appOnly.length === 0 ? "no frame is in-app: system frames kept" : c.rule ? `in-app by ${c.rule}` : "in-app";
+      const why =
+        c.i === start ? "crash frame"
+        : appOnly.length === 0 ? "no frame is in-app: system frames kept"
+        : !c.inApp ? "first frame left: stands for the skipped crash frame"
+        : c.rule ? `in-app by ${c.rule}`
+        : "in-app";
       reasons.set(c.i, { kept: true, reason: why });
     } else if (appOnly.length > 0 && !c.inApp) {
       reasons.set(c.i, { kept: false, reason: c.rule ? `not in-app by ${c.rule}` : c.i === start ? "not in-app, in a recursion: which frame hit the guard page is chance" : "not in-app: a system library" });

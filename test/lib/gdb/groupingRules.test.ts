@@ -36,6 +36,9 @@ describe("explainSignature with the operator's rules", () => {
     ["skip the fatal-error wrapper: the next frame starts the signature", { skip: [{ function: "^log_fatal$" }] }, "yaml_parse | load_config | main", {
       3: "skipped by skip[0] function /^log_fatal$/", 4: "in-app",
     }],
+    ["a system frame right below a skipped crash frame stands for it", { skip: [{ function: "^(log_fatal|yaml_parse)$" }] }, "myco::Plugin::load | load_config | main", {
+      5: "first frame left: stands for the skipped crash frame", 6: "not in-app: a system library",
+    }],
     ["skip by module", { skip: [{ module_prefix: "/opt/myco/vendor/" }] }, "log_fatal | load_config | main", {
       4: 'skipped by skip[0] module_prefix "/opt/myco/vendor/"',
     }],
