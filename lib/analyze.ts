@@ -34,12 +34,14 @@ import { summarize } from "./gdb/summarize.js";
 import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
 import { isForeign } from "./symbols/arch.js";
 import { readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
-import { GO_SECTION, goProbeSection, parseGoSection, withPanickingGoroutine } from "./symbols/go.js";
+import { GO_SECTION, goProbeSection, goroutinesOf, parseGoSection, withPanickingGoroutine } from "./gdb/probes/go.js";
 import { moduleAt } from "./symbols/inventory.js";
+import { withoutNoise } from "./gdb/stderr.js";
+import { compileGroupingRules, type GroupingRules } from "./gdb/groupingRules.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { crashModuleShare, symbolHints, symbolicationOf, toModules } from "./symbols/report.js";
 import type { ResolvedModule } from "./symbols/resolve.js";
-import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./symbols/runtime.js";
+import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./gdb/probes/runtime.js";
 import { assembleTree, type SymbolTree } from "./symbols/tree.js";
 import { VERSION } from "./version.js";
 
@@ -73,6 +75,8 @@ export interface AnalyzeDumpOptions extends Pick<GdbRunOptions, "gdbPath" | "tim
   onSymbols?: (prepared: PreparedSymbols) => void;
   /** Receives the timings of this analysis (benchmarks, logs). */
   onTimings?: (t: AnalyzeTimings) => void;
+  /** The operator's grouping rules (SIGNATURE_RULES, compiled); default: the built-in ones. */
+  groupingRules?: GroupingRules;
 }
 
 export interface AnalyzeTimings {
@@ -107,6 +111,7 @@ export function analysisSettings(config: Config, s3: SymbolsOptions["s3"] = null
     maxDumpBytes: config.maxDumpBytes,
     sysroot: config.symbols.sysroot ?? null,
     symbols: { ...config.symbols, s3 },
+    groupingRules: compileGroupingRules(config.signatureRules),
   };
 }
 
@@ -230,6 +235,7 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
     modules: prepared?.modules ?? null,
     architecture: prepared?.inventory.machine ?? null,
     maxFrames: opts.maxFrames ?? DEFAULT_MAX_FRAMES,
+    ...(opts.groupingRules ? { groupingRules: opts.groupingRules } : {}),
   });
   // A core gdb could read: say why it has no symbols from outside the core.
   if (resolutionFailed !== null && result.status === "completed") {
@@ -247,6 +253,8 @@ export interface SymbolContext {
   architecture?: string | null;
   /** The frame limit the command file asked gdb for (plus one): a thread with more frames was cut. */
   maxFrames?: number;
+  /** The operator's grouping rules (SIGNATURE_RULES): in-app and the signature follow them. */
+  groupingRules?: GroupingRules;
 }
 
 /** `<tree sysroot>/lib/x86_64-linux-gnu/libc.so.6` → `/lib/x86_64-linux-gnu/libc.so.6`: never a path of the worker's job directory. */
@@ -258,8 +266,9 @@ function crashedPath(p: string | null, tree: SymbolTree | null): string | null {
 
 /**
  * Frames as the crashed process had them: libraries by the crashed
- * process's paths, and every `??` frame with its module (module + offset is
- * then readable from `modules`, and the signature uses it).
+ * process's paths, every `??` frame with its module (module + offset is
+ * then readable from `modules`, and the signature uses it), and every frame
+ * of a library with its module, named or not.
  */
 function withModules(bt: Backtrace, ctx: SymbolContext): Backtrace {
   const modules = ctx.modules ?? [];
@@ -271,9 +280,11 @@ function withModules(bt: Backtrace, ctx: SymbolContext): Backtrace {
       ...(t.frames.length > max ? { frames_truncated: true } : {}),
       frames: t.frames.slice(0, max).map((f) => {
         const library = crashedPath(f.library, ctx.tree);
-        if (f.function !== null || library !== null || !f.address) return library === f.library ? f : { ...f, library };
+        if (library !== null || !f.address) return library === f.library ? f : { ...f, library };
+        // gdb names no module for a library frame it has DWARF for (libc with libc6-dbg): the
+        // module map does, so in-app and signatures do not depend on the worker's debug info.
         const m = moduleAt(modules, f.address);
-        return m ? { ...f, library: m.path } : f;
+        return m && (f.function === null || !m.executable) ? { ...f, library: m.path } : f;
       }),
     })),
   };
@@ -295,12 +306,14 @@ export function resultOf(
   const selected = parseSelectedThread(s.selected_thread);
   const hints = { selected: selected?.number ?? null, lwp: selected?.lwp ?? null };
   if (go) bt = withPanickingGoroutine(bt, findCrashThread(bt, hints), go);
+  const goroutines = go ? goroutinesOf(go) : [];
   const modules = ctx.modules;
   const summary = summarize(bt, {
     siginfoText: s.siginfo ?? null,
     selectedThread: hints.selected,
     lwpHint: hints.lwp,
     processPid: notes?.pid ?? null,
+    ...(ctx.groupingRules ? { rules: ctx.groupingRules } : {}),
     ...(modules ? { moduleAt: (a: string) => moduleAt(modules, a), executable: modules.find((m) => m.executable)?.path ?? null } : {}),
   });
   const symbols = modules ? { modules: toModules(modules), symbolication: symbolicationOf(modules) } : {};
@@ -310,13 +323,14 @@ export function resultOf(
     exit_code: run.exitCode,
     duration_ms: run.durationMs,
     truncated: run.truncated,
-    stderr: bounded(run.stderr, MAX_STDERR_IN_RESULT),
+    stderr: bounded(withoutNoise(run.stderr).text, MAX_STDERR_IN_RESULT),
   };
   const executable = summary.executable ?? notes?.execfn ?? exe ?? notes?.fname ?? null;
   const core = {
     size: original.size,
     executable,
-    command_line: summary.command_line ?? notes?.psargs ?? null,
+    // The core's own NT_PRPSINFO first: gdb's banner line is cut at the first newline of an argument.
+    command_line: notes?.psargs ?? summary.command_line ?? null,
     architecture: info.machine ?? ctx.architecture ?? null,
     compression: original.compression,
     truncated: info.truncated,
@@ -337,6 +351,7 @@ export function resultOf(
     signal: summary.signal,
     crash_thread: summary.crash_thread,
     threads: summary.threads,
+    ...(goroutines.length > 0 ? { goroutines } : {}),
     crash_frame: summary.crash_frame,
     signature: summary.signature,
     quality: Math.round(summary.quality * share * 1000) / 1000,
@@ -381,7 +396,7 @@ function runtimeOf(text: string | undefined, panicMessage: string | null): Pick<
 /** The most telling thing gdb said when it found nothing: its in-band errors, else stderr. */
 function gdbComplaint(run: GdbRun): string {
   const errors = run.sections[ERRORS_KEY];
-  const lines = (errors ?? run.stderr).split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = (errors ?? withoutNoise(run.stderr).text).split("\n").map((l) => l.trim()).filter(Boolean);
   return bounded(lines.slice(0, 3).join("; "), 500);
 }
 

@@ -7,6 +7,7 @@ import os from "node:os";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { GroupingRulesSchema, parseGroupingRules, type GroupingRulesData } from "./gdb/groupingRules.js";
 
 export class ConfigError extends Error {
   readonly variable: string;
@@ -203,6 +204,8 @@ const ConfigSchema = z.object({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
   metricsPort: z.number().int().nonnegative(),
   shutdownGraceMs: z.number().int().nonnegative(),
+  /** SIGNATURE_RULES: the operator's grouping rules (lib/gdb/groupingRules.ts), validated; null for none. */
+  signatureRules: GroupingRulesSchema.nullable(),
   symbols: z.object({
     store: z.string().optional(),
     cacheDir: z.string(),
@@ -242,6 +245,7 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["GDB_TIMEOUT_MS", "300000", "kill gdb's process group after this"],
   ["GDB_MAX_OUTPUT_BYTES", "67108864", "cap on gdb output (result marked truncated)"],
   ["GDB_MAX_FRAMES", "256", "frames per thread"],
+  ["SIGNATURE_RULES", "", "JSON file of grouping rules: frames to skip, in-app / not in-app frames, max_frames (docs/api.md)"],
   ["S3_ENDPOINT", "", "S3-compatible endpoint (MinIO, COS, OSS)"],
   ["S3_REGION", "us-east-1 (or AWS_REGION)", "S3 region"],
   ["AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY", "", "credentials: enables GetObject by bucket/key"],
@@ -342,6 +346,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     metricsPort: integer("METRICS_PORT", 9464, 0, 65535)(env.METRICS_PORT),
     shutdownGraceMs: integer("SHUTDOWN_GRACE_MS", 30_000, 0)(env.SHUTDOWN_GRACE_MS),
+    signatureRules: signatureRules(env.SIGNATURE_RULES),
     symbols: {
       store: env.SYMBOL_STORE || undefined,
       cacheDir: env.SYMBOL_CACHE_DIR || path.join(workDir, "symbols"),
@@ -430,6 +435,22 @@ export const API_CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, strin
   ["LOG_LEVEL", "info", "fatal|error|warn|info|debug|trace|silent"],
   ["SHUTDOWN_GRACE_MS", "30000", "time in-flight requests get on SIGTERM"],
 ];
+
+/** SIGNATURE_RULES: the rules file, read and validated at start-up so a bad one stops the worker, not each job. */
+export function signatureRules(file: string | undefined): GroupingRulesData | null {
+  if (!file) return null;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e: unknown) {
+    throw new ConfigError("SIGNATURE_RULES", `cannot read ${JSON.stringify(file)}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    return parseGroupingRules(text);
+  } catch (e: unknown) {
+    throw new ConfigError("SIGNATURE_RULES", `${JSON.stringify(file)}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
 
 /** `NAME` as a comma/newline list, or the contents of the file `NAME_FILE` (a mounted secret). */
 function tokenList(env: Env, name: string): string[] {

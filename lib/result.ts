@@ -33,7 +33,7 @@ export const FrameSchema = z.object({
   args: z.string().nullable(),
   file: z.string().nullable(),
   line: z.number().int().nullable(),
-  /** Shared object from `from /lib/x.so` (or a library in the `at` slot). */
+  /** Shared object from `from /lib/x.so` (or a library in the `at` slot); analyze fills in the module of any library frame from the core's map (gdb names none for a frame it has DWARF for). */
   library: z.string().nullable(),
   inline: z.boolean(),
   /** `<signal handler called>` pseudo-frame. */
@@ -59,6 +59,20 @@ export const ThreadSchema = z.object({
   frames_truncated: z.boolean().optional(),
 });
 export type Thread = z.infer<typeof ThreadSchema>;
+
+/** A goroutine of a Go core (the Go probe reads them from runtime.allgs; dead ones are not listed). */
+export const GoroutineSchema = z.object({
+  goid: z.number().int(),
+  /** idle, runnable, running, syscall, waiting, copystack or preempted (runtime/runtime2.go). */
+  status: z.string(),
+  /** Why it waits ("chan receive", "select", ...), from the core's own runtime; null when not waiting or unknown. */
+  wait_reason: z.string().nullable(),
+  /** The goroutine that panicked and killed the process (its frames are the crash thread's below `<signal handler called>`). */
+  panicking: z.boolean(),
+  /** Its stack from its saved pc, innermost first, at most 16 frames. */
+  frames: z.array(FrameSchema),
+});
+export type Goroutine = z.infer<typeof GoroutineSchema>;
 
 export const SignalSchema = z.object({
   name: z.string().nullable(),
@@ -149,6 +163,8 @@ export const ResultSchema = z.object({
   signal: SignalSchema.nullable(),
   crash_thread: z.number().int().nullable(),
   threads: z.array(ThreadSchema),
+  /** Go only: every goroutine that is not dead, as the runtime lists them. */
+  goroutines: z.array(GoroutineSchema).optional(),
   crash_frame: FrameSchema.nullable(),
   signature: SignatureSchema.nullable(),
   /** Symbol quality in [0, 1], weighted toward the crash thread's top frames. */

@@ -162,6 +162,44 @@ simple sigbus sigbus.c "$CC" "$CC_VERSION" "${CFLAGS_DEBUG[@]}"
 simple multithread multithread.c "$CC" "$CC_VERSION" "${CFLAGS_DEBUG[@]}"
 simple stack-overflow stack-overflow.c "$CC" "$CC_VERSION" "${CFLAGS_DEBUG[@]}"
 
+# external-kill: killed from outside with SIGQUIT while asleep in libc. The
+# program prints "ready" just before it blocks; the signal is sent then, by
+# this script (another process: siginfo says SI_USER with this shell's pid).
+external_kill() {
+  local name=external-kill
+  local stamp
+  stamp="$(stamp_of "$CC_VERSION" "$SRC/external-kill.c")"
+  begin "$name" "$stamp" || return 0
+  local t0 dir
+  t0="$(date +%s%3N)"
+  dir="$(fresh_dir "$name")"
+  "$CC" "${CFLAGS_DEBUG[@]}" -o "$dir/$name" "$SRC/external-kill.c" || { fail "$name" "$dir" "compile error"; return 0; }
+  rm -f "$dir"/core "$dir"/core.*
+  local fifo="$dir/.ready" pid status
+  mkfifo "$fifo"
+  (cd "$dir" && ulimit -c unlimited && ulimit -s 512 && exec env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "./$name" >"$fifo" 2>/dev/null) &
+  pid=$!
+  if ! timeout 10 head -n1 "$fifo" >/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$fifo"
+    fail "$name" "$dir" "the program never said ready"
+    return 0
+  fi
+  kill -QUIT "$pid"
+  status=0
+  wait "$pid" 2>/dev/null || status=$?
+  rm -f "$fifo"
+  local found
+  found="$(find "$dir" -maxdepth 1 -name 'core*' -type f | head -n1)"
+  if ((status <= 128)) || [[ -z "$found" ]]; then
+    fail "$name" "$dir" "no kernel core (status $status; core_pattern is '$(cat /proc/sys/kernel/core_pattern 2>/dev/null)'; gdb's generate-core-file cannot stand in: it records no sender)"
+    return 0
+  fi
+  [[ "$found" == "$dir/core" ]] || mv "$found" "$dir/core"
+  finish "$name" "$dir" "$stamp" "$t0"
+}
+external_kill
+
 # Compressed copies of one core, for magic-byte detection and decompression.
 compressed() {
   local dir="$OUT/null-deref"

@@ -15,6 +15,7 @@ const loaders: Record<string, () => Promise<Command>> = {
   queue: async () => (await import("./commands/queue.js")).default,
   replay: async () => (await import("./commands/replay.js")).default,
   symbols: async () => (await import("./commands/symbols.js")).default,
+  signature: async () => (await import("./commands/signature.js")).default,
   schema: async () => (await import("./commands/schema.js")).default,
   api: async () => (await import("./commands/api.js")).default,
   token: async () => (await import("./commands/token.js")).default,

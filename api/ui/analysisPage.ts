@@ -2,7 +2,7 @@
  * GET /ui/analyses/{id}: one analysis, summary first (what happened, in
  * which thread, at which line of the user's code, with the abort / assert /
  * exception / panic text), then the crash thread, the other threads
- * collapsed, the symbol report, registers and disassembly when the result
+ * collapsed, a Go core's goroutines, the symbol report, registers and disassembly when the result
  * carries them, the processing timeline and the raw result document.
  */
 import path from "node:path";
@@ -93,6 +93,15 @@ function timeline(ctx: PageContext, a: AnalysisWithDump, doc: Doc | null): SafeH
   return html`<dl class="facts timeline">${steps.filter(([, v]) => v !== null).map(([k, v]) => html`<dt>${k}</dt><dd>${v}</dd>`)}</dl>`;
 }
 
+/** A Go core's goroutines, each collapsed with its stack; the panicking one first and marked. Nothing for other programs. */
+function goroutines(doc: Doc): SafeHtml | null {
+  const gs = [...(doc.goroutines ?? [])].sort((a, b) => Number(b.panicking) - Number(a.panicking));
+  if (gs.length === 0) return null;
+  return html`<h2>Goroutines (${gs.length})</h2>${gs.map(
+    (g) => html`<details class="thread"><summary>goroutine ${g.goid}${g.panicking ? html` <strong>(panicking)</strong>` : null} — ${g.wait_reason ?? g.status}</summary>${frameTable(g.frames, null)}</details>`,
+  )}`;
+}
+
 export function analysisPage(ctx: PageContext, a: AnalysisWithDump, doc: Doc | null): SafeHtml {
   const self = `/ui/analyses/${seg(a.analysis_id)}`;
   const thread = crashThreadOf(doc);
@@ -104,6 +113,7 @@ export function analysisPage(ctx: PageContext, a: AnalysisWithDump, doc: Doc | n
 ${doc && doc.status !== "failed"
   ? html`<h2>Crash thread</h2>${thread ? html`<p>${threadTitle(thread)}${thread.backtrace_stopped ? html` <span class="small muted">(${thread.backtrace_stopped})</span>` : null}</p>${frameTable(thread.frames, doc.crash_frame?.index ?? null)}` : html`<p class="muted">Unknown.</p>`}
 <h2>Other threads (${others.length})</h2>${others.map((t) => html`<details class="thread"><summary>${threadTitle(t)}</summary>${frameTable(t.frames, null)}</details>`)}
+${goroutines(doc)}
 <h2>Symbols</h2>${symbolReport(doc)}
 <h2>Registers and disassembly</h2>${
       doc.registers === undefined && doc.disassembly === undefined

@@ -46,9 +46,21 @@ export function findCrashThread(bt: Backtrace, hints: { lwp?: number | null; sel
   return threads[0]!.number;
 }
 
+/** What the signal says about where the crash is. */
+export interface CrashFrameOptions {
+  /**
+   * Another process sent the signal (siginfo's si_pid is not the crashed
+   * process: `kill -QUIT`, a watchdog, a supervisor). The thread was
+   * wherever it happened to be, usually blocked in libc: the crash frame is
+   * then the program's frame that called the blocking call, below libc's
+   * syscall wrappers (clock_nanosleep, nanosleep, sleep, read, poll, ...).
+   */
+  sentByAnotherProcess?: boolean;
+}
+
 /** The crash frame of a thread (see module doc); null for a thread without frames. */
-export function crashFrameOf(thread: Thread): Frame | null {
-  const i = crashFrameIndex(thread.frames);
+export function crashFrameOf(thread: Thread, opts: CrashFrameOptions = {}): Frame | null {
+  const i = crashFrameIndex(thread.frames, opts);
   return i === -1 ? null : thread.frames[i]!;
 }
 
@@ -57,12 +69,17 @@ export function crashFrameOf(thread: Thread): Frame | null {
  * the first frame that is not machinery, then to frame 0, so a thread made
  * only of machinery still has a crash frame.
  */
-export function crashFrameIndex(frames: Frame[]): number {
+export function crashFrameIndex(frames: Frame[], opts: CrashFrameOptions = {}): number {
   if (frames.length === 0) return -1;
-  const handler = frames.findIndex((f) => f.signal_handler);
+  if (opts.sentByAnotherProcess) {
+    const below = blockingCallsAbove(frames);
+    if (below > 0) return below;
+  }
+  const end = unwoundLength(frames);
+  const handler = frames.slice(0, end).findIndex((f) => f.signal_handler);
   const start = handler === -1 || handler > 64 ? 0 : handler;
   let sawMachinery = handler !== -1 && handler <= 64;
-  for (let i = start; i < frames.length; i++) {
+  for (let i = start; i < end; i++) {
     const f = frames[i]!;
     if (f.signal_handler || isMachineryFrame(f)) {
       sawMachinery = true;
@@ -76,8 +93,71 @@ export function crashFrameIndex(frames: Frame[]): number {
     if (f.function === null && isRuntimeLibrary(f.library) && (sawMachinery || machineryFollows(frames, i))) continue;
     return i;
   }
-  const any = frames.findIndex((f) => !f.signal_handler && !isMachineryFrame(f));
+  const any = frames.slice(0, end).findIndex((f) => !f.signal_handler && !isMachineryFrame(f));
   return any === -1 ? 0 : any;
+}
+
+/**
+ * libc's blocking calls and the internal layers they go through, by their
+ * name without glibc's `__GI_`/`__libc_`/`__` prefixes, `_nocancel` and
+ * `64`/`_time64` suffixes: where a thread waits when a signal from outside
+ * finds it.
+ */
+export const BLOCKING_CALLS: ReadonlySet<string> = new Set([
+  "nanosleep", "clock_nanosleep", "sleep", "usleep", "pause", "sigsuspend", "sigwait", "sigwaitinfo", "sigtimedwait",
+  "read", "readv", "pread", "write", "writev", "pwrite", "poll", "ppoll", "select", "pselect", "epoll_wait", "epoll_pwait",
+  "epoll_pwait2", "accept", "accept4", "connect", "recv", "recvfrom", "recvmsg", "recvmmsg", "send", "sendto", "sendmsg",
+  "wait", "waitpid", "wait4", "waitid", "open", "openat", "close", "fsync", "fdatasync", "flock", "fcntl", "lockf", "msgrcv",
+  "semop", "semtimedop", "syscall", "futex_wait", "futex_abstimed_wait_common", "futex_abstimed_wait_cancelable",
+  "lll_lock_wait", "lll_lock_wait_private", "pthread_cond_wait", "pthread_cond_timedwait", "pthread_cond_clockwait",
+  "pthread_cond_wait_common", "pthread_join", "pthread_clockjoin_ex", "pthread_timedjoin_np", "pthread_mutex_lock",
+  "pthread_rwlock_rdlock", "pthread_rwlock_wrlock", "sem_wait", "sem_timedwait", "sem_clockwait", "do_futex_wait",
+  "thrd_sleep", "getchar", "fgets", "fread", "getline", "getdelim", "_IO_file_underflow", "_IO_new_file_underflow",
+  "_IO_default_uflow", "__underflow", "__uflow",
+]);
+
+/** `__GI___libc_read_nocancel` → `read`, `__futex_abstimed_wait_common64` → `futex_abstimed_wait_common`. */
+export function blockingKey(fn: string): string {
+  return machineryKey(fn)
+    .replace(/^(__)?libc_/, "")
+    .replace(/^_+(?=[a-z])/, "")
+    .replace(/^libc_/, "")
+    .replace(/_nocancel$/, "")
+    .replace(/(_time64|64)$/, "");
+}
+
+/** A frame of libc waiting in a blocking call: in a runtime library, or (with libc's DWARF, which names no module) by its name and glibc source. */
+function isBlockingFrame(f: Frame): boolean {
+  if (f.signal_handler) return false;
+  if (isRuntimeLibrary(f.library)) return true;
+  if (f.function === null || f.library !== null) return false;
+  return BLOCKING_CALLS.has(blockingKey(f.function)) || BLOCKING_CALLS.has(machineryKey(f.function));
+}
+
+/** Index of the first frame below the libc frames at the top of the thread; 0 when none are or nothing is below them. */
+function blockingCallsAbove(frames: Frame[]): number {
+  let i = 0;
+  while (i < frames.length && i < 16 && isBlockingFrame(frames[i]!)) i++;
+  return i < frames.length && !frames[i]!.signal_handler ? i : 0;
+}
+
+/** Go's signal trampoline and handler entry: gdb cannot unwind Go's signal frame (it is not glibc's __restore_rt). */
+export const GO_SIGNAL_FRAMES: ReadonlySet<string> = new Set(["runtime.sigtramp", "runtime.cgoSigtramp", "runtime.sigtrampgo", "runtime.sigreturn", "runtime.sigreturn__sigaction"]);
+
+/**
+ * How many of `frames` gdb really unwound: below the last Go signal
+ * trampoline frame gdb reads the signal stack as if it were frames
+ * (`?? ()` at small integers), so those are cut, unless the Go probe put
+ * the panicking goroutine there behind a `<signal handler called>` frame
+ * (lib/gdb/probes/go.ts). The crash frame and the signature look no further.
+ */
+export function unwoundLength(frames: Frame[]): number {
+  let last = -1;
+  frames.forEach((f, i) => {
+    if (f.function !== null && GO_SIGNAL_FRAMES.has(machineryKey(f.function))) last = i;
+  });
+  if (last === -1 || frames[last + 1]?.signal_handler) return frames.length;
+  return last + 1;
 }
 
 /**

@@ -33,16 +33,25 @@
  *   is known (offset from the module's load address: the same for every ASLR
  *   base), else `??@<library basename>` (or `??`). An absolute address is
  *   never part of the signature.
+ *
+ * Operators extend the rules without a release (lib/gdb/groupingRules.ts,
+ * SIGNATURE_RULES): frames to skip, frames that are or are not in-app,
+ * max_frames. explainSignature() is the one function that applies all of the
+ * above, frame by frame, and says which rule kept or dropped each frame
+ * (`coresight-worker signature explain` prints it); signatureOf() is its
+ * signature.
  */
 import { createHash } from "node:crypto";
 import type { Frame, Signature, Thread } from "../result.js";
-import { crashFrameIndex, stripParameters } from "./crash.js";
+import { crashFrameIndex, stripParameters, unwoundLength } from "./crash.js";
+import { DEFAULT_GROUPING_RULES, DEFAULT_SIGNATURE_FRAMES, type GroupingRules } from "./groupingRules.js";
 import { isInApp } from "./inApp.js";
 
-export const DEFAULT_SIGNATURE_FRAMES = 5;
+export { DEFAULT_SIGNATURE_FRAMES } from "./groupingRules.js";
 
 /** Signature of a thread; null when the thread has no frames. */
 export interface SignatureOptions {
+  /** Frames taken at most; overrides the rules' max_frames. */
   maxFrames?: number;
   /**
    * The mapped module holding an address (from the core's module list), so
@@ -52,54 +61,155 @@ export interface SignatureOptions {
   moduleAt?: (address: string) => { path: string; start: string | null } | null | undefined;
   /** The crashed program's path: its frames are in-app wherever it is installed. */
   executable?: string | null;
+  /** Another process sent the signal: the signature starts below libc's blocking calls, as the crash frame does. */
+  sentByAnotherProcess?: boolean;
+  /** The operator's grouping rules (SIGNATURE_RULES); default: none, 5 frames. */
+  rules?: GroupingRules;
+}
+
+/** What explainSignature() decided for one frame of the thread. */
+export interface FrameStep {
+  index: number;
+  /** The frame as it reads in a signature. */
+  text: string;
+  /** In the signature. */
+  kept: boolean;
+  /** Which rule kept or dropped it, in words (`signature explain` prints it). */
+  reason: string;
+}
+
+export interface SignatureExplanation {
+  /** One step per frame of the thread, in order. */
+  steps: FrameStep[];
+  signature: Signature | null;
 }
 
 export function signatureOf(thread: Thread, opts: SignatureOptions = {}): Signature | null {
-  const max = Math.max(1, opts.maxFrames ?? DEFAULT_SIGNATURE_FRAMES);
-  const start = crashFrameIndex(thread.frames);
-  if (start === -1) return null;
-  const below: Frame[] = [];
-  for (let i = start; i < thread.frames.length; i++) {
-    const f = thread.frames[i]!;
+  return explainSignature(thread, opts).signature;
+}
+
+/**
+ * Whether a frame is the program's own: the operator's not_in_app rules,
+ * then in_app rules, then the built-in rule (lib/gdb/inApp.ts). `rule`
+ * names the operator's rule that decided, null for the built-in one.
+ */
+export function inAppOf(f: Frame, opts: SignatureOptions = {}): { inApp: boolean; rule: string | null } {
+  const rules = opts.rules ?? DEFAULT_GROUPING_RULES;
+  if (rules.inApp.length > 0 || rules.notInApp.length > 0) {
+    const subject = matchSubject(f, opts);
+    const not = rules.notInApp.find((m) => m.matches(subject));
+    if (not) return { inApp: false, rule: not.name };
+    const yes = rules.inApp.find((m) => m.matches(subject));
+    if (yes) return { inApp: true, rule: yes.name };
+  }
+  return { inApp: isInApp(f, opts.executable ?? null), rule: null };
+}
+
+function matchSubject(f: Frame, opts: SignatureOptions): { text: string; module: string | null } {
+  return { text: normalizeFrame(f, opts.moduleAt), module: f.library ?? (f.signal_handler ? null : (opts.executable ?? null)) };
+}
+
+/**
+ * The signature of a thread and, frame by frame, why each frame is in it or
+ * not: the one pure function that decides grouping (see the module doc for
+ * the rules it applies, and lib/gdb/groupingRules.ts for the operator's).
+ */
+export function explainSignature(thread: Thread, opts: SignatureOptions = {}): SignatureExplanation {
+  const rules = opts.rules ?? DEFAULT_GROUPING_RULES;
+  const max = Math.max(1, opts.maxFrames ?? rules.maxFrames ?? DEFAULT_SIGNATURE_FRAMES);
+  const frames = thread.frames;
+  const start = crashFrameIndex(frames, { sentByAnotherProcess: opts.sentByAnotherProcess ?? false });
+  const reasons = new Map<number, { kept: boolean; reason: string }>();
+  const texts = frames.map((f) => normalizeFrame(f, opts.moduleAt));
+  if (start === -1) return { steps: [], signature: null };
+  const end = unwoundLength(frames);
+  const above = opts.sentByAnotherProcess ? "above the crash frame: where the signal from another process found the thread (libc's blocking call)" : "above the crash frame: signal, abort, assert or panic machinery";
+  for (let i = 0; i < start; i++) reasons.set(i, { kept: false, reason: above });
+  for (let i = end; i < frames.length; i++) reasons.set(i, { kept: false, reason: "not unwound: gdb read the signal stack below Go's signal trampoline" });
+  const below: Candidate[] = [];
+  for (let i = start; i < end; i++) {
+    const f = frames[i]!;
     // Thread and process start-up frames say how the thread began, not
     // where it crashed; past the crash frame they only add noise.
-    if (i > start && isStartupFrame(f)) break;
-    below.push(f);
+    if (i > start && isStartupFrame(f)) {
+      reasons.set(i, { kept: false, reason: "thread start-up frame: the signature ends here" });
+      for (let j = i + 1; j < end; j++) reasons.set(j, { kept: false, reason: "below the thread start-up frame" });
+      break;
+    }
+    const skip = rules.skip.find((m) => m.matches(matchSubject(f, opts)));
+    if (skip) {
+      reasons.set(i, { kept: false, reason: `skipped by ${skip.name}` });
+      continue;
+    }
+    below.push({ i, text: texts[i]!, ...inAppOf(f, opts) });
   }
-  const executable = opts.executable ?? null;
-  const appOnly = below.filter((f) => isInApp(f, executable));
+  const appOnly = below.filter((c) => c.inApp);
   // The crash frame itself counts even in a system library (a fault inside
   // memcpy is not one in its caller), except in a recursion: which frame hit
   // the guard page (the recursive function or a memset it called) is chance.
-  const withCrash = below.filter((f, i) => i === 0 || isInApp(f, executable));
-  const app = take(appOnly, max, opts.moduleAt);
-  const frames = appOnly.length === 0 ? take(below, max, opts.moduleAt).frames : app.cycle ? app.frames : take(withCrash, max, opts.moduleAt).frames;
-  if (frames.length === 0) return null;
-  const text = frames.join(" | ");
-  return { text, hash: hashOf(text), frames };
+  const withCrash = below.filter((c, k) => k === 0 || c.inApp);
+  const app = take(appOnly, max);
+  const chosen = appOnly.length === 0 ? take(below, max) : app.cycleFrom !== null ? app : take(withCrash, max);
+  const used = new Set(chosen.used);
+  for (const c of below) {
+    if (used.has(c.i)) {
+      const why =
+        c.i === start ? "crash frame"
+        : appOnly.length === 0 ? "no frame is in-app: system frames kept"
+        : !c.inApp ? "first frame left: stands for the skipped crash frame"
+        : c.rule ? `in-app by ${c.rule}`
+        : "in-app";
+      reasons.set(c.i, { kept: true, reason: why });
+    } else if (appOnly.length > 0 && !c.inApp) {
+      reasons.set(c.i, { kept: false, reason: c.rule ? `not in-app by ${c.rule}` : c.i === start ? "not in-app, in a recursion: which frame hit the guard page is chance" : "not in-app: a system library" });
+    } else if (chosen.cycleFrom !== null && c.i >= chosen.cycleFrom) {
+      const repeat = texts.slice(start, chosen.cycleFrom).includes(c.text);
+      reasons.set(c.i, { kept: false, reason: repeat ? "recursion: repeats a frame already taken (a cycle counts once)" : "below a recursion: the signature ends at the cycle" });
+    } else {
+      reasons.set(c.i, { kept: false, reason: `past the frame limit (${max})` });
+    }
+  }
+  const steps = frames.map((_, i) => ({ index: frames[i]!.index, text: texts[i]!, ...(reasons.get(i) ?? { kept: false, reason: "not taken" }) }));
+  if (chosen.frames.length === 0) return { steps, signature: null };
+  const text = chosen.frames.join(" | ");
+  return { steps, signature: { text, hash: hashOf(text), frames: chosen.frames } };
+}
+
+interface Candidate {
+  i: number;
+  text: string;
+  inApp: boolean;
+  rule: string | null;
 }
 
 /**
  * The first `max` normalized frames; a recursion is taken once, starting at
  * its smallest frame (where in the cycle the guard page was hit is chance).
+ * `used`: the positions of the frames taken; `cycleFrom`: where the first
+ * repeat was, null without one.
  */
-function take(list: Frame[], max: number, moduleAt: SignatureOptions["moduleAt"]): { frames: string[]; cycle: boolean } {
+function take(list: Candidate[], max: number): { frames: string[]; used: number[]; cycleFrom: number | null } {
   const frames: string[] = [];
-  for (const f of list) {
-    const text = normalizeFrame(f, moduleAt);
-    const seen = text.startsWith("??") ? -1 : frames.indexOf(text);
-    if (seen !== -1) return { frames: [...frames.slice(0, seen), ...canonicalCycle(frames.slice(seen))].slice(0, max), cycle: true };
+  const used: number[] = [];
+  for (const c of list) {
+    const seen = c.text.startsWith("??") ? -1 : frames.indexOf(c.text);
+    if (seen !== -1) {
+      const r = seen + canonicalRotation(frames.slice(seen));
+      const rotate = <T>(xs: T[]): T[] => [...xs.slice(0, seen), ...xs.slice(r), ...xs.slice(seen, r)].slice(0, max);
+      return { frames: rotate(frames), used: rotate(used), cycleFrom: c.i };
+    }
     if (frames.length >= max) break;
-    frames.push(text);
+    frames.push(c.text);
+    used.push(c.i);
   }
-  return { frames, cycle: false };
+  return { frames, used, cycleFrom: null };
 }
 
-/** A cycle of frames rotated to start at its smallest (so every phase of one recursion reads the same). */
-function canonicalCycle(cycle: string[]): string[] {
+/** Where a cycle of frames starts when rotated to its smallest frame (so every phase of one recursion reads the same). */
+function canonicalRotation(cycle: string[]): number {
   let best = 0;
   for (let i = 1; i < cycle.length; i++) if (cycle[i]! < cycle[best]!) best = i;
-  return [...cycle.slice(best), ...cycle.slice(0, best)];
+  return best;
 }
 
 const STARTUP = new Set([

@@ -8,8 +8,8 @@ import { crashFrameOf, findCrashThread } from "./crash.js";
 import type { Backtrace } from "./parseBacktrace.js";
 import { qualityOf } from "./quality.js";
 import { parseSiginfo, signalOf } from "./signal.js";
-import { isInApp } from "./inApp.js";
-import { signatureOf, type SignatureOptions } from "./signature.js";
+import type { GroupingRules } from "./groupingRules.js";
+import { inAppOf, signatureOf, type SignatureOptions } from "./signature.js";
 
 export interface Summary {
   signal: Signal | null;
@@ -40,24 +40,31 @@ export function summarize(
     moduleAt?: SignatureOptions["moduleAt"];
     /** The crashed program's path (the core's executable module): its frames are in-app wherever it is installed. */
     executable?: string | null;
+    /** The operator's grouping rules: in-app and the signature follow them. */
+    rules?: GroupingRules;
   } = {},
 ): Summary {
   const siginfo = parseSiginfo(extras.siginfoText ?? null);
   const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null, selected: extras.selectedThread ?? null });
-  const executable = extras.executable ?? null;
+  const grouping: SignatureOptions = {
+    ...(extras.moduleAt ? { moduleAt: extras.moduleAt } : {}),
+    executable: extras.executable ?? null,
+    ...(extras.rules ? { rules: extras.rules } : {}),
+  };
   const threads = bt.threads.map((t) => ({
     ...t,
     crashed: t.number === crashThread,
-    frames: t.frames.map((f) => ({ ...f, in_app: isInApp(f, executable) })),
+    frames: t.frames.map((f) => ({ ...f, in_app: inAppOf(f, grouping).inApp })),
   }));
   const crash = threads.find((t) => t.crashed) ?? null;
   const signal = signalOf({ siginfo, terminatedBy: bt.terminatedBy, processPid: extras.processPid ?? null, crashFrames: crash?.frames ?? null });
+  const sentByAnotherProcess = signal?.sender?.kind === "process";
   return {
     signal,
     crash_thread: crashThread,
     threads,
-    crash_frame: crash ? crashFrameOf(crash) : null,
-    signature: crash ? signatureOf(crash, { ...(extras.moduleAt ? { moduleAt: extras.moduleAt } : {}), executable: extras.executable ?? null }) : null,
+    crash_frame: crash ? crashFrameOf(crash, { sentByAnotherProcess }) : null,
+    signature: crash ? signatureOf(crash, { ...grouping, sentByAnotherProcess }) : null,
     quality: qualityOf(threads, crashThread),
     executable: bt.executable,
     command_line: bt.commandLine,

@@ -248,4 +248,14 @@ describe.each(DB_KINDS)("crash browser over HTTP on %s", (kind) => {
     const counts = (await call(api.url, "GET", "/ui/queue.json", { token: READ_TOKEN })).json;
     expect(counts).toEqual({ queued: 2, running: 0, completed: 4, failed: 0, unpublished: expect.any(Number) });
   });
+
+  it("the analysis page of a Go core lists its goroutines, the panicking one first and marked", async () => {
+    const s = await storeOccurrence(api.url, "go-nil-deref", { n: 1, namespace: "prod" });
+    const text = await (await get(`/ui/analyses/${s.analysisId}`, asReader)).text();
+    expect(text).toContain("<h2>Goroutines (7)</h2>");
+    const section = text.slice(text.indexOf("<h2>Goroutines"));
+    expect(section).toMatch(/^<h2>Goroutines \(7\)<\/h2><details class="thread"><summary>goroutine 1 <strong>\(panicking\)<\/strong> — running<\/summary>/);
+    expect(section.match(/— chan receive<\/summary>/g)).toHaveLength(2);
+    expect(section).toContain("main.worker");
+  });
 });

@@ -34,6 +34,7 @@ import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import ts from "typescript";
 import { parse, parseAllDocuments } from "yaml";
+import { parseGroupingRules } from "../../lib/gdb/groupingRules.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CHART = path.join(ROOT, "deploy/helm/coresight");
@@ -469,6 +470,39 @@ describe("helm template with KEDA, ServiceMonitor, PrometheusRule, dashboard and
     for (const metric of ["coresight_worker_results_total", "coresight_worker_jobs_in_flight", "coresight_worker_concurrency", "coresight_worker_stage_duration_seconds_bucket"]) {
       expect(exprs).toContain(metric);
     }
+  });
+});
+
+describe("helm template with signatureRules", () => {
+  const example = fs.readFileSync(path.join(ROOT, "docs/signature-rules.example.json"), "utf8");
+  let objects: K8sObject[];
+  beforeAll(() => {
+    objects = render("--set-json", `signatureRules=${JSON.stringify(JSON.parse(example))}`);
+  });
+
+  it("mounts the rules from a ConfigMap for SIGNATURE_RULES, and a change rolls the workers", () => {
+    validateAll(objects);
+    const cm = one(objects, "ConfigMap", "coresight-worker-signature-rules");
+    // The worker's own parser takes what the chart wrote.
+    expect(parseGroupingRules(cm.data!["signature-rules.json"]!)).toEqual(parseGroupingRules(example));
+    const pod = one(objects, "Deployment", "coresight-worker").spec.template;
+    const c = pod.spec.containers[0];
+    expect(envOf(c).get("SIGNATURE_RULES")?.value).toBe("/etc/coresight/signature-rules/signature-rules.json");
+    expect(c.volumeMounts).toContainEqual({ name: "signature-rules", mountPath: "/etc/coresight/signature-rules", readOnly: true });
+    expect(pod.spec.volumes).toContainEqual({ name: "signature-rules", configMap: { name: "coresight-worker-signature-rules" } });
+    expect(pod.metadata.annotations["checksum/signature-rules"]).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("the defaults render none of it", () => {
+    const d = render();
+    expect(d.some((o) => o.metadata.name.endsWith("signature-rules"))).toBe(false);
+    expect(envOf(one(d, "Deployment", "coresight-worker").spec.template.spec.containers[0]).has("SIGNATURE_RULES")).toBe(false);
+  });
+
+  it("values.schema.json refuses what the worker would (an unknown key, max_frames out of range, an empty matcher)", () => {
+    expect(refusal("--set-json", 'signatureRules={"skips":[]}')).toContain("Additional property skips is not allowed");
+    expect(refusal("--set-json", 'signatureRules={"max_frames":65}')).toContain("max_frames");
+    expect(refusal("--set-json", 'signatureRules={"skip":[{}]}')).toContain("skip.0");
   });
 });
 

@@ -24,6 +24,7 @@ export const FIXTURE_NAMES = [
   "stripped",
   "rust-panic",
   "go-nil-deref",
+  "external-kill",
 ] as const;
 export type FixtureName = (typeof FIXTURE_NAMES)[number] | "autoload";
 

@@ -42,8 +42,18 @@ export function scrub<T>(value: T): T {
 
 /** How a fixture's result differs from machine to machine beyond what `stableResult` always replaces. */
 export interface Variance {
-  /** The runtime picks its OS threads (Go's sysmon, GC workers): only the crash thread is pinned. */
+  /**
+   * The runtime picks its OS threads and its own goroutines (Go's sysmon, GC
+   * workers, finalizers): only the crash thread and the goroutines running
+   * the program's code (a `main.` frame) are pinned.
+   */
   runtimeChoosesThreads?: boolean;
+  /**
+   * How deep a runaway recursion got depends on the stack the kernel gave the
+   * process (its environment and auxv come first): numbers in arguments are
+   * not pinned.
+   */
+  stackDepthVaries?: boolean;
   /**
    * The toolchain's own frames (Rust's panic machinery, linked into the
    * program) differ between releases: only frames of the fixture's source
@@ -67,7 +77,11 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
   const frames = (list: Frame[]) =>
     list
       .filter((f) => !variance.toolchainChoosesFrames || f.file?.startsWith("fixtures/"))
-      .map((f) => ({ ...f, ...(variance.toolchainChoosesFrames ? { index: "<index>" } : {}), locals: f.locals?.map((l) => l.replace(/ = [\s\S]*$/, " = <value>")) }));
+      .map((f) => ({
+        ...f,
+        ...(variance.toolchainChoosesFrames ? { index: "<index>" } : {}),
+        ...(variance.stackDepthVaries && f.args ? { args: f.args.replace(/=\d+/g, "=<n>") } : {}),
+        locals: f.locals?.map((l) => l.replace(/ = [\s\S]*$/, " = <value>")) }));
   const crash = r.threads.find((t) => t.crashed);
   const threads = (variance.runtimeChoosesThreads ? r.threads.filter((t) => t.crashed) : r.threads).map((t) => ({
     ...t,
@@ -86,6 +100,7 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
     gdb: r.gdb && { ...r.gdb, version: "<gdb version>", duration_ms: "<ms>", stderr: "<stderr>" },
     core: r.core && { ...r.core, size: "<bytes>" },
     threads,
+    ...(r.goroutines ? { goroutines: variance.runtimeChoosesThreads ? r.goroutines.filter((g) => g.frames.some((f) => f.function?.startsWith("main."))) : r.goroutines } : {}),
     crash_frame: r.crash_frame && frames([r.crash_frame])[0],
     registers: r.registers && Object.fromEntries(Object.keys(r.registers).map((k) => [k, "<value>"])),
     disassembly: r.disassembly && (crash?.frames[0]?.in_app ? r.disassembly : "<system library code>"),

@@ -6,6 +6,7 @@ import { describe, expect, it } from "@jest/globals";
 import os from "node:os";
 import path from "node:path";
 import fs from "node:fs/promises";
+import { writeFileSync } from "node:fs";
 import { CONFIG_VARIABLES, ConfigError, concurrencyFromCgroup, defaultConcurrency, loadConfig, readCgroupCpuFiles, requireResultSink } from "../../lib/config.js";
 
 /** Runs loadConfig and returns the ConfigError it throws (fails the test if it does not). */
@@ -225,6 +226,32 @@ describe("the result is frozen", () => {
   });
 });
 
+describe("SIGNATURE_RULES", () => {
+  it("reads and validates the rules file at start-up; the example in docs/ is valid", () => {
+    const c = loadConfig({ SIGNATURE_RULES: path.resolve("docs/signature-rules.example.json") });
+    expect(c.signatureRules).toMatchObject({ max_frames: 5, in_app: [{ function_prefix: "myco::" }, { module_prefix: "/opt/myco/" }] });
+    expect(loadConfig({}).signatureRules).toBeNull();
+  });
+  it("a missing file, bad JSON, an unknown key or a bad regular expression is a configuration error naming it", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "rules-"));
+    const file = (name: string, text: string) => {
+      const p = path.join(dir, name);
+      writeFileSync(p, text);
+      return p;
+    };
+    try {
+      expect(configError({ SIGNATURE_RULES: path.join(dir, "none.json") }).message).toMatch(/^SIGNATURE_RULES: cannot read/);
+      expect(configError({ SIGNATURE_RULES: file("a.json", "{") }).message).toMatch(/not JSON/);
+      expect(configError({ SIGNATURE_RULES: file("b.json", '{"skip": [{"fn": "x"}]}') }).message).toMatch(/skip\[0\]/);
+      expect(configError({ SIGNATURE_RULES: file("c.json", '{"skip": [{"function": "("}]}') }).message).toMatch(/skip\[0\]\.function: /);
+      expect(configError({ SIGNATURE_RULES: file("d.json", '{"in_app": [{}]}') }).message).toMatch(/in_app\[0\]: a matcher needs/);
+      expect(configError({ SIGNATURE_RULES: file("e.json", '{"max_frames": 0}') }).message).toMatch(/max_frames/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("CONFIG_VARIABLES", () => {
   it("lists each variable once, each with a description", () => {
     const names = CONFIG_VARIABLES.flatMap(([name]) => name.split(" / "));
@@ -288,6 +315,7 @@ describe("CONFIG_VARIABLES", () => {
       SYMBOL_CACHE_MAX_BYTES: "5",
       DEBUGINFOD_URLS: "http://d:1",
       SYSROOT: "/sysroot",
+      SIGNATURE_RULES: path.resolve("docs/signature-rules.example.json"),
     };
     for (const name of CONFIG_VARIABLES.flatMap(([n]) => n.split(" / "))) {
       expect([name, name in sample]).toEqual([name, true]);

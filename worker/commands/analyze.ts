@@ -8,13 +8,14 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { loadConfig } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
-import type { Result } from "../../lib/result.js";
+import type { Goroutine, Result } from "../../lib/result.js";
 import { makeS3Client } from "../../lib/storage/s3.js";
 import { createJobDir, removeJobDir } from "../../lib/storage/workDir.js";
 import { openSymbolStore } from "../../lib/symbols/store.js";
 import { analysisSettings, analyzeDump, type AnalyzeDumpOptions } from "../../lib/analyze.js";
+import type { GroupingRules } from "../../lib/gdb/groupingRules.js";
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
-import { printable, renderSummary } from "./parse.js";
+import { oneLine, printable, renderSummary } from "./parse.js";
 
 const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--json]
                                 [--symbol-store DIR|s3://bucket/prefix]
@@ -84,7 +85,8 @@ export interface AnalyzeIo {
   s3?: S3Client | null;
 }
 
-const processIo: AnalyzeIo = {
+/** The process's own streams and environment. */
+export const processIo: AnalyzeIo = {
   stdout: (s) => void process.stdout.write(s),
   stderr: (s) => void process.stderr.write(s),
 };
@@ -104,12 +106,12 @@ export function exitCodeOf(r: Result): number {
   }
 }
 
+/** The options `analyze` takes besides --json (`signature explain` on a core takes them too). */
+export const ANALYZE_OPTIONS = ["exe", "sysroot", "timeout", "gdb", "max-frames", "symbol-store", "debuginfod"] as const;
+
 /** Runs `analyze` with explicit I/O; returns the exit code. Usage errors throw UsageError. */
 export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo): Promise<number> {
-  const args = parseArgs(argv, {
-    flags: ["json"],
-    options: ["exe", "sysroot", "timeout", "gdb", "max-frames", "symbol-store", "debuginfod"],
-  });
+  const args = parseArgs(argv, { flags: ["json"], options: [...ANALYZE_OPTIONS] });
   if (args.flags.has("help")) {
     io.stdout(HELP);
     return EXIT.ok;
@@ -117,25 +119,48 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
   if (args.positionals.length !== 1) {
     throw new UsageError(args.positionals.length === 0 ? "missing <core>" : `expected one <core>, got ${args.positionals.length}`);
   }
+  const core = args.positionals[0]!;
+  const done = await analyzeWithOptions(core, args.options, io);
+  if (typeof done === "number") return done;
+  const { result, totalMs } = done;
+  if (args.flags.has("json")) io.stdout(JSON.stringify(result, null, 2) + "\n");
+  else if (result.status === "completed") io.stdout(printable(renderResult(result, core, totalMs)));
+  if (result.status === "failed") {
+    io.stderr(printable(`coresight-worker analyze: failed: ${result.error?.code ?? "unknown"}: ${result.error?.message ?? ""}`) + "\n");
+  }
+  return exitCodeOf(result);
+}
+
+/**
+ * One analysis as `analyze` runs it: the configuration from `io.env`, the
+ * command's options (ANALYZE_OPTIONS) over it, a job directory removed
+ * afterwards. Returns the result, or an exit code when the symbol store
+ * asked for cannot be opened. `groupingRules` replaces SIGNATURE_RULES.
+ */
+export async function analyzeWithOptions(
+  core: string,
+  options: ReadonlyMap<string, string>,
+  io: AnalyzeIo,
+  groupingRules?: GroupingRules,
+): Promise<{ result: Result; totalMs: number } | number> {
   const config = loadConfig(io.env);
   let timeoutMs = config.gdb.timeoutMs;
-  const timeout = args.options.get("timeout");
+  const timeout = options.get("timeout");
   if (timeout !== undefined) {
     const s = Number(timeout);
     if (!Number.isFinite(s) || s <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(timeout)}`);
     timeoutMs = Math.max(1, Math.round(s * 1000));
   }
   let maxFrames = config.gdb.maxFrames;
-  const maxFramesArg = args.options.get("max-frames");
+  const maxFramesArg = options.get("max-frames");
   if (maxFramesArg !== undefined) {
     const n = Number(maxFramesArg);
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--max-frames must be a positive integer, got ${JSON.stringify(maxFramesArg)}`);
     maxFrames = n;
   }
 
-  const core = args.positionals[0]!;
-  const store = args.options.get("symbol-store") ?? config.symbols.store;
-  const debuginfodUrls = args.options.get("debuginfod") ?? config.symbols.debuginfodUrls;
+  const store = options.get("symbol-store") ?? config.symbols.store;
+  const debuginfodUrls = options.get("debuginfod") ?? config.symbols.debuginfodUrls;
   const s3 = io.s3 !== undefined ? io.s3 : makeS3Client(config.s3);
   if (store) {
     // The analysis would carry on without a store it cannot open (as the
@@ -151,12 +176,13 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
   const opts: Omit<AnalyzeDumpOptions, "workDir"> = {
     ...base,
     core,
-    exe: args.options.get("exe") ?? null,
-    sysroot: args.options.get("sysroot") ?? base.sysroot ?? null,
-    gdbPath: args.options.get("gdb") ?? config.gdb.path,
+    exe: options.get("exe") ?? null,
+    sysroot: options.get("sysroot") ?? base.sysroot ?? null,
+    gdbPath: options.get("gdb") ?? config.gdb.path,
     timeoutMs,
     maxFrames,
     symbols: { ...base.symbols!, store, debuginfodUrls },
+    ...(groupingRules ? { groupingRules } : {}),
   };
 
   const started = performance.now();
@@ -167,13 +193,7 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
   } finally {
     await removeJobDir(workDir);
   }
-  const totalMs = Math.round(performance.now() - started);
-  if (args.flags.has("json")) io.stdout(JSON.stringify(result, null, 2) + "\n");
-  else if (result.status === "completed") io.stdout(printable(renderResult(result, core, totalMs)));
-  if (result.status === "failed") {
-    io.stderr(printable(`coresight-worker analyze: failed: ${result.error?.code ?? "unknown"}: ${result.error?.message ?? ""}`) + "\n");
-  }
-  return exitCodeOf(result);
+  return { result, totalMs: Math.round(performance.now() - started) };
 }
 
 /** The human summary of a completed result: parse's summary plus what only a dump gives. */
@@ -184,7 +204,7 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
   lines.push(`core:         ${corePath}${size}${arch}`);
   if (r.core?.truncated) lines.push("              core file is truncated: frames may be missing");
   for (const w of r.warnings ?? []) lines.push(`warning:      ${w}`);
-  if (r.core?.command_line) lines.push(`command line: ${r.core.command_line}`);
+  if (r.core?.command_line) lines.push(`command line: ${oneLine(r.core.command_line)}`);
   const text = renderSummary({
     signal: r.signal,
     crash_thread: r.crash_thread,
@@ -203,6 +223,7 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
     lines.push(`exception:    uncaught ${type}${what}`);
   }
   if (r.runtime?.panic_message) lines.push(`panic:        ${indent(r.runtime.panic_message)}`);
+  if (r.goroutines) lines.push(...goroutineLines(r.goroutines));
   const libs = r.shared_libraries;
   if (libs.length > 0) {
     const noSyms = libs.filter((l) => !l.symbols_read).length;
@@ -237,6 +258,27 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
     lines.push(`gdb:          ${r.gdb.version ?? "unknown version"}, ${r.gdb.duration_ms} ms${total}${cut}`);
   }
   return lines.join("\n") + "\n";
+}
+
+/** Goroutines shown in the human summary at most (all are in --json). */
+const SHOWN_GOROUTINES = 10;
+
+/**
+ * `goroutines:` with the count by status, then one line per goroutine: its
+ * id (`*` marks the panicking one), status or wait reason, and its first
+ * frame outside the runtime (where the program's own code is).
+ */
+function goroutineLines(gs: Goroutine[]): string[] {
+  const counts = new Map<string, number>();
+  for (const g of gs) counts.set(g.status, (counts.get(g.status) ?? 0) + 1);
+  const out = [`goroutines:   ${gs.length} (${[...counts].map(([k, n]) => `${n} ${k}`).join(", ")})`];
+  for (const g of gs.slice(0, SHOWN_GOROUTINES)) {
+    const f = g.frames.find((fr) => fr.function !== null && !fr.function.startsWith("runtime.")) ?? g.frames[0];
+    const at = f ? `  ${f.function ?? "??"}${f.file ? ` ${f.file}${f.line !== null ? `:${f.line}` : ""}` : ""}` : "";
+    out.push(`            ${g.panicking ? "*" : " "} ${String(g.goid).padEnd(5)} ${(g.wait_reason ?? g.status).padEnd(18)}${at}`);
+  }
+  if (gs.length > SHOWN_GOROUTINES) out.push(`              ... ${gs.length - SHOWN_GOROUTINES} more (--json lists all)`);
+  return out;
 }
 
 /** Continuation lines of a multi-line value line up under its first line. */

@@ -132,10 +132,22 @@ export function printable(text: string): string {
   });
 }
 
+/**
+ * A value that must stay on one line of the human output: the crashed
+ * process's command line (its argv, which anyone who can start a process
+ * controls) and paths. A newline, CR or tab in it is shown as `\n`, `\r`,
+ * `\t` (and a backslash as `\\`, so the escape cannot be faked), never
+ * laid out: it cannot make a line that looks like the worker's own
+ * (`signal: ...`). The JSON keeps the value as it was.
+ */
+export function oneLine(value: string): string {
+  return value.replace(/[\\\n\r\t]/g, (c) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t"));
+}
+
 /** The human summary, one fact per line. */
 export function renderSummary(s: Summary): string {
   const lines: string[] = [];
-  if (s.executable) lines.push(`executable:   ${s.executable}`);
+  if (s.executable) lines.push(`executable:   ${oneLine(s.executable)}`);
   if (s.signal) {
     const code = s.signal.code ? ` (${s.signal.code})` : "";
     lines.push(`signal:       ${s.signal.name ?? "?"}${code}${s.signal.description ? ` — ${s.signal.description}` : ""}`);
@@ -158,7 +170,8 @@ export function renderSummary(s: Summary): string {
     // Start at the crash frame: the raise/abort/panic frames above it are the same in every crash.
     const from = Math.max(0, s.crash_frame ? crash.frames.findIndex((f) => f.index === s.crash_frame!.index) : 0);
     lines.push("top frames:");
-    if (from > 0) lines.push(`    (${from} frame${from === 1 ? "" : "s"} of signal/abort/panic machinery above, not shown)`);
+    const what = s.signal?.sender?.kind === "process" ? "libc's blocking call the signal found the thread in" : "signal/abort/panic machinery";
+    if (from > 0) lines.push(`    (${from} frame${from === 1 ? "" : "s"} of ${what} above, not shown)`);
     const shown = crash.frames.slice(from, from + 10);
     for (const f of shown) {
       const w = where(f);

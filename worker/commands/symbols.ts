@@ -22,6 +22,7 @@ import { parseOrder } from "../../lib/symbols/resolve.js";
 import { openSymbolStore } from "../../lib/symbols/store.js";
 import { UnstripError } from "../../lib/symbols/unstrip.js";
 import { EXIT, parseArgs, UsageError, type Command } from "../command.js";
+import { oneLine, printable } from "./parse.js";
 
 const HELP = `Usage: coresight-worker symbols <subcommand> [options]
 
@@ -133,8 +134,8 @@ async function add(argv: string[], deps: Required<Pick<SymbolsDeps, "io">> & Sym
 function renderList(p: PreparedSymbols, core: string): string {
   const lines = [
     `core:        ${core} (${p.inventory.machine}${p.foreign ? ", foreign: gdb-multiarch" : ""})`,
-    `executable:  ${p.inventory.executable ?? "?"}`,
-    `command:     ${p.inventory.commandLine ?? "?"}`,
+    `executable:  ${oneLine(p.inventory.executable ?? "?")}`,
+    `command:     ${oneLine(p.inventory.commandLine ?? "?")}`,
     "",
   ];
   for (const m of p.modules) {
@@ -196,7 +197,7 @@ async function list(argv: string[], deps: Required<Pick<SymbolsDeps, "io">> & Sy
       };
       io.stdout(JSON.stringify(doc, null, 2) + "\n");
     } else {
-      io.stdout(renderList(p, core));
+      io.stdout(printable(renderList(p, core)));
     }
     return EXIT.ok;
   } catch (e: unknown) {

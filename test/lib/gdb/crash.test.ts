@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { crashFrameOf, findCrashThread } from "../../../lib/gdb/crash.js";
+import { blockingKey, crashFrameOf, findCrashThread, unwoundLength } from "../../../lib/gdb/crash.js";
 import { parseBacktrace } from "../../../lib/gdb/parseBacktrace.js";
 import { qualityOf } from "../../../lib/gdb/quality.js";
 import { summarize } from "../../../lib/gdb/summarize.js";
@@ -202,6 +202,39 @@ describe("crashFrameOf without libc debug info", () => {
   });
 });
 
+describe("a signal sent by another process: the crash frame is the program's frame below libc's blocking call", () => {
+  const program = ["#3  0x0000555555555189 in wait_for_work () at fixtures/crashes/external-kill.c:24", "#4  0x00005555555551b8 in main () at fixtures/crashes/external-kill.c:36"];
+  const cases: Array<[string, string[], boolean, string]> = [
+    ["libc with DWARF (no module named)", [
+      "#0  __GI___clock_nanosleep (clock_id=0, flags=0, req=0x7ffc, rem=0x7ffc) at ../sysdeps/unix/sysv/linux/clock_nanosleep.c:71",
+      "#1  0x00007f0000000001 in __GI___nanosleep (req=<optimized out>, rem=<optimized out>) at ../sysdeps/unix/sysv/linux/nanosleep.c:25",
+      "#2  0x00007f0000000002 in __sleep (seconds=0) at ../sysdeps/posix/sleep.c:55", ...program], true, "wait_for_work"],
+    ["libc without debug info", [
+      "#0  0x00007f0000000000 in clock_nanosleep () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#1  0x00007f0000000001 in nanosleep () from /lib/x86_64-linux-gnu/libc.so.6",
+      "#2  0x00007f0000000002 in sleep () from /lib/x86_64-linux-gnu/libc.so.6", ...program], true, "wait_for_work"],
+    ["unsymbolized libc", ["#0  0x00007f0000000000 in ?? () from /lib/x86_64-linux-gnu/libc.so.6", ...program], true, "wait_for_work"],
+    ["read(2), pthread_cond_wait", [
+      "#0  0x1 in __GI___libc_read (fd=0, buf=0x0, nbytes=1) at ../sysdeps/unix/sysv/linux/read.c:26",
+      "#1  0x2 in __futex_abstimed_wait_common64 (private=0) at ./nptl/futex-internal.c:57",
+      "#2  0x3 in ___pthread_cond_wait (cond=0x1, mutex=0x2) at ./nptl/pthread_cond_wait.c:618", ...program], true, "wait_for_work"],
+    // The program was running its own code: that is where it was.
+    ["busy in the program", ["#0  spin (n=3) at a.c:4", ...program], true, "spin"],
+    // Sent by the process itself or the kernel: libc's frame stays the crash frame (a fault in memcpy is one).
+    ["self-sent, same stack", ["#0  0x00007f0000000000 in __GI___nanosleep () from /lib/x86_64-linux-gnu/libc.so.6", ...program], false, "__GI___nanosleep"],
+    // Nothing below the libc frames: the usual rules.
+    ["only libc", ["#0  0x00007f0000000000 in pause () from /lib/x86_64-linux-gnu/libc.so.6"], true, "pause"],
+  ];
+  it.each(cases)("%s", (_what, lines, external, fn) => {
+    expect(crashFrameOf(thread(lines), { sentByAnotherProcess: external })?.function).toBe(fn);
+  });
+  it("blockingKey strips glibc's alias prefixes and suffixes", () => {
+    expect(["__GI___clock_nanosleep", "__libc_read", "__GI___libc_read_nocancel", "__futex_abstimed_wait_common64", "___pthread_cond_wait", "__sleep"].map(blockingKey)).toEqual([
+      "clock_nanosleep", "read", "read", "futex_abstimed_wait_common", "pthread_cond_wait", "sleep",
+    ]);
+  });
+});
+
 describe("Go runtime machinery", () => {
   const GO = "/usr/lib/go-1.19/src/runtime";
   // The panicking goroutine's stack as gdb prints it when it can unwind it
@@ -233,6 +266,28 @@ describe("Go runtime machinery", () => {
     expect(summarize(parseBacktrace(goPanic.join("\n"))).signature?.text).toBe(
       "main.parseHeader | main.(*Server).handle | main.(*Server).serve | main.main",
     );
+  });
+  it("never takes gdb's junk below Go's signal trampoline: a symbolized frame above it, else frame #0", () => {
+    const tramp = [
+      `#0  runtime.raise () at ${GO}/sys_linux_amd64.s:159`,
+      `#1  0x0000000000448e07 in runtime.sigtrampgo (sig=0) at ${GO}/signal_unix.go:432`,
+      `#2  0x0000000000462ce6 in runtime.sigtramp () at ${GO}/sys_linux_amd64.s:359`,
+    ];
+    const cases: Array<[string, string[], number, string | null]> = [
+      ["?? below sigtramp", [...tramp, "#3  0x0000000000462de0 in ?? ()", "#4  0x0000000000000007 in ?? ()"], 0, "runtime.raise"],
+      ["?? below sigreturn", [...tramp, "#3  0x0000000000462de0 in runtime.sigreturn__sigaction () at x.s:1", "#4  0x0000000000000007 in ?? ()"], 0, "runtime.raise"],
+      // A named non-runtime frame above the trampoline (a cgo signal handler's caller) is still taken.
+      ["user frame above", [`#0  0x1 in main.onSignal () at /a.go:3`, ...tramp.slice(1), "#3  0x7 in ?? ()"], 0, "main.onSignal"],
+    ];
+    for (const [what, lines, index, fn] of cases) {
+      const t = thread(lines);
+      expect([what, unwoundLength(t.frames) <= 4, crashFrameOf(t)?.index, crashFrameOf(t)?.function]).toEqual([what, true, index, fn]);
+      expect([what, summarize(parseBacktrace(lines.join("\n"))).signature?.text.includes("??")]).toEqual([what, false]);
+    }
+    // The probe's goroutine behind a `<signal handler called>` frame is kept.
+    const spliced = thread([...tramp, "#3  <signal handler called>", "#4  0x2 in main.f () at /a.go:9"]);
+    expect(unwoundLength(spliced.frames)).toBe(5);
+    expect(crashFrameOf(spliced)?.function).toBe("main.f");
   });
   it("skips index, slice and divide panics (runtime.goPanic*, runtime.panic*)", () => {
     const index = thread([

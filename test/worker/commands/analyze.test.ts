@@ -5,11 +5,13 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { UsageError } from "../../../worker/command.js";
-import { analyzeCommand, renderResult, type AnalyzeIo } from "../../../worker/commands/analyze.js";
+import { analyzeCommand, renderResult } from "../../../worker/commands/analyze.js";
 import { ResultSchema } from "../../../lib/result.js";
 import { addToStore } from "../../../lib/symbols/add.js";
 import { openSymbolStore } from "../../../lib/symbols/store.js";
+import { captureIo } from "../../helpers/commandIo.js";
 import { fixture, requireFixture, requireFixtures, strippedSymbols } from "../../helpers/fixtures.js";
+import { NULL_DEREF, compile, crashIn } from "../../lib/symbols/crashFixture.js";
 
 let tmp: string;
 let workDir: string;
@@ -23,16 +25,26 @@ afterAll(async () => {
 });
 
 /** The command's I/O; WORK_DIR (job directories, symbol cache) in this suite's temp dir unless `env` sets it. */
-function capture(env: Record<string, string | undefined> = {}): AnalyzeIo & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    env: { WORK_DIR: workDir, ...env },
-    stdout: (s: string) => void (io.out += s),
-    stderr: (s: string) => void (io.err += s),
-  };
-  return io;
-}
+const capture = (env: Record<string, string | undefined> = {}) => captureIo(workDir, env);
+
+describe("a command line with a newline (argv is the crashed process's to choose)", () => {
+  test("kept whole as data in --json; one escaped line in the summary, which a fake line cannot enter", async () => {
+    const d = path.join(tmp, "newline");
+    await fs.mkdir(d, { recursive: true });
+    const exe = await compile(d, "prog", NULL_DEREF);
+    const core = await crashIn(d, exe, ["x\nsignal:  SIGKILL\tfake"]);
+    const json = capture();
+    expect(await analyzeCommand(["--json", core, "--exe", exe], json)).toBe(0);
+    const r = ResultSchema.parse(JSON.parse(json.out));
+    // NT_PRPSINFO keeps argv's first 79 bytes, newline included; gdb's banner line stops at the newline.
+    expect(r.core?.command_line).toBe(`${exe} x\nsignal:  SIGKILL\tfake`);
+    const text = capture();
+    expect(await analyzeCommand([core, "--exe", exe], text)).toBe(0);
+    const lines = text.out.split("\n");
+    expect(lines.filter((l) => l.startsWith("signal:"))).toEqual([expect.stringMatching(/^signal: +SIGSEGV/)]);
+    expect(lines.find((l) => l.startsWith("command line:"))).toBe(`command line: ${exe} x\\nsignal:  SIGKILL\\tfake`);
+  });
+});
 
 describe("coresight-worker analyze", () => {
   test("human summary of an assert crash", async () => {
@@ -54,8 +66,14 @@ describe("coresight-worker analyze", () => {
     const io = capture();
     expect(await analyzeCommand(["--json", requireFixture("go-nil-deref").core], io)).toBe(0);
     const r = ResultSchema.parse(JSON.parse(io.out));
-    expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 29 });
+    expect(r.crash_frame).toMatchObject({ function: "main.parseHeader", line: 31 });
     expect(r.runtime?.panic_message).toBe("runtime error: invalid memory address or nil pointer dereference");
+    // The human summary lists the goroutines, the panicking one marked.
+    const text = capture();
+    expect(await analyzeCommand([requireFixture("go-nil-deref").core], text)).toBe(0);
+    expect(text.out).toMatch(/^goroutines: {3}7 \(1 running, 6 waiting\)$/m);
+    expect(text.out).toMatch(/^ +\* 1 +running +main\.parseHeader fixtures\/crashes\/go-nil-deref\.go:31$/m);
+    expect(text.out.match(/chan receive +main\.worker/g)).toHaveLength(2);
     expect(r.modules?.find((m) => m.path.endsWith("/go-nil-deref"))).toMatchObject({ status: "found" });
   });
 

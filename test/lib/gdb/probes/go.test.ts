@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@jest/globals";
-import { crashFrameOf, findCrashThread } from "../../../lib/gdb/crash.js";
-import { parseBacktrace } from "../../../lib/gdb/parseBacktrace.js";
-import { summarize } from "../../../lib/gdb/summarize.js";
-import { parseGoSection, withPanickingGoroutine } from "../../../lib/symbols/go.js";
+import { crashFrameOf, findCrashThread } from "../../../../lib/gdb/crash.js";
+import { parseBacktrace } from "../../../../lib/gdb/parseBacktrace.js";
+import { summarize } from "../../../../lib/gdb/summarize.js";
+import { goroutinesOf, parseGoSection, withPanickingGoroutine } from "../../../../lib/gdb/probes/go.js";
 
 const GO = "/usr/lib/go-1.19/src/runtime";
 const SRC = "/work/main/fixtures/crashes/go-nil-deref.go";
@@ -66,6 +66,25 @@ describe("parseGoSection", () => {
     expect(parseGoSection("{not json\n#0  0x1 in main.f ()")).toBeNull();
     expect(parseGoSection('{"goid": 1, "panic_message": null}\n')).toBeNull();
   });
+  it("reads every goroutine's status, wait reason and frames; a core without a panic still lists them", () => {
+    const text = [
+      '{"goid": null, "panic_message": null}',
+      'goroutine {"goid": 1, "status": "running", "wait_reason": null}',
+      `#0  0x000000000045f020 in runtime.systemstack_switch () at ${GO}/asm_amd64.s:459`,
+      'goroutine {"goid": 6, "status": "waiting", "wait_reason": "chan receive"}',
+      `#0  0x0000000000437f36 in runtime.gopark () at ${GO}/proc.go:363`,
+      `#1  0x000000000046a1b0 in main.worker () at ${SRC}:50`,
+      'goroutine {"goid": "junk"}',
+      "goroutine {not json",
+    ].join("\n");
+    const p = parseGoSection(text)!;
+    expect(p).toMatchObject({ goid: null, frames: [], panic_message: null });
+    expect(p.goroutines.map((g) => [g.goid, g.status, g.wait_reason, g.frames.map((f) => f.function)])).toEqual([
+      [1, "running", null, ["runtime.systemstack_switch"]],
+      [6, "waiting", "chan receive", ["runtime.gopark", "main.worker"]],
+    ]);
+    expect(goroutinesOf({ ...p, goid: 6 }).map((g) => g.panicking)).toEqual([false, true]);
+  });
   it("a message it could not read is null", () => {
     expect(parseGoSection(`{"goid": 7, "panic_message": null}\n#0  0x1 in main.f () at /a.go:3`)?.panic_message).toBeNull();
   });
@@ -74,8 +93,11 @@ describe("parseGoSection", () => {
 describe("withPanickingGoroutine", () => {
   it("puts the goroutine below the signalled thread's handler frames; the crash frame is the faulting user function", () => {
     const bt = parseBacktrace(gdbText);
-    // Without the goroutine, the best the crash thread offers is gdb's `??` below the trampoline.
-    expect(crashFrameOf(bt.threads.find((t) => t.number === 1)!)).toMatchObject({ index: 5, function: null });
+    // Without the goroutine, gdb's `??` frames below the trampoline are junk (the signal stack read as
+    // frames): never the crash frame nor in the signature; the thread has only machinery, so frame #0.
+    const alone = bt.threads.find((t) => t.number === 1)!;
+    expect(crashFrameOf(alone)).toMatchObject({ index: 0, function: "runtime.raise" });
+    expect(summarize(bt).signature?.text).not.toContain("??");
     const spliced = withPanickingGoroutine(bt, findCrashThread(bt), parseGoSection(goSection)!);
     const crash = spliced.threads.find((t) => t.number === 1)!;
     expect(crash.frames.map((f) => f.function ?? (f.signal_handler ? "<signal>" : "??")).slice(0, 8)).toEqual([

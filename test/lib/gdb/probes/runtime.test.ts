@@ -7,10 +7,10 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { runGdb } from "../../../lib/gdb/run.js";
-import { ERRORS_KEY } from "../../../lib/gdb/sections.js";
-import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "../../../lib/symbols/runtime.js";
-import { fixture, requireFixtures, type FixtureName } from "../../helpers/fixtures.js";
+import { runGdb } from "../../../../lib/gdb/run.js";
+import { ERRORS_KEY } from "../../../../lib/gdb/sections.js";
+import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "../../../../lib/gdb/probes/runtime.js";
+import { fixture, requireFixtures, type FixtureName } from "../../../helpers/fixtures.js";
 
 let tmp: string;
 beforeAll(async () => {

@@ -30,47 +30,43 @@
  * Like the C++ probe (runtime.ts), this is one section of the one gdb run
  * per core, silent unless the program is Go and a goroutine is panicking.
  */
-import type { Frame, Thread } from "../result.js";
-import type { Backtrace } from "../gdb/parseBacktrace.js";
-import { parseBacktrace } from "../gdb/parseBacktrace.js";
+import type { Frame, Goroutine as ResultGoroutine, Thread } from "../../result.js";
+import type { Backtrace } from "../parseBacktrace.js";
+import { parseBacktrace } from "../parseBacktrace.js";
+import { GO_SIGNAL_FRAMES } from "../crash.js";
 
 /** Name of the probe's section in the command file. */
 export const GO_SECTION = "go";
 
-/** Frames walked on the goroutine's stack; deeper stacks are cut here. */
+/** Frames walked on the panicking goroutine's stack; deeper stacks are cut here. */
 const MAX_GO_FRAMES = 64;
+/** Frames walked on every other goroutine's stack (enough to see where it waits and what started it). */
+export const MAX_GOROUTINE_FRAMES = 16;
+/** Goroutines listed at most (a server can have a million; the first ones are the runtime's and main's). */
+export const MAX_GOROUTINES = 1000;
+/** Entries of runtime.allgs looked at, dead ones included. */
+const MAX_GOROUTINES_SCANNED = 100000;
 
 const PROBE = String.raw`
 import gdb, json, struct
+
+# runtime/runtime2.go: the g status values (the 0x1000 bit is _Gscan).
+STATUS = {0: "idle", 1: "runnable", 2: "running", 3: "syscall", 4: "waiting", 6: "dead", 8: "copystack", 9: "preempted"}
 
 def sym(name):
     s = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
     return s.value() if s is not None else None
 
-def main():
-    allgs = sym("runtime.allgs")
-    if allgs is None:
-        return
-    inf = gdb.selected_inferior()
-    ptr = gdb.lookup_type("void").pointer().sizeof
-    fmt = "<Q" if ptr == 8 else "<I"
-    def word(a):
-        return struct.unpack(fmt, bytes(inf.read_memory(a, ptr)))[0]
-    g = None
-    for i in range(min(int(allgs["len"]), 100000)):
-        c = allgs["array"][i]
-        if int(c["_panic"]) != 0 and (g is None or int(c["m"]) != 0):
-            g = c
-            if int(c["m"]) != 0:
-                break  # the running one: the panic that is killing the program
-    if g is None:
-        return
+def walk(g, word, ptr, limit):
+    # A goroutine's saved pc and frame pointer (g.sched), then the frame-pointer chain.
     lo, hi = int(g["stack"]["lo"]), int(g["stack"]["hi"])
     pc, bp = int(g["sched"]["pc"]), int(g["sched"]["bp"])
     lines = []
     prev = None
     last = False
-    for n in range(${MAX_GO_FRAMES}):
+    for n in range(limit):
+        if pc == 0:
+            break
         # A return address points after the call; the frame sigpanic was
         # injected above holds the faulting pc itself.
         look = pc if n == 0 or prev == "runtime.sigpanic" else pc - 1
@@ -92,18 +88,67 @@ def main():
         if last or name == "runtime.goexit" or not (lo <= bp < hi) or bp % ptr:
             break
         pc, nbp = word(bp + ptr), word(bp)
-        if pc == 0:
-            break
         # The outermost frame (runtime.goexit) has bp 0: named, then the walk
         # ends. A bp that does not grow toward the stack's top ends it too.
         last = nbp <= bp
         bp = nbp
-    out = {"goid": int(g["goid"]), "panic_message": None}
+    return lines
+
+def field(g, name):
+    v = g[name]
     try:
-        out["panic_message"] = message(g["_panic"]["arg"], word, inf)
+        return int(v)
+    except gdb.error:
+        return int(v["value"])  # Go >= 1.20: atomic.Uint32
+
+def wait_reason(g, word, inf):
+    try:
+        r = int(g["waitreason"])
+        strings = sym("runtime.waitReasonStrings")
+        if strings is None or r == 0:
+            return None
+        return go_string(int(strings[r].address), word, inf) or None
     except Exception:
-        pass
-    gdb.write(json.dumps(out) + "\n" + "\n".join(lines) + "\n")
+        return None
+
+def main():
+    allgs = sym("runtime.allgs")
+    if allgs is None:
+        return
+    inf = gdb.selected_inferior()
+    ptr = gdb.lookup_type("void").pointer().sizeof
+    fmt = "<Q" if ptr == 8 else "<I"
+    def word(a):
+        return struct.unpack(fmt, bytes(inf.read_memory(a, ptr)))[0]
+    gs = [allgs["array"][i] for i in range(min(int(allgs["len"]), ${MAX_GOROUTINES_SCANNED}))]
+    g = None
+    for c in gs:
+        if int(c["_panic"]) != 0 and (g is None or int(c["m"]) != 0):
+            g = c
+            if int(c["m"]) != 0:
+                break  # the running one: the panic that is killing the program
+    out = {"goid": None, "panic_message": None}
+    lines = []
+    if g is not None:
+        out["goid"] = int(g["goid"])
+        lines = walk(g, word, ptr, ${MAX_GO_FRAMES})
+        try:
+            out["panic_message"] = message(g["_panic"]["arg"], word, inf)
+        except Exception:
+            pass
+    gdb.write(json.dumps(out) + "\n" + "".join(l + "\n" for l in lines))
+    listed = 0
+    for c in gs:
+        try:
+            status = field(c, "atomicstatus") & ~0x1000
+            if status == 6 or listed >= ${MAX_GOROUTINES}:
+                continue
+            listed += 1
+            head = {"goid": int(c["goid"]), "status": STATUS.get(status, str(status)), "wait_reason": wait_reason(c, word, inf) if status == 4 else None}
+            frames = walk(c, word, ptr, ${MAX_GOROUTINE_FRAMES})
+        except Exception:
+            continue
+        gdb.write("goroutine " + json.dumps(head) + "\n" + "".join(l + "\n" for l in frames))
 
 def type_name(t, word, inf):
     md = sym("runtime.firstmoduledata")
@@ -159,34 +204,65 @@ export function goProbeSection(): { name: string; commands: string[] } {
   return { name: GO_SECTION, commands: [`python exec(${JSON.stringify(PROBE)}, {})`] };
 }
 
-export interface GoProbe {
+/** One goroutine of the core, as runtime.allgs holds it (dead ones are not listed). */
+export interface Goroutine {
   goid: number;
-  /** Frames of the panicking goroutine, innermost first (gdb backtrace form). */
+  /** runtime/runtime2.go's g status without the scan bit: idle, runnable, running, syscall, waiting, copystack, preempted. */
+  status: string;
+  /** Why a waiting goroutine waits ("chan receive", "select", "GC worker (idle)"), from the core's runtime.waitReasonStrings. */
+  wait_reason: string | null;
+  /** Its stack from its saved pc (g.sched), innermost first, at most MAX_GOROUTINE_FRAMES. */
   frames: Frame[];
-  panic_message: string | null;
 }
 
-/** Reads the go section: a JSON line, then the goroutine's frames. Null when empty or unreadable. */
+export interface GoProbe {
+  /** The panicking goroutine; null when none is. */
+  goid: number | null;
+  /** Frames of the panicking goroutine, innermost first (gdb backtrace form); empty when none is panicking. */
+  frames: Frame[];
+  panic_message: string | null;
+  /** Every goroutine that is not dead, in runtime.allgs order. */
+  goroutines: Goroutine[];
+}
+
+/**
+ * Reads the go section: a JSON line and the panicking goroutine's frames,
+ * then one `goroutine {json}` line and its frames per goroutine. Null when
+ * empty or unreadable (not a Go core).
+ */
 export function parseGoSection(text: string | undefined): GoProbe | null {
   if (!text) return null;
-  const lines = text.split("\n");
+  const blocks = text.split(/^(?=goroutine \{)/m);
+  const lines = blocks[0]!.split("\n");
   const head = lines.findIndex((l) => l.startsWith("{"));
   if (head === -1) return null;
-  let j: { goid?: unknown; panic_message?: unknown };
+  const j = jsonLine(lines[head]!) as { goid?: unknown; panic_message?: unknown } | null;
+  if (j === null) return null;
+  const goid = typeof j.goid === "number" ? j.goid : null;
+  const frames = goid === null ? [] : framesOf(lines.slice(head + 1));
+  const message = typeof j.panic_message === "string" && j.panic_message !== "" ? j.panic_message : null;
+  const goroutines = blocks.slice(1).flatMap((b) => {
+    const [first, ...rest] = b.split("\n");
+    const g = jsonLine(first!.slice("goroutine ".length)) as { goid?: unknown; status?: unknown; wait_reason?: unknown } | null;
+    if (g === null || typeof g.goid !== "number" || typeof g.status !== "string") return [];
+    return [{ goid: g.goid, status: g.status, wait_reason: typeof g.wait_reason === "string" ? g.wait_reason : null, frames: framesOf(rest) }];
+  });
+  if (frames.length === 0 && goroutines.length === 0) return null;
+  return { goid: frames.length > 0 ? goid : null, frames, panic_message: message, goroutines };
+}
+
+function jsonLine(line: string): Record<string, unknown> | null {
   try {
-    j = JSON.parse(lines[head]!) as typeof j;
+    const v: unknown = JSON.parse(line);
+    return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
   }
-  if (typeof j.goid !== "number") return null;
-  const frames = parseBacktrace(lines.slice(head + 1).join("\n")).threads[0]?.frames ?? [];
-  if (frames.length === 0) return null;
-  const message = typeof j.panic_message === "string" && j.panic_message !== "" ? j.panic_message : null;
-  return { goid: j.goid, frames, panic_message: message };
 }
 
-/** Go's signal-handling frames on the signalled thread; below the last one gdb's unwinding is garbage. */
-const GO_SIGNAL_FRAMES = new Set(["runtime.sigtramp", "runtime.cgoSigtramp", "runtime.sigtrampgo"]);
+function framesOf(lines: string[]): Frame[] {
+  return parseBacktrace(lines.join("\n")).threads[0]?.frames ?? [];
+}
 
 /**
  * The backtrace with the panicking goroutine's frames put on the thread
@@ -199,7 +275,7 @@ const GO_SIGNAL_FRAMES = new Set(["runtime.sigtramp", "runtime.cgoSigtramp", "ru
  */
 export function withPanickingGoroutine(bt: Backtrace, crashThread: number | null, probe: GoProbe): Backtrace {
   const thread = bt.threads.find((t) => t.number === crashThread);
-  if (!thread) return bt;
+  if (!thread || probe.frames.length === 0) return bt;
   let last = -1;
   thread.frames.forEach((f, i) => {
     if (f.function !== null && GO_SIGNAL_FRAMES.has(f.function)) last = i;
@@ -210,4 +286,15 @@ export function withPanickingGoroutine(bt: Backtrace, crashThread: number | null
   const goroutine = probe.frames.map((f, i) => ({ ...f, index: own.length + 1 + i }));
   const spliced: Thread = { ...thread, frames: [...own, marker, ...goroutine], backtrace_stopped: null };
   return { ...bt, threads: bt.threads.map((t) => (t === thread ? spliced : t)) };
+}
+
+/** The probe's goroutines as the result lists them: the panicking one marked, the executable's frames in-app (Go links statically). */
+export function goroutinesOf(probe: GoProbe): ResultGoroutine[] {
+  return probe.goroutines.map((g) => ({
+    goid: g.goid,
+    status: g.status,
+    wait_reason: g.wait_reason,
+    panicking: g.goid === probe.goid,
+    frames: g.frames,
+  }));
 }
