@@ -18,10 +18,13 @@ typecheck: deps
 	npx tsc --noEmit -p tsconfig.json
 
 # Compiles the crash programs in fixtures/ and crashes them into real cores
-# under build/fixtures/ (skipped when up to date).
+# under build/fixtures/ (skipped when up to date); the Debian bullseye root
+# and its crash for the image symbol source under build/bullseye/ (debootstrap,
+# as root, ~1-3 min the first time, cached).
 fixtures: deps
 	bash scripts/build-fixtures.sh
 	bash scripts/build-aarch64-fixture.sh
+	bash scripts/build-bullseye-image.sh
 
 # Typecheck (ts-jest only transpiles), build dist/ (the queue tests run the
 # real worker binary), build the fixture cores, then jest.

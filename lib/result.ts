@@ -107,7 +107,7 @@ export const ModuleSchema = z.object({
   end: z.string().nullable(),
   /** found | missing | mismatched | invalid (the core's path for it is not a usable name: `..`, control characters; never looked up) */
   status: z.enum(["found", "missing", "mismatched", "invalid"]),
-  /** Where the file came from: exe, sysroot, symbol_store, debuginfod, host. */
+  /** Where the file came from: exe, sysroot, image, host, symbol_store, debuginfod. */
   source: z.string().nullable(),
   file: z.string().nullable(),
   /** What gdb can name from what was found: dwarf (functions, files, lines), symtab, dynsym (exported names only) or none. */
@@ -115,6 +115,8 @@ export const ModuleSchema = z.object({
   /** A separate debug file used for this module, and where it came from. */
   debug_file: z.string().nullable().optional(),
   debug_source: z.string().nullable().optional(),
+  /** Source `image`: the image reference and the digests of the layers that held the binary and the debug file. */
+  image: z.object({ reference: z.string(), layer: z.string().nullable(), debug_layer: z.string().nullable() }).optional(),
 });
 export type Module = z.infer<typeof ModuleSchema>;
 
@@ -165,6 +167,10 @@ export const ResultSchema = z.object({
     .partial()
     .optional(),
   modules: z.array(ModuleSchema).optional(),
+  /** The crashed container's image (the event's data.image) as the `image` symbol source resolved it; digests null when it could not. */
+  image: z
+    .object({ reference: z.string(), digest: z.string().nullable(), manifest_digest: z.string().nullable(), platform: z.string().nullable() })
+    .optional(),
   symbolication: z
     .object({
       found: z.number().int(),
