@@ -24,7 +24,7 @@ import type { Frame, Result } from "../../../lib/result.js";
 import type { ImageStats } from "../../../lib/symbols/image.js";
 import type { PreparedSymbols } from "../../../lib/symbols/prepare.js";
 import { repoRoot } from "../../helpers/fixtures.js";
-import { gzipLayer, manifestSize, pushImage, pushIndex, sha256, startRegistry, tarOf, type TestLayer, type TestRegistry } from "../../helpers/registry.js";
+import { gzipLayer, loopbackImageOptions, manifestSize, pushImage, pushIndex, sha256, startRegistry, tarOf, type TestLayer, type TestRegistry } from "../../helpers/registry.js";
 
 const B = path.join(repoRoot, "build", "bullseye");
 const NEEDED = ["base.tar", "base.tar.zst", "core", "crash.stripped", "crash.debug", "expected-bt.txt"];
@@ -93,14 +93,7 @@ function symbolsWith(cache: string, extra: Partial<NonNullable<SymbolsOptions["i
     cacheMaxBytes: 1 << 30,
     hostDebugFiles: false,
     ...(order ? { order } : {}),
-    image: {
-      enabled: true,
-      cacheDir: cache,
-      cacheMaxBytes: 1 << 30,
-      maxFileBytes: 1 << 30,
-      registry: { allowedHosts: ["127.0.0.1"], insecure: [reg.host, tokenReg.host, tokenReg.realmHost!], mirrors: {}, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 30, timeoutMs: 60_000 },
-      ...extra,
-    },
+    image: loopbackImageOptions(cache, [reg.host, tokenReg.host, tokenReg.realmHost!], extra),
   };
 }
 
