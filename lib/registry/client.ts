@@ -29,7 +29,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { z } from "zod";
-import { toError } from "../errors.js";
+import { isPermanent, toError } from "../errors.js";
 import { checkHostAllowed, type PolicyName } from "../storage/hostPolicy.js";
 import { pinnedFetch } from "../storage/pinnedFetch.js";
 import { apiHost, DIGEST, formatReference, type ImageReference } from "./reference.js";
@@ -182,7 +182,8 @@ export class RegistryClient {
       try {
         addrs = await checkHostAllowed(u, this.opts.allowedHosts ?? [], POLICY);
       } catch (e: unknown) {
-        throw new RegistryError("not_allowed", toError(e).message, { cause: e });
+        // A name that does not resolve is the registry being unreachable, not a policy refusal.
+        throw new RegistryError(isPermanent(e) ? "not_allowed" : "unavailable", toError(e).message, { cause: e });
       }
       const h = u.host === origin ? headers : Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== "authorization"));
       let res: Response;

@@ -91,7 +91,7 @@ export async function indexLayer(file: string, digest: string, limits: LayerLimi
   const addDirs = (name: string) => {
     for (let i = name.lastIndexOf("/"); i > 0; i = name.lastIndexOf("/", i - 1)) {
       const d = name.slice(0, i);
-      if (entries[d]) break;
+      if (Object.hasOwn(entries, d)) break;
       entries[d] = { t: "d" };
     }
   };
@@ -130,7 +130,8 @@ function hidden(idx: LayerIndex, name: string): boolean {
 function unionLookup(layers: LayerIndex[], name: string): { layer: number; entry: IndexEntry } | null {
   for (let i = 0; i < layers.length; i++) {
     const idx = layers[i]!;
-    const entry = idx.entries[name];
+    // Own keys only: a name like "constructor" must not find Object.prototype's.
+    const entry = Object.hasOwn(idx.entries, name) ? idx.entries[name] : undefined;
     if (entry) return { layer: i, entry };
     if (hidden(idx, name)) return null;
   }
@@ -153,7 +154,8 @@ export async function lookupInImage(layers: LayerIndex[], p: string): Promise<Im
   const { layer, entry } = r.node.value;
   if (entry.t === "h") {
     // A hard link names another entry of the same layer, the one that holds the bytes.
-    const target = layers[layer]!.entries[entry.l ?? ""];
+    const entries = layers[layer]!.entries;
+    const target = entry.l !== undefined && Object.hasOwn(entries, entry.l) ? entries[entry.l] : undefined;
     return target?.t === "f" ? { layer, name: entry.l!, size: target.n ?? 0 } : null;
   }
   return { layer, name: r.parts.join("/"), size: entry.n ?? 0 };

@@ -174,14 +174,14 @@ function covered(p: Policy, addr: string): boolean {
   return p.ips.check(f.addr, f.type);
 }
 
-async function resolve(host: string): Promise<string[]> {
+async function resolve(host: string, noun: string): Promise<string[]> {
   if (net.isIP(host)) return [host];
   try {
     const found = await dns.promises.lookup(host, { all: true, verbatim: true });
     return found.map((a) => a.address);
   } catch (e: unknown) {
     // ENOTFOUND can be a DNS outage as well as a typo: let the retries decide.
-    throw new TransientError("download_failed", `cannot resolve dump host ${host}: ${(e as Error).message}`, { cause: e });
+    throw new TransientError("download_failed", `cannot resolve ${noun} ${host}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -214,7 +214,7 @@ export async function checkHostAllowed(url: URL, allowed: string[], who: PolicyN
   const port = url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
   if (p.pinned.get(host)?.has(port)) return [];
 
-  const addrs = await resolve(host);
+  const addrs = await resolve(host, who.noun);
   if (addrs.length === 0) throw new TransientError("download_failed", `${who.noun} ${host} resolved to no address`);
   const wildcard = p.anyName || p.suffixes.some((s) => host.endsWith(s) && host.length > s.length);
   if (!listed || wildcard) {

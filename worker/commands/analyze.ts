@@ -16,7 +16,7 @@ import { analysisSettings, analyzeDump, type AnalyzeDumpOptions } from "../../li
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
 import { printable, renderSummary } from "./parse.js";
 
-const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--json]
+const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--image REF] [--json]
                                 [--symbol-store DIR|s3://bucket/prefix]
                                 [--debuginfod URLS] [--timeout SECONDS]
                                 [--gdb PATH] [--max-frames N]
@@ -40,6 +40,9 @@ Options:
                       core's build-id, or the path the core names)
   --sysroot DIR       the crashed container's files (an extracted image):
                       libraries are looked up there first [default: SYSROOT]
+  --image REF         the crashed container's image (as an event's data.image):
+                      its files are pulled from the registry by build-id
+                      (IMAGE_SYMBOLS, REGISTRY_*, IMAGE_CACHE_*)
   --symbol-store LOC  symbol store, a directory or s3://bucket/prefix (S3
                       credentials from AWS_*/S3_*) [default: SYMBOL_STORE]
   --debuginfod URLS   debuginfod servers, space- or comma-separated; "" for
@@ -108,7 +111,7 @@ export function exitCodeOf(r: Result): number {
 export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo): Promise<number> {
   const args = parseArgs(argv, {
     flags: ["json"],
-    options: ["exe", "sysroot", "timeout", "gdb", "max-frames", "symbol-store", "debuginfod"],
+    options: ["exe", "sysroot", "image", "timeout", "gdb", "max-frames", "symbol-store", "debuginfod"],
   });
   if (args.flags.has("help")) {
     io.stdout(HELP);
@@ -153,6 +156,7 @@ export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo):
     core,
     exe: args.options.get("exe") ?? null,
     sysroot: args.options.get("sysroot") ?? base.sysroot ?? null,
+    image: args.options.get("image") ?? null,
     gdbPath: args.options.get("gdb") ?? config.gdb.path,
     timeoutMs,
     maxFrames,

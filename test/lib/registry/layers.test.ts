@@ -48,6 +48,8 @@ describe("lookupInImage", () => {
     ["a file in the middle of a path", "/usr/lib/libc.so.6/x"],
     ["a directory is not a file", "/usr/lib"],
     ["absent", "/nope"],
+    ["a name of Object.prototype", "/constructor"],
+    ["…inside a directory", "/usr/__proto__"],
   ])("%s: null", async (_what, p) => {
     expect(await lookupInImage(stack, p)).toBeNull();
   });
