@@ -12,6 +12,7 @@
  *              the app's debug file at /usr/lib/debug/app/crash.debug
  */
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
@@ -79,6 +80,14 @@ beforeAll(async () => {
     { digest: arm, size: await manifestSize(reg, "bullseye/multi", arm), arch: "arm64" },
   ]);
   await pushImage(tokenReg, "team/crash", "1", layers);
+  // .gnu_debuglink: the stripped app names its debug file, found in the image's /app/.debug/ (a later layer).
+  const linked = path.join(tmp, "crash.linked");
+  execFileSync("objcopy", [`--add-gnu-debuglink=${path.join(B, "crash.debug")}`, path.join(B, "crash.stripped"), linked]);
+  await pushImage(reg, "bullseye/debuglink", "1", [
+    base,
+    gzipLayer(await stage({ "app/crash": await fs.readFile(linked) })),
+    gzipLayer(await stage({ "app/.debug/crash.debug": await fs.readFile(path.join(B, "crash.debug")) })),
+  ]);
 }, 120_000);
 
 afterAll(async () => {
@@ -152,6 +161,13 @@ describe("image symbol source", () => {
     expect(warm.stats).toMatchObject({ pulledBytes: 0, layersOpened: 0, cacheHits: 3 });
     console.log(`image source: cold ${Math.round(cold.ms)} ms (pulled ${cold.stats!.pulledBytes} of ${imageBytes} bytes), warm ${Math.round(warm.ms)} ms`);
   }, 120_000);
+
+  test(".gnu_debuglink: the debug file the stripped binary names, beside it in .debug/, gives file:line", async () => {
+    const { result } = await analyze(`${reg.host}/bullseye/debuglink:1`, symbolsWith(path.join(tmp, "cache-debuglink")));
+    const app = result.modules!.find((m) => m.path === "/app/crash")!;
+    expect(app).toMatchObject({ status: "found", source: "image", debug_source: "image", symbols: "dwarf" });
+    expect(result.crash_frame).toMatchObject({ function: "compare", line: 10 });
+  }, 60_000);
 
   test("a multi-arch index: the core's platform (amd64) is picked, the index digest recorded", async () => {
     const ref = `${reg.host}/bullseye/multi:1`;
