@@ -22,7 +22,7 @@ export interface ImageReference {
 }
 
 /** Not an image reference the worker can pull. */
-export class ReferenceError extends Error {
+export class ImageReferenceError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ImageReferenceError";
@@ -35,16 +35,16 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
 
-/** Parses `ref`; throws ReferenceError naming what is wrong. */
+/** Parses `ref`; throws ImageReferenceError naming what is wrong. */
 export function parseReference(ref: string): ImageReference {
-  if (ref.length === 0 || ref.length > 512) throw new ReferenceError(`image reference of ${ref.length} characters`);
+  if (ref.length === 0 || ref.length > 512) throw new ImageReferenceError(`image reference of ${ref.length} characters`);
   let rest = ref;
   let digest: string | null = null;
   const at = rest.indexOf("@");
   if (at !== -1) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw new ReferenceError(`unsupported digest in ${JSON.stringify(ref)} (expected sha256:<64 hex>)`);
+    if (!DIGEST.test(digest)) throw new ImageReferenceError(`unsupported digest in ${JSON.stringify(ref)} (expected sha256:<64 hex>)`);
   }
   let tag: string | null = null;
   const slash = rest.lastIndexOf("/");
@@ -52,20 +52,20 @@ export function parseReference(ref: string): ImageReference {
   if (colon > slash) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw new ReferenceError(`bad tag in ${JSON.stringify(ref)}`);
+    if (!TAG.test(tag)) throw new ImageReferenceError(`bad tag in ${JSON.stringify(ref)}`);
   }
   const parts = rest.split("/");
   let registry = DOCKER_HUB;
   const first = parts[0]!;
   if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {
-    if (!HOST.test(first)) throw new ReferenceError(`bad registry host in ${JSON.stringify(ref)}`);
+    if (!HOST.test(first)) throw new ImageReferenceError(`bad registry host in ${JSON.stringify(ref)}`);
     registry = first;
     parts.shift();
   }
   if (registry === "index.docker.io" || registry === "registry-1.docker.io") registry = DOCKER_HUB;
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
   for (const p of parts) {
-    if (!COMPONENT.test(p)) throw new ReferenceError(`bad repository component ${JSON.stringify(p)} in ${JSON.stringify(ref)}`);
+    if (!COMPONENT.test(p)) throw new ImageReferenceError(`bad repository component ${JSON.stringify(p)} in ${JSON.stringify(ref)}`);
   }
   if (!tag && !digest) tag = "latest";
   return { registry, repository: parts.join("/"), tag, digest };

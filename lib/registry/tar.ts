@@ -105,7 +105,11 @@ function numeric(b: Buffer, start: number, len: number): number {
 function checksumOk(h: Buffer): boolean {
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-  return numeric(h, 148, 8) === sum;
+  try {
+    return numeric(h, 148, 8) === sum;
+  } catch {
+    return false; // not even a number where the checksum belongs: not a tar header
+  }
 }
 
 /** Pax records: "<len> <key>=<value>\n". */

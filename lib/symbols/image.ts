@@ -31,8 +31,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { toError } from "../errors.js";
 import { RegistryError, type Layer, type RegistryClient, type ResolvedImage } from "../registry/client.js";
-import { DEFAULT_LAYER_LIMITS, extractFromLayer, indexLayer, lookupInImage, type ImageLocation, type LayerIndex, type LayerLimits } from "../registry/layers.js";
-import { parseReference } from "../registry/reference.js";
+import { DEFAULT_LAYER_LIMITS, extractFromLayer, indexLayer, LayerError, lookupInImage, type ImageLocation, type LayerIndex, type LayerLimits } from "../registry/layers.js";
+import { ImageReferenceError, parseReference } from "../registry/reference.js";
+import { TarError } from "../registry/tar.js";
 import { describeElf, type ElfDescription } from "./buildId.js";
 import type { SymbolCache } from "./cache.js";
 import type { InventoryModule } from "./inventory.js";
@@ -98,7 +99,15 @@ export async function pullImageFiles(reference: string, modules: InventoryModule
     await pull(reference, modules, opts, out);
   } catch (e: unknown) {
     if (signal?.aborted) throw e;
-    out.error = e instanceof RegistryError ? `${e.reason}: ${e.message}` : toError(e).message;
+    // The reason first (not_found, unauthorized, …): what an operator greps for.
+    out.error =
+      e instanceof RegistryError
+        ? `${e.reason}: ${e.message}`
+        : e instanceof ImageReferenceError
+          ? `invalid_reference: ${e.message}`
+          : e instanceof LayerError || e instanceof TarError
+            ? `bad_layer: ${e.message}`
+            : toError(e).message;
   }
   stats.durationMs = Math.round(performance.now() - t0);
   return out;
@@ -138,10 +147,8 @@ async function pull(reference: string, modules: InventoryModule[], opts: ImageSo
   };
   const indexes: LayerIndex[] = [];
   for (const layer of newestFirst) {
-    let blob: string | null = null;
     const got = await cache.getOrFetch(`index/${hexOf(layer.digest)}/json`, async (tmp) => {
-      blob = await blobOf(layer);
-      await fs.writeFile(tmp, JSON.stringify(await indexLayer(blob, layer.digest, limits)));
+      await fs.writeFile(tmp, JSON.stringify(await indexLayer(await blobOf(layer), layer.digest, limits)));
       return true;
     });
     if (!got) throw new RegistryError("not_found", `layer ${layer.digest} could not be indexed`);

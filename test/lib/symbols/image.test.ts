@@ -17,6 +17,7 @@ import fs from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import zlib from "node:zlib";
 import { analyzeDump, type SymbolsOptions } from "../../../lib/analyze.js";
 import { parseBacktrace } from "../../../lib/gdb/parseBacktrace.js";
 import { RegistryClient } from "../../../lib/registry/client.js";
@@ -194,6 +195,17 @@ describe("image symbol source", () => {
     expect(result.warnings ?? []).not.toContainEqual(expect.stringContaining("not used for symbols"));
     expect(crashFrames(result).map(key)).toEqual(expectedFrames());
     expect(tokenReg.tokenRequests.some((r) => r.scope === "repository:team/crash:pull" && r.authorization?.startsWith("Basic "))).toBe(true);
+  }, 60_000);
+
+  test("a reference that is not one, a layer that is not a tar: warnings with the reason", async () => {
+    const bad = await analyze("Not A/Reference", symbolsWith(path.join(tmp, "cache-badref")));
+    expect(bad.result.status).toBe("completed");
+    expect(bad.result.warnings).toContainEqual(expect.stringContaining("not used for symbols: invalid_reference: "));
+    const garbage = { blob: zlib.gzipSync(Buffer.alloc(4096, 0x41)), mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", diffId: sha256(Buffer.alloc(4096, 0x41)) };
+    await pushImage(reg, "bullseye/garbage", "1", [garbage]);
+    const corrupt = await analyze(`${reg.host}/bullseye/garbage:1`, symbolsWith(path.join(tmp, "cache-garbage")));
+    expect(corrupt.result.status).toBe("completed");
+    expect(corrupt.result.warnings).toContainEqual(expect.stringMatching(/not used for symbols: bad_layer: .*checksum/));
   }, 60_000);
 
   test("a missing image, a host outside ALLOWED_REGISTRY_HOSTS: warnings with the reason", async () => {
