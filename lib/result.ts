@@ -17,6 +17,9 @@
  *   assert, C++ terminate/throw and Rust panic machinery: the user's code.
  * - signature: normalized top frames of the crash thread plus a stable hash
  *   that groups the same crash across pods, builds and ASLR bases.
+ * - image: the crashed container's OCI image, as the event names it
+ *   (`data.image`); its digest is what the reference resolved to.
+ * - layer: one blob of an image (a tar changeset), named by its digest.
  */
 import { z } from "zod";
 import { ErrorCodeSchema, type ErrorCode } from "./errors.js";
