@@ -289,6 +289,8 @@ export function createPipeline(deps: PipelineDeps) {
           crash_frame: result.crash_frame?.function,
           signature: result.signature?.hash,
           quality: result.quality,
+          // The image source: what data.image resolved to (null: not used, the warnings say why).
+          ...(result.image ? { image_digest: result.image.digest } : {}),
           warnings: result.warnings,
         },
         "analysis done",
