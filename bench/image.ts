@@ -84,7 +84,7 @@ export default async function benchImage(): Promise<BenchTable> {
       rows,
       notes: [
         `${RUNS} runs each, round-robin, median. Image: ${mb(imageBytes)} MB compressed in ${layers.length} layers (bullseye minbase + libc6-dbg as zstd, the stripped app and its debug file as gzip); docker-registry on loopback.`,
-        "Cold pulls every layer once (to index it; the blob is cached) and re-reads from the blob cache only the layers that hold wanted files; warm needs the manifest and the cached layer indexes only.",
+        "Cold pulls every layer once to index it (the blob is cached) and copies the wanted names out on the way; a layer is read again only for files reached through a symlink or hard link. Warm needs the manifest and the cached layer indexes only.",
         "'image source ms' is the source alone (manifest, indexes, extraction, build-id checks); the rest of the extra time is gdb reading the DWARF it now has (libc6-dbg's debug file for libc, the app's).",
         "A remote registry adds transfer time for the cold case (bytes pulled / bandwidth); the warm case adds one manifest round trip.",
       ],

@@ -24,7 +24,7 @@ import { once } from "node:events";
 import type { Readable } from "node:stream";
 import zlib from "node:zlib";
 import { walkChrooted } from "../storage/chrootWalk.js";
-import { normalizeName, readTar } from "./tar.js";
+import { normalizeName, readTar, type TarEntry, type TarSink } from "./tar.js";
 
 /** What a layer holds at one name. `h`: hard link (to `l`, an archive name), `s`: symlink (target `l`). */
 export interface IndexEntry {
@@ -81,11 +81,46 @@ async function openLayer(file: string, limits: LayerLimits): Promise<Readable> {
   return out;
 }
 
-/** Reads a layer blob's names into an index. */
-export async function indexLayer(file: string, digest: string, limits: LayerLimits = DEFAULT_LAYER_LIMITS): Promise<LayerIndex> {
+/** Entries to copy out while a layer is read: archive name → destination file, each up to `maxFileBytes`. */
+export interface Grab {
+  wanted: Map<string, string>;
+  maxFileBytes: number;
+}
+
+/** A sink writing one entry to `dest` ("wx": never through an existing name; the caller's directory is fresh). */
+async function fileSink(dest: string): Promise<TarSink> {
+  const out = createWriteStream(dest, { flags: "wx", mode: 0o644 });
+  await once(out, "open");
+  return {
+    write: async (chunk: Buffer) => {
+      if (!out.write(chunk)) await once(out, "drain");
+    },
+    end: async () => {
+      out.end();
+      await once(out, "finish");
+    },
+  };
+}
+
+/** The sink for entry `e` when `grab` wants it (the first entry of a name), else null. */
+async function grabbing(e: TarEntry, grab: Grab, written: Set<string>): Promise<TarSink | null> {
+  const dest = e.type === "file" ? grab.wanted.get(e.name) : undefined;
+  if (dest === undefined || written.has(e.name) || e.size > grab.maxFileBytes) return null;
+  written.add(e.name);
+  return fileSink(dest);
+}
+
+/**
+ * Reads a layer blob's names into an index, copying out the entries `grab`
+ * wants on the way (the names a caller can guess before the index exists:
+ * a module's own path is usually stored under that very name), so that
+ * the common case reads each layer once. Returns the index and the names written.
+ */
+export async function indexLayer(file: string, digest: string, limits: LayerLimits = DEFAULT_LAYER_LIMITS, grab?: Grab): Promise<{ index: LayerIndex; grabbed: Set<string> }> {
   const entries: Record<string, IndexEntry> = Object.create(null) as Record<string, IndexEntry>;
   const whiteouts: string[] = [];
   const opaque: string[] = [];
+  const grabbed = new Set<string>();
   let count = 0;
   const stream = await openLayer(file, limits);
   const addDirs = (name: string) => {
@@ -95,23 +130,27 @@ export async function indexLayer(file: string, digest: string, limits: LayerLimi
       entries[d] = { t: "d" };
     }
   };
-  await readTar(stream, (e) => {
-    if (++count > limits.maxEntries) throw new LayerError(`layer ${digest}: more than ${limits.maxEntries} entries`);
-    const name = e.name;
-    if (name === "") return null;
-    const slash = name.lastIndexOf("/");
-    const dir = slash === -1 ? "" : name.slice(0, slash);
-    const base = name.slice(slash + 1);
-    addDirs(name);
-    if (base === ".wh..wh..opq") opaque.push(dir);
-    else if (base.startsWith(".wh.")) whiteouts.push(dir ? `${dir}/${base.slice(4)}` : base.slice(4));
-    else if (e.type === "file") entries[name] = { t: "f", n: e.size };
-    else if (e.type === "directory") entries[name] = { t: "d" };
-    else if (e.type === "symlink") entries[name] = { t: "s", l: e.linkname };
-    else if (e.type === "hardlink") entries[name] = { t: "h", l: normalizeName(e.linkname) };
-    return null;
-  });
-  return { digest, entries, whiteouts, opaque };
+  try {
+    await readTar(stream, (e) => {
+      if (++count > limits.maxEntries) throw new LayerError(`layer ${digest}: more than ${limits.maxEntries} entries`);
+      const name = e.name;
+      if (name === "") return null;
+      const slash = name.lastIndexOf("/");
+      const dir = slash === -1 ? "" : name.slice(0, slash);
+      const base = name.slice(slash + 1);
+      addDirs(name);
+      if (base === ".wh..wh..opq") opaque.push(dir);
+      else if (base.startsWith(".wh.")) whiteouts.push(dir ? `${dir}/${base.slice(4)}` : base.slice(4));
+      else if (e.type === "file") entries[name] = { t: "f", n: e.size };
+      else if (e.type === "directory") entries[name] = { t: "d" };
+      else if (e.type === "symlink") entries[name] = { t: "s", l: e.linkname };
+      else if (e.type === "hardlink") entries[name] = { t: "h", l: normalizeName(e.linkname) };
+      return grab ? grabbing(e, grab, grabbed) : null;
+    });
+  } finally {
+    stream.destroy();
+  }
+  return { index: { digest, entries, whiteouts, opaque }, grabbed };
 }
 
 /** Where a name of the image lives: the layer (by position in `layers`) and the archive name that holds its bytes. */
@@ -175,27 +214,7 @@ export async function extractFromLayer(
   const written = new Set<string>();
   const stream = await openLayer(file, limits);
   try {
-    await readTar(
-      stream,
-      async (e) => {
-        const dest = e.type === "file" ? wanted.get(e.name) : undefined;
-        if (dest === undefined || written.has(e.name) || e.size > maxFileBytes) return null;
-        // "wx": never through an existing name (the caller's directory is fresh).
-        const out = createWriteStream(dest, { flags: "wx", mode: 0o644 });
-        await once(out, "open");
-        written.add(e.name);
-        return {
-          write: async (chunk: Buffer) => {
-            if (!out.write(chunk)) await once(out, "drain");
-          },
-          end: async () => {
-            out.end();
-            await once(out, "finish");
-          },
-        };
-      },
-      () => written.size === wanted.size,
-    );
+    await readTar(stream, (e) => grabbing(e, { wanted, maxFileBytes }, written), () => written.size === wanted.size);
   } finally {
     stream.destroy();
   }

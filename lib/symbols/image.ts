@@ -87,6 +87,12 @@ export interface ImageSourceOptions {
 
 const hexOf = (digest: string) => digest.replace(/^sha256:/, "");
 
+/** Where an image keeps a module's separate debug file: by build-id, and by path. */
+function debugPaths(m: InventoryModule): string[] {
+  const id = m.build_id!;
+  return [`/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`, `/usr/lib/debug${m.path}.debug`];
+}
+
 /**
  * Looks up the modules' files in image `reference`. Never throws for the
  * image's failure (see `error`); throws only when aborted.
@@ -145,10 +151,23 @@ async function pull(reference: string, modules: InventoryModule[], opts: ImageSo
     out.stats.layersOpened++;
     return pin(got.file, dir, seq++);
   };
+  // Names worth copying out while a layer is indexed anyway: the wanted paths as
+  // stored (usually the very names in the archive), so a cold job reads each layer once.
+  const guesses = new Set(
+    modules
+      .filter((m) => m.build_id && m.invalid === undefined)
+      .flatMap((m) => [...pathAliases(m.path), ...debugPaths(m)])
+      .map((p) => p.replace(/^\/+/, "")),
+  );
+  /** Per layer position: archive names already copied out, and where. */
+  const have = new Map<number, Map<string, string>>();
   const indexes: LayerIndex[] = [];
-  for (const layer of newestFirst) {
+  for (const [i, layer] of newestFirst.entries()) {
     const got = await cache.getOrFetch(`index/${hexOf(layer.digest)}/json`, async (tmp) => {
-      await fs.writeFile(tmp, JSON.stringify(await indexLayer(await blobOf(layer), layer.digest, limits)));
+      const wanted = new Map([...guesses].map((n) => [n, path.join(dir, `file-${seq++}`)]));
+      const r = await indexLayer(await blobOf(layer), layer.digest, limits, { wanted, maxFileBytes });
+      have.set(i, new Map([...r.grabbed].map((n) => [n, wanted.get(n)!])));
+      await fs.writeFile(tmp, JSON.stringify(r.index));
       return true;
     });
     if (!got) throw new RegistryError("not_found", `layer ${layer.digest} could not be indexed`);
@@ -167,18 +186,24 @@ async function pull(reference: string, modules: InventoryModule[], opts: ImageSo
       }
       plan.push(locs);
     }
-    const byLayer = new Map<number, Map<string, string>>();
+    const toExtract = new Map<number, Map<string, string>>();
     for (const loc of plan.flat()) {
-      const m = byLayer.get(loc.layer) ?? new Map<string, string>();
+      if (have.get(loc.layer)?.has(loc.name)) continue; // copied out while indexing
+      const m = toExtract.get(loc.layer) ?? new Map<string, string>();
       if (!m.has(loc.name)) m.set(loc.name, path.join(dir, `file-${seq++}`));
-      byLayer.set(loc.layer, m);
+      toExtract.set(loc.layer, m);
     }
-    const written = new Map<number, Set<string>>();
-    for (const [i, wanted] of byLayer) written.set(i, await extractFromLayer(await blobOf(newestFirst[i]!), wanted, maxFileBytes, limits));
+    for (const [i, wanted] of toExtract) {
+      const written = await extractFromLayer(await blobOf(newestFirst[i]!), wanted, maxFileBytes, limits);
+      const m = have.get(i) ?? new Map<string, string>();
+      for (const n of written) m.set(n, wanted.get(n)!);
+      have.set(i, m);
+    }
     return plan.map((locs) =>
-      locs
-        .filter((loc) => written.get(loc.layer)?.has(loc.name))
-        .map((loc) => ({ file: byLayer.get(loc.layer)!.get(loc.name)!, layer: newestFirst[loc.layer]!.digest, path: `/${loc.name}` })),
+      locs.flatMap((loc) => {
+        const file = have.get(loc.layer)?.get(loc.name);
+        return file ? [{ file, layer: newestFirst[loc.layer]!.digest, path: `/${loc.name}` }] : [];
+      }),
     );
   };
 
@@ -216,10 +241,6 @@ async function pull(reference: string, modules: InventoryModule[], opts: ImageSo
   }
 
   // Round 1: binaries not cached, and the debug files by build-id and by path.
-  const debugPaths = (m: InventoryModule) => {
-    const id = m.build_id!;
-    return [`/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`, `/usr/lib/debug${m.path}.debug`];
-  };
   const lists: string[][] = [];
   for (const m of needBinary) {
     const e = out.byBuildId.get(m.build_id!)!;
