@@ -217,10 +217,14 @@ describe("image symbol source", () => {
     expect(blocked.result.warnings).toContainEqual(expect.stringMatching(/not_allowed: .*ALLOWED_REGISTRY_HOSTS/));
   }, 60_000);
 
-  test("a mirror is asked before the registry (which is never reached here)", async () => {
+  test("a mirror is asked before the registry; a mirror that is down falls back to the registry", async () => {
     const ref = `registry.invalid/bullseye/crash:1`; // never resolved: the mirror has it
     const { result } = await analyze(ref, symbolsWith(path.join(tmp, "cache-mirror"), { registry: { allowedHosts: ["127.0.0.1"], insecure: [reg.host], mirrors: { "registry.invalid": [reg.host] }, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 30, timeoutMs: 10_000 } }));
     expect(result.image).toMatchObject({ digest: manifestDigest });
     expect(crashFrames(result).map(key)).toEqual(expectedFrames());
+    // A mirror that refuses connections: the registry itself answers.
+    const down = await analyze(`${reg.host}/bullseye/crash:1`, symbolsWith(path.join(tmp, "cache-mirror-down"), { registry: { allowedHosts: ["127.0.0.1"], insecure: [reg.host, "127.0.0.1:1"], mirrors: { [reg.host]: ["127.0.0.1:1"] }, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 30, timeoutMs: 10_000 } }));
+    expect(down.result.image).toMatchObject({ digest: manifestDigest });
+    expect(down.result.warnings ?? []).not.toContainEqual(expect.stringContaining("not used for symbols"));
   }, 60_000);
 });
