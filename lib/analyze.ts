@@ -40,6 +40,7 @@ import { withoutNoise } from "./gdb/stderr.js";
 import { compileGroupingRules, type GroupingRules } from "./gdb/groupingRules.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
 import { crashModuleShare, symbolHints, symbolicationOf, toModules } from "./symbols/report.js";
+import type { ImageFiles } from "./symbols/image.js";
 import type { ResolvedModule } from "./symbols/resolve.js";
 import { parseRuntimeSection, RUNTIME_SECTION, runtimeProbeSection } from "./gdb/probes/runtime.js";
 import { assembleTree, type SymbolTree } from "./symbols/tree.js";
@@ -55,6 +56,8 @@ export interface AnalyzeDumpOptions extends Pick<GdbRunOptions, "gdbPath" | "tim
   exe?: string | null;
   /** The crashed container's files (an extracted image); overrides symbols.sysroot. */
   sysroot?: string | null;
+  /** The crashed container's image reference (the event's data.image): the `image` source pulls from it. */
+  image?: string | null;
   /** Symbol sources (store, debuginfod, cache, ladder order); without them only exe, sysroot and this machine's files by build-id. */
   symbols?: SymbolsOptions;
   /** The job's directory: the decompressed core, the symbol tree and gdb's temp files go under it. Default: a temp dir, removed afterwards. */
@@ -185,6 +188,7 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
       workDir,
       exe: explicitExe,
       sysroot: opts.sysroot ?? null,
+      image: opts.image ?? null,
       ...(notes ? { notes } : {}),
       ...(opts.symbols ? { symbols: opts.symbols } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -237,11 +241,27 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
     maxFrames: opts.maxFrames ?? DEFAULT_MAX_FRAMES,
     ...(opts.groupingRules ? { groupingRules: opts.groupingRules } : {}),
   });
+  const withImage = prepared?.image && result.status === "completed" ? imageReport(result, prepared.image) : result;
   // A core gdb could read: say why it has no symbols from outside the core.
-  if (resolutionFailed !== null && result.status === "completed") {
-    return { ...result, warnings: [...(result.warnings ?? []), `symbol resolution failed, analyzed without symbol files: ${resolutionFailed}`] };
+  if (resolutionFailed !== null && withImage.status === "completed") {
+    return { ...withImage, warnings: [...(withImage.warnings ?? []), `symbol resolution failed, analyzed without symbol files: ${resolutionFailed}`] };
   }
-  return result;
+  return withImage;
+}
+
+/** The image source in the result: the digest the reference resolved to, or why the image could not be used (a warning). */
+function imageReport(result: Result, image: ImageFiles): Result {
+  const out: Result = {
+    ...result,
+    image: {
+      reference: image.reference,
+      digest: image.image?.digest ?? null,
+      manifest_digest: image.image?.manifestDigest ?? null,
+      platform: image.image?.platform ?? null,
+    },
+  };
+  if (image.error !== null) out.warnings = [...(result.warnings ?? []), `image ${image.reference} not used for symbols: ${image.error}`];
+  return out;
 }
 
 /** What the worker knows about the core's files, for resultOf. */

@@ -212,6 +212,21 @@ const ConfigSchema = z.object({
     cacheMaxBytes: z.number().int().positive(),
     debuginfodUrls: z.string().optional(),
     sysroot: z.string().optional(),
+    image: z.object({
+      enabled: z.boolean(),
+      cacheDir: z.string(),
+      cacheMaxBytes: z.number().int().positive(),
+      maxFileBytes: z.number().int().positive(),
+      authFile: z.string().optional(),
+      registry: z.object({
+        allowedHosts: z.array(z.string()),
+        insecure: z.array(z.string()),
+        mirrors: z.record(z.string(), z.array(z.string())),
+        maxManifestBytes: z.number().int().positive(),
+        maxBlobBytes: z.number().int().positive(),
+        timeoutMs: z.number().int().positive(),
+      }),
+    }),
   }),
 });
 /**
@@ -269,7 +284,29 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["SYMBOL_CACHE_MAX_BYTES", "10737418240 (10 GiB)", "cache size bound"],
   ["DEBUGINFOD_URLS", "", "debuginfod servers (enables gdb's debuginfod)"],
   ["SYSROOT", "", "directory with the crashed container's files"],
+  ["IMAGE_SYMBOLS", "true", "pull the crashed container's files from its registry (the event's data.image)"],
+  ["ALLOWED_REGISTRY_HOSTS", "(any public host)", "registries, mirrors and token realms the image source may reach (ALLOWED_DUMP_HOSTS syntax)"],
+  ["REGISTRY_AUTH_FILE", "", "docker config.json-style credentials (a dockerconfigjson secret)"],
+  ["REGISTRY_MIRRORS", "", "comma list of registry=mirror (docker.io=mirror.local:5000); mirrors are tried first"],
+  ["REGISTRY_INSECURE", "", "comma list of registries (host:port) spoken to over plain http"],
+  ["REGISTRY_TIMEOUT_MS", "300000", "deadline of each registry request (a whole layer included)"],
+  ["IMAGE_CACHE_DIR", "$WORK_DIR/images", "layer blobs, layer indexes and files by build-id (LRU)"],
+  ["IMAGE_CACHE_MAX_BYTES", "10737418240 (10 GiB)", "image cache size bound"],
+  ["IMAGE_MAX_MANIFEST_BYTES", "4194304", "larger manifests are refused"],
+  ["IMAGE_MAX_LAYER_BYTES", "4294967296 (4 GiB)", "larger layers are not pulled"],
+  ["IMAGE_MAX_FILE_BYTES", "2147483648 (2 GiB)", "larger files are not extracted"],
 ];
+
+/** REGISTRY_MIRRORS: `registry=mirror` pairs; a registry may be named more than once (mirrors in order). */
+function mirrors(raw: string | undefined): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const item of list(raw)) {
+    const m = /^([A-Za-z0-9.-]+(?::\d+)?)=([A-Za-z0-9.-]+(?::\d+)?)$/.exec(item);
+    if (!m) throw new ConfigError("REGISTRY_MIRRORS", `expected registry=mirror (host[:port] each), got ${JSON.stringify(item)}`);
+    (out[m[1]!] ??= []).push(m[2]!);
+  }
+  return out;
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -353,6 +390,21 @@ export function loadConfig(env: Env = process.env): Config {
       cacheMaxBytes: integer("SYMBOL_CACHE_MAX_BYTES", 10 * GiB, 1)(env.SYMBOL_CACHE_MAX_BYTES),
       debuginfodUrls: env.DEBUGINFOD_URLS || undefined,
       sysroot: env.SYSROOT || undefined,
+      image: {
+        enabled: boolean("IMAGE_SYMBOLS", true)(env.IMAGE_SYMBOLS),
+        cacheDir: env.IMAGE_CACHE_DIR || path.join(workDir, "images"),
+        cacheMaxBytes: integer("IMAGE_CACHE_MAX_BYTES", 10 * GiB, 1)(env.IMAGE_CACHE_MAX_BYTES),
+        maxFileBytes: integer("IMAGE_MAX_FILE_BYTES", 2 * GiB, 1)(env.IMAGE_MAX_FILE_BYTES),
+        authFile: env.REGISTRY_AUTH_FILE || undefined,
+        registry: {
+          allowedHosts: list(env.ALLOWED_REGISTRY_HOSTS),
+          insecure: list(env.REGISTRY_INSECURE),
+          mirrors: mirrors(env.REGISTRY_MIRRORS),
+          maxManifestBytes: integer("IMAGE_MAX_MANIFEST_BYTES", 4 * MiB, 1024)(env.IMAGE_MAX_MANIFEST_BYTES),
+          maxBlobBytes: integer("IMAGE_MAX_LAYER_BYTES", 4 * GiB, 1)(env.IMAGE_MAX_LAYER_BYTES),
+          timeoutMs: integer("REGISTRY_TIMEOUT_MS", 300_000, 1)(env.REGISTRY_TIMEOUT_MS),
+        },
+      },
     },
   };
   if (raw.symbols.store?.startsWith("s3://") && !(raw.s3.accessKeyId && raw.s3.secretAccessKey)) {

@@ -17,6 +17,9 @@
  *   assert, C++ terminate/throw and Rust panic machinery: the user's code.
  * - signature: normalized top frames of the crash thread plus a stable hash
  *   that groups the same crash across pods, builds and ASLR bases.
+ * - image: the crashed container's OCI image, as the event names it
+ *   (`data.image`); its digest is what the reference resolved to.
+ * - layer: one blob of an image (a tar changeset), named by its digest.
  */
 import { z } from "zod";
 import { ErrorCodeSchema, type ErrorCode } from "./errors.js";
@@ -121,7 +124,7 @@ export const ModuleSchema = z.object({
   end: z.string().nullable(),
   /** found | missing | mismatched | invalid (the core's path for it is not a usable name: `..`, control characters; never looked up) */
   status: z.enum(["found", "missing", "mismatched", "invalid"]),
-  /** Where the file came from: exe, sysroot, symbol_store, debuginfod, host. */
+  /** Where the file came from: exe, sysroot, image, host, symbol_store, debuginfod. */
   source: z.string().nullable(),
   file: z.string().nullable(),
   /** What gdb can name from what was found: dwarf (functions, files, lines), symtab, dynsym (exported names only) or none. */
@@ -129,6 +132,8 @@ export const ModuleSchema = z.object({
   /** A separate debug file used for this module, and where it came from. */
   debug_file: z.string().nullable().optional(),
   debug_source: z.string().nullable().optional(),
+  /** Source `image`: the image reference and the digests of the layers that held the binary and the debug file. */
+  image: z.object({ reference: z.string(), layer: z.string().nullable(), debug_layer: z.string().nullable() }).optional(),
 });
 export type Module = z.infer<typeof ModuleSchema>;
 
@@ -181,6 +186,10 @@ export const ResultSchema = z.object({
     .partial()
     .optional(),
   modules: z.array(ModuleSchema).optional(),
+  /** The crashed container's image (the event's data.image) as the `image` symbol source resolved it; digests null when it could not. */
+  image: z
+    .object({ reference: z.string(), digest: z.string().nullable(), manifest_digest: z.string().nullable(), platform: z.string().nullable() })
+    .optional(),
   symbolication: z
     .object({
       found: z.number().int(),

@@ -12,7 +12,9 @@
 #      with JetStream and answering, gdb reading a real core of a tiny crashed
 #      program, eu-unstrip listing its build-id, zstd, debuginfod,
 #      better-sqlite3 (a native addon) opening a database, a private
-#      PostgreSQL 15 cluster started and answering, headless chromium
+#      PostgreSQL 15 cluster started and answering, docker-registry started
+#      on a free port answering /v2/ with skopeo pushing an OCI layout into
+#      it and reading it back, debootstrap present, headless chromium
 #      rendering a page for playwright-core. A failed
 #      check names the package that provides it. Nothing is assumed from a
 #      command merely existing on PATH.
@@ -36,6 +38,8 @@ PACKAGES=(
   procps                                 # ps/pkill in the queue tests
   postgresql-15                          # the CoreSight API's tests start a private PostgreSQL cluster
   chromium                               # the crash browser's tests (headless, driven by playwright-core)
+  docker-registry skopeo                 # the image symbol source's tests: a real OCI registry on loopback
+  debootstrap                            # the foreign-Debian (bullseye) root of the image tests
 )
 
 missing=()
@@ -172,6 +176,33 @@ pg_cluster() {
   return "$ok"
 }
 check "PostgreSQL 15 starts a private cluster (initdb + pg_ctl) and answers" "postgresql-15" pg_cluster
+# docker-registry on a free port answers /v2/; skopeo copies a one-layer OCI layout into it and reads it back.
+registry_roundtrip() {
+  local port pid rc=0
+  port="$(node -e "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")"
+  mkdir -p reg/data oci/blobs/sha256 layer && echo hi >layer/hello
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$PWD/reg/data" "$port" >reg/config.yml
+  docker-registry serve reg/config.yml >reg/log 2>&1 &
+  pid=$!
+  local i
+  for i in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
+  tar -C layer -cf - hello | gzip -n >layer.tgz
+  local l c m ls cs ms diff
+  l="$(sha256sum <layer.tgz | cut -c1-64)"; ls="$(stat -c %s layer.tgz)"; cp layer.tgz "oci/blobs/sha256/$l"
+  diff="$(tar -C layer -cf - hello | sha256sum | cut -c1-64)"
+  printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff" >cfg.json
+  c="$(sha256sum <cfg.json | cut -c1-64)"; cs="$(stat -c %s cfg.json)"; cp cfg.json "oci/blobs/sha256/$c"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' "$c" "$cs" "$l" "$ls" >man.json
+  m="$(sha256sum <man.json | cut -c1-64)"; ms="$(stat -c %s man.json)"; cp man.json "oci/blobs/sha256/$m"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"t"}}]}' "$m" "$ms" >oci/index.json
+  echo '{"imageLayoutVersion":"1.0.0"}' >oci/oci-layout
+  skopeo copy -q --dest-tls-verify=false oci:oci:t "docker://127.0.0.1:$port/check/hello:t" \
+    && skopeo inspect --tls-verify=false "docker://127.0.0.1:$port/check/hello:t" | grep -q "sha256:$l" || rc=1
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  return "$rc"
+}
+check "docker-registry answers /v2/ and skopeo pushes an OCI layout into it" "docker-registry skopeo" registry_roundtrip
+check "debootstrap is there for the bullseye root (scripts/build-bullseye-image.sh)" "debootstrap" bash -c "debootstrap --version | grep -q debootstrap"
 # playwright-core drives Debian's chromium (never its own download): a data: page rendered and read back.
 check "headless chromium renders a page for playwright-core" "chromium" \
   node --input-type=module -e "import { chromium } from '$ROOT/node_modules/playwright-core/index.mjs'; const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] }); const p = await b.newPage(); await p.goto('data:text/html,<h1>ok</h1>'); const t = await p.textContent('h1'); await b.close(); process.exit(t === 'ok' ? 0 : 1);"

@@ -40,6 +40,8 @@ export interface AnalyzeRequest {
   onProgress: () => void;
   /** The dump as it arrived (the download decompressed it on the fly): what the result reports. */
   arrived: { size: number; compression: Compression | null };
+  /** The crashed container's image (the event's data.image), for the `image` symbol source. */
+  image: string | null;
 }
 
 export interface PipelineDeps {
@@ -268,6 +270,7 @@ export function createPipeline(deps: PipelineDeps) {
         signal: input.signal,
         onProgress: input.heartbeat,
         arrived: { size: dl.transferredBytes, compression: dl.compression },
+        image: ev.data.image ?? null,
       });
       if (input.signal.aborted) throw new ShutdownError();
       stages.analyze_ms = Math.round(performance.now() - t1);
@@ -286,6 +289,8 @@ export function createPipeline(deps: PipelineDeps) {
           crash_frame: result.crash_frame?.function,
           signature: result.signature?.hash,
           quality: result.quality,
+          // The image source: what data.image resolved to (null: not used, the warnings say why).
+          ...(result.image ? { image_digest: result.image.digest } : {}),
           warnings: result.warnings,
         },
         "analysis done",

@@ -189,7 +189,7 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
     metrics,
     fetch: opts.fetch,
     workerName,
-    analyze: (req) => analyzeDump({ ...settings, core: req.core, workDir: req.workDir, signal: req.signal, onProgress: req.onProgress, arrived: req.arrived }),
+    analyze: (req) => analyzeDump({ ...settings, core: req.core, workDir: req.workDir, signal: req.signal, onProgress: req.onProgress, arrived: req.arrived, image: req.image }),
   });
 
   const consumer = new QueueConsumer({ consumer: natsConsumer, config, logger, pipeline, metrics });

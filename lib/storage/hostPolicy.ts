@@ -174,22 +174,26 @@ function covered(p: Policy, addr: string): boolean {
   return p.ips.check(f.addr, f.type);
 }
 
-async function resolve(host: string): Promise<string[]> {
+async function resolve(host: string, noun: string): Promise<string[]> {
   if (net.isIP(host)) return [host];
   try {
     const found = await dns.promises.lookup(host, { all: true, verbatim: true });
     return found.map((a) => a.address);
   } catch (e: unknown) {
     // ENOTFOUND can be a DNS outage as well as a typo: let the retries decide.
-    throw new TransientError("download_failed", `cannot resolve dump host ${host}: ${(e as Error).message}`, { cause: e });
+    throw new TransientError("download_failed", `cannot resolve ${noun} ${host}: ${(e as Error).message}`, { cause: e });
   }
 }
 
-function denied(host: string, detail: string): PermanentError {
-  return new PermanentError(
-    "host_not_allowed",
-    `dump host ${host} is not allowed (${detail}); list it in ALLOWED_DUMP_HOSTS to allow it`,
-  );
+/** Whose list a check is made against, for the error: the dump download's by default, the registry client's too. */
+export interface PolicyName {
+  noun: string;
+  variable: string;
+}
+const DUMP_POLICY: PolicyName = { noun: "dump host", variable: "ALLOWED_DUMP_HOSTS" };
+
+function denied(host: string, detail: string, who: PolicyName): PermanentError {
+  return new PermanentError("host_not_allowed", `${who.noun} ${host} is not allowed (${detail}); list it in ${who.variable} to allow it`);
 }
 
 /**
@@ -201,28 +205,28 @@ function denied(host: string, detail: string): PermanentError {
  * PermanentError("host_not_allowed") naming the host and the variable
  * otherwise; a name that cannot be resolved is a TransientError("download_failed").
  */
-export async function checkHostAllowed(url: URL, allowed: string[]): Promise<string[]> {
+export async function checkHostAllowed(url: URL, allowed: string[], who: PolicyName = DUMP_POLICY): Promise<string[]> {
   const host = normalizeHost(url.hostname);
-  if (!host) throw denied("(empty)", "the URL has no host");
+  if (!host) throw denied("(empty)", "the URL has no host", who);
   const p = parsePolicy(allowed);
   const listed = p.names.size > 0 || p.pinned.size > 0 || p.suffixes.length > 0 || p.hasIps || p.anyName;
   if (p.names.has(host)) return [];
   const port = url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
   if (p.pinned.get(host)?.has(port)) return [];
 
-  const addrs = await resolve(host);
-  if (addrs.length === 0) throw new TransientError("download_failed", `dump host ${host} resolved to no address`);
+  const addrs = await resolve(host, who.noun);
+  if (addrs.length === 0) throw new TransientError("download_failed", `${who.noun} ${host} resolved to no address`);
   const wildcard = p.anyName || p.suffixes.some((s) => host.endsWith(s) && host.length > s.length);
   if (!listed || wildcard) {
     const bad = addrs.find((a) => isBlocked(a) && !covered(p, a));
     if (bad) {
       const what = bad === host ? "a loopback, link-local, metadata or unspecified address" : `it resolves to ${bad}, a loopback, link-local, metadata or unspecified address`;
-      throw denied(host, what);
+      throw denied(host, what, who);
     }
     return addrs;
   }
   const outside = addrs.find((a) => !covered(p, a));
-  if (outside) throw denied(host, outside === host ? "not in the list" : `not in the list, and it resolves to ${outside}`);
+  if (outside) throw denied(host, outside === host ? "not in the list" : `not in the list, and it resolves to ${outside}`, who);
   return addrs;
 }
 

@@ -19,7 +19,20 @@ export interface ElfDescription {
   hasSymtab: boolean;
   /** DT_SONAME of a shared library: the name the dynamic loader looks it up by (often a symlink). */
   soname: string | null;
+  /** The file name in `.gnu_debuglink`: where a separate debug file may be found beside it or under /usr/lib/debug. */
+  debuglink: string | null;
   size: number;
+}
+
+/** The name `.gnu_debuglink` holds (NUL-terminated, then a CRC gdb checks itself). */
+async function debuglinkOf(elf: ElfFile, sections: Awaited<ReturnType<ElfFile["sectionHeaders"]>>): Promise<string | null> {
+  const s = sections.find((x) => x.name === ".gnu_debuglink" && x.type !== SHT_NOBITS);
+  if (!s || s.size === 0) return null;
+  const buf = await elf.read(s.offset, Math.min(s.size, 4096));
+  const nul = buf.indexOf(0);
+  const name = buf.toString("utf8", 0, nul === -1 ? buf.length : nul);
+  // A file name only: anything with a slash or dots-only is not a name gdb would look up beside the binary.
+  return name && !name.includes("/") && name !== "." && name !== ".." ? name : null;
 }
 
 const SHT_DYNAMIC = 6;
@@ -69,6 +82,7 @@ export async function describeElf(path: string): Promise<ElfDescription> {
       hasDebugInfo: has(".debug_info") || has(".zdebug_info"),
       hasSymtab: has(".symtab"),
       soname: await sonameOf(elf, sections),
+      debuglink: await debuglinkOf(elf, sections),
       size: elf.size,
     };
   } finally {

@@ -23,6 +23,7 @@ export function toModules(resolved: ResolvedModule[]): Module[] {
     symbols: m.symbols,
     debug_file: m.debug?.file ?? null,
     debug_source: m.debug?.source ?? null,
+    ...(m.image ? { image: m.image } : {}),
   }));
 }
 

@@ -8,12 +8,17 @@
  *   sysroot       a directory holding the crashed container's files (an
  *                 extracted image): <sysroot>/<module path>, symlinks
  *                 resolved inside the sysroot, and its /usr/lib/debug
+ *   image         the crashed container's image from its registry (the
+ *                 event's data.image): the files at the module's path and
+ *                 its debug files, pulled by ./image.ts before the walk
  *   host          this machine's own files at the module's path and its
  *                 /usr/lib/debug/.build-id
  *   symbol_store  <store>/<build-id>/{executable,debuginfo}, local or S3
  *                 (S3 through the local cache)
  *   debuginfod    <url>/buildid/<build-id>/{executable,debuginfo}, through the cache
  *
+ * `image` comes before `host`: a container's libc is almost never the
+ * worker's build, and the image has the very file the process mapped.
  * `host` comes before the network by default: it is used only for the very
  * same build (equal build-id), so it can only save round trips, and a
  * container's libc that happens to match the worker's is found without
@@ -30,13 +35,15 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import PQueue from "p-queue";
 import { toError } from "../errors.js";
+import { walkChrooted, type WalkNode } from "../storage/chrootWalk.js";
 import { describeElf, type ElfDescription } from "./buildId.js";
 import type { SymbolCache } from "./cache.js";
 import { debuginfodFetch } from "./debuginfod.js";
+import type { ImageFiles } from "./image.js";
 import type { InventoryModule } from "./inventory.js";
 import type { StoreKind, SymbolStore } from "./store.js";
 
-export const SOURCES = ["exe", "sysroot", "host", "symbol_store", "debuginfod"] as const;
+export const SOURCES = ["exe", "sysroot", "image", "host", "symbol_store", "debuginfod"] as const;
 export type SourceName = (typeof SOURCES)[number];
 /** Local sources first (the operator's, the image's, this machine's same builds), then the network. */
 export const DEFAULT_ORDER: readonly SourceName[] = SOURCES;
@@ -68,6 +75,8 @@ export interface ResolvedModule extends InventoryModule {
   soname: string | null;
   /** Set when the core recorded no build-id and an explicit --exe was trusted. */
   unverified?: boolean;
+  /** For source `image`: the image reference and the layer that held the binary (and the debug file). */
+  image?: { reference: string; layer: string | null; debug_layer: string | null };
 }
 
 export interface ResolveOptions {
@@ -87,6 +96,8 @@ export interface ResolveOptions {
   /** Modules resolved in parallel (network sources dominate). */
   concurrency?: number;
   debuginfodTimeoutMs?: number;
+  /** What the image source pulled for this job (./image.ts). */
+  image?: ImageFiles | null;
 }
 
 /** Parses a ladder order like "exe,sysroot,symbol_store,debuginfod,host"; throws on unknown names. */
@@ -121,33 +132,14 @@ export function pathAliases(p: string): string[] {
  * image, not on this machine. Returns null when the path does not exist.
  */
 export async function resolveInRoot(root: string, p: string): Promise<string | null> {
-  let todo = p.split("/").filter(Boolean);
-  const done: string[] = [];
-  let hops = 0;
-  while (todo.length > 0) {
-    const part = todo.shift()!;
-    if (part === ".") continue;
-    if (part === "..") {
-      done.pop();
-      continue;
-    }
-    const here = path.join(root, ...done, part);
-    let st;
-    try {
-      st = await fs.lstat(here);
-    } catch {
-      return null;
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) return null;
-      const target = await fs.readlink(here);
-      if (target.startsWith("/")) done.length = 0;
-      todo = [...target.split("/").filter(Boolean), ...todo];
-      continue;
-    }
-    done.push(part);
-  }
-  return path.join(root, ...done);
+  const r = await walkChrooted<true>(p, async (parts): Promise<WalkNode<true>> => {
+    const here = path.join(root, ...parts);
+    const st = await fs.lstat(here).catch(() => null);
+    if (!st) return null;
+    if (st.isSymbolicLink()) return { kind: "symlink", target: await fs.readlink(here) };
+    return st.isDirectory() ? { kind: "dir" } : { kind: "leaf", value: true };
+  });
+  return r ? path.join(root, ...r.parts) : null;
 }
 
 function debugLinkPath(buildId: string): string {
@@ -160,6 +152,8 @@ interface Found {
   desc: ElfDescription;
   source: SourceName;
   cached: boolean;
+  /** The image layer it came from (source `image`). */
+  layer?: string;
 }
 
 /** Walks the ladder for one module. Never throws for a source's failure: it lands in `errors`. */
@@ -239,6 +233,12 @@ export async function resolveModule(mod: InventoryModule, opts: ResolveOptions):
         }
         return null;
       }
+      case "image": {
+        const f = id === null ? undefined : opts.image?.byBuildId.get(id)?.[kind];
+        if (!f) return null;
+        const found = await check(source, f.file, f.cached, want);
+        return found ? { ...found, layer: f.layer } : null;
+      }
       case "symbol_store": {
         const store = opts.store;
         if (!store || id === null) return null;
@@ -292,6 +292,9 @@ export async function resolveModule(mod: InventoryModule, opts: ResolveOptions):
     rejected,
     errors,
     ...(primary && id === null ? { unverified: true } : {}),
+    ...(opts.image && (primary?.source === "image" || debug?.source === "image")
+      ? { image: { reference: opts.image.reference, layer: primary?.source === "image" ? (primary.layer ?? null) : null, debug_layer: debug?.source === "image" ? (debug.layer ?? null) : null } }
+      : {}),
   };
 }
 

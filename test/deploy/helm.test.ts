@@ -284,8 +284,8 @@ describe("helm template with the default values", () => {
     const c = pod.containers[0];
     const work = pod.volumes.find((v: { name: string }) => v.name === "work").emptyDir.sizeLimit as string;
     const tmp = pod.volumes.find((v: { name: string }) => v.name === "tmp").emptyDir.sizeLimit as string;
-    // 2 x 16 GiB dumps + 2 GiB symbol cache + 1 GiB headroom; 2 x 64 MiB gdb output + 512 MiB.
-    expect(mi(work)).toBe((2 * 16 + 2 + 1) * 1024 * MiB);
+    // 2 x 16 GiB dumps + 2 GiB symbol cache + 2 GiB image cache + 1 GiB headroom; 2 x 64 MiB gdb output + 512 MiB.
+    expect(mi(work)).toBe((2 * 16 + 2 + 2 + 1) * 1024 * MiB);
     expect(mi(tmp)).toBe((2 * 64 + 512) * MiB);
     const eph = c.resources.requests["ephemeral-storage"] as string;
     expect(c.resources.limits["ephemeral-storage"]).toBe(eph);
@@ -317,7 +317,36 @@ describe("helm template with the default values", () => {
     const pod = one(render("--set", "worker.concurrency=3", "--set", "worker.maxDumpSize=4Gi"), "Deployment", "coresight-worker").spec.template.spec;
     expect(envOf(pod.containers[0]).get("WORKER_CONCURRENCY")?.value).toBe("3");
     expect(envOf(pod.containers[0]).get("MAX_DUMP_BYTES")?.value).toBe(String(4 * 1024 * MiB));
-    expect(mi(pod.volumes[0].emptyDir.sizeLimit)).toBe((3 * 4 + 2 + 1) * 1024 * MiB);
+    expect(mi(pod.volumes[0].emptyDir.sizeLimit)).toBe((3 * 4 + 2 + 2 + 1) * 1024 * MiB);
+  });
+
+  it("the image source: on with its cache counted in the work dir; registry settings and a dockerconfigjson Secret as REGISTRY_AUTH_FILE", () => {
+    const dflt = one(objects, "Deployment", "coresight-worker").spec.template.spec;
+    expect(envOf(dflt.containers[0]).get("IMAGE_SYMBOLS")?.value).toBe("true");
+    expect(envOf(dflt.containers[0]).get("IMAGE_CACHE_MAX_BYTES")?.value).toBe(String(2 * 1024 * MiB));
+    const off = one(render("--set", "symbols.image.enabled=false"), "Deployment", "coresight-worker").spec.template.spec;
+    expect(envOf(off.containers[0]).get("IMAGE_SYMBOLS")?.value).toBe("false");
+    expect(envOf(off.containers[0]).has("IMAGE_CACHE_MAX_BYTES")).toBe(false);
+    expect(mi(off.volumes[0].emptyDir.sizeLimit)).toBe((2 * 16 + 2 + 1) * 1024 * MiB);
+    const pod = one(
+      render(
+        "--set", "symbols.image.pullSecret.name=regcred",
+        "--set", "symbols.image.mirrors.docker\\.io[0]=m1.local:5000",
+        "--set", "symbols.image.mirrors.docker\\.io[1]=m2.local",
+        "--set", "symbols.image.allowedRegistryHosts[0]=*.registry.example",
+        "--set", "symbols.image.insecureRegistries[0]=m1.local:5000",
+      ),
+      "Deployment",
+      "coresight-worker",
+    ).spec.template.spec;
+    const env = envOf(pod.containers[0]);
+    expect(env.get("REGISTRY_MIRRORS")?.value).toBe("docker.io=m1.local:5000,docker.io=m2.local");
+    expect(env.get("ALLOWED_REGISTRY_HOSTS")?.value).toBe("*.registry.example");
+    expect(env.get("REGISTRY_INSECURE")?.value).toBe("m1.local:5000");
+    expect(env.get("REGISTRY_AUTH_FILE")?.value).toBe("/var/run/secrets/coresight/registry/config.json");
+    const vol = pod.volumes.find((v: { name: string }) => v.name === "registry-auth");
+    expect(vol.secret).toMatchObject({ secretName: "regcred", items: [{ key: ".dockerconfigjson", path: "config.json" }] });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: "registry-auth", mountPath: "/var/run/secrets/coresight/registry", readOnly: true });
   });
 });
 
@@ -546,7 +575,7 @@ describe("values the chart refuses", () => {
   it("dumps x concurrency over the ephemeral storage limit", () => {
     const msg = refusal("--set", "worker.concurrency=4", "--set", "worker.maxDumpSize=16Gi", "--set", "worker.ephemeralStorageLimit=50Gi");
     expect(msg).toContain("worker storage does not fit worker.ephemeralStorageLimit (50Gi): worker.concurrency 4 x worker.maxDumpSize 16Gi");
-    expect(msg).toContain("needs 69888Mi");
+    expect(msg).toContain("needs 71936Mi"); // 4 x 16 GiB + 2 GiB symbol cache + 2 GiB image cache + headroom
   });
 
   it("the http sink without an API URL", () => {

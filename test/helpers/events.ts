@@ -1,6 +1,9 @@
 /** A coredog.coredump.uploaded CloudEvent as the agent sends it, for the queue tests. */
 import path from "node:path";
 
+/** The image every test event names. */
+export const TEST_EVENT_IMAGE = "registry.invalid/team/app:1.0";
+
 export function coredumpEvent(id: string, fileUrl: string, data: Record<string, unknown> = {}) {
   return {
     specversion: "1.0",
@@ -17,7 +20,8 @@ export function coredumpEvent(id: string, fileUrl: string, data: Record<string, 
       executable_path: "/app/crash",
       file_size: 0,
       md5: "",
-      image: "registry/app:1.0",
+      // .invalid never resolves (RFC 2606): the image source runs and warns, and no test reaches a real registry.
+      image: TEST_EVENT_IMAGE,
       timestamp: "2025-12-12T15:30:05Z",
       pod_name: "app-7d9f-abc",
       pod_namespace: "prod",

@@ -62,7 +62,24 @@ describe("loadConfig defaults", () => {
       cacheMaxBytes: 10 * 1024 ** 3,
       debuginfodUrls: undefined,
       sysroot: undefined,
+      image: {
+        enabled: true,
+        cacheDir: path.join(os.tmpdir(), "coresight-worker", "images"),
+        cacheMaxBytes: 10 * 1024 ** 3,
+        maxFileBytes: 2 * 1024 ** 3,
+        authFile: undefined,
+        registry: { allowedHosts: [], insecure: [], mirrors: {}, maxManifestBytes: 4 * 1024 ** 2, maxBlobBytes: 4 * 1024 ** 3, timeoutMs: 300_000 },
+      },
     });
+  });
+
+  it("REGISTRY_MIRRORS: registry=mirror pairs, a registry named twice keeps both in order; a bad pair names the variable", () => {
+    expect(loadConfig({ REGISTRY_MIRRORS: "docker.io=m1.local:5000, docker.io=m2.local,reg.example=m3" }).symbols.image.registry.mirrors).toEqual({
+      "docker.io": ["m1.local:5000", "m2.local"],
+      "reg.example": ["m3"],
+    });
+    expect(() => loadConfig({ REGISTRY_MIRRORS: "docker.io" })).toThrow(/^REGISTRY_MIRRORS: expected registry=mirror/);
+    expect(() => loadConfig({ IMAGE_SYMBOLS: "maybe" })).toThrow(/^IMAGE_SYMBOLS: /);
   });
 
   it("treats an empty variable as unset", () => {
@@ -316,6 +333,17 @@ describe("CONFIG_VARIABLES", () => {
       DEBUGINFOD_URLS: "http://d:1",
       SYSROOT: "/sysroot",
       SIGNATURE_RULES: path.resolve("docs/signature-rules.example.json"),
+      IMAGE_SYMBOLS: "false",
+      ALLOWED_REGISTRY_HOSTS: "r.example",
+      REGISTRY_AUTH_FILE: "/auth.json",
+      REGISTRY_MIRRORS: "docker.io=m.local",
+      REGISTRY_INSECURE: "r.local:5000",
+      REGISTRY_TIMEOUT_MS: "5",
+      IMAGE_CACHE_DIR: "/images",
+      IMAGE_CACHE_MAX_BYTES: "5",
+      IMAGE_MAX_MANIFEST_BYTES: "2048",
+      IMAGE_MAX_LAYER_BYTES: "5",
+      IMAGE_MAX_FILE_BYTES: "5",
     };
     for (const name of CONFIG_VARIABLES.flatMap(([n]) => n.split(" / "))) {
       expect([name, name in sample]).toEqual([name, true]);

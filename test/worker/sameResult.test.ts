@@ -12,7 +12,7 @@ import { execa } from "execa";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import type { Result } from "../../lib/result.js";
-import { coredumpEvent } from "../helpers/events.js";
+import { coredumpEvent, TEST_EVENT_IMAGE } from "../helpers/events.js";
 import { FIXTURE_NAMES, compressedCores, fixture, fixturesDir, requireFixture } from "../helpers/fixtures.js";
 import { startNatsServer, type DevNatsServer } from "../helpers/natsServer.js";
 import { cliPath, eventually, spawnWorker, type WorkerProcess } from "../helpers/workerProcess.js";
@@ -90,7 +90,8 @@ describe("the worker and `analyze` run the same analysis", () => {
     for (const [name, dump] of DUMPS) {
       const fromWorker = byPod.get(`pod-${name}`);
       expect(fromWorker).toBeDefined();
-      const cli = await execa(process.execPath, [cliPath, "analyze", "--json", dump], {
+      // The event's image too: both paths run the image source (here it warns: the registry does not resolve).
+      const cli = await execa(process.execPath, [cliPath, "analyze", "--json", "--image", TEST_EVENT_IMAGE, dump], {
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", WORK_DIR: path.join(tmp, "cli-work") },
         extendEnv: false,
         reject: false,
@@ -98,6 +99,7 @@ describe("the worker and `analyze` run the same analysis", () => {
       });
       const fromCli = JSON.parse(cli.stdout) as Result;
       expect({ name, ...comparable(fromCli as unknown as Record<string, unknown>) }).toEqual({ name, ...comparable(fromWorker!) });
+      expect(fromCli.image).toMatchObject({ reference: TEST_EVENT_IMAGE, digest: null });
       if (name.endsWith(".gz") || name.endsWith(".zst")) {
         expect(fromCli.core?.compression).toBe(name.endsWith(".gz") ? "gzip" : "zstd");
         expect(fromCli.core?.size).toBe((await fs.stat(dump)).size);

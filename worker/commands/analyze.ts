@@ -17,7 +17,7 @@ import type { GroupingRules } from "../../lib/gdb/groupingRules.js";
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
 import { oneLine, printable, renderSummary } from "./parse.js";
 
-const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--json]
+const HELP = `Usage: coresight-worker analyze <core> [--exe PATH] [--sysroot DIR] [--image REF] [--json]
                                 [--symbol-store DIR|s3://bucket/prefix]
                                 [--debuginfod URLS] [--timeout SECONDS]
                                 [--gdb PATH] [--max-frames N]
@@ -41,6 +41,9 @@ Options:
                       core's build-id, or the path the core names)
   --sysroot DIR       the crashed container's files (an extracted image):
                       libraries are looked up there first [default: SYSROOT]
+  --image REF         the crashed container's image (as an event's data.image):
+                      its files are pulled from the registry by build-id
+                      (IMAGE_SYMBOLS, REGISTRY_*, IMAGE_CACHE_*)
   --symbol-store LOC  symbol store, a directory or s3://bucket/prefix (S3
                       credentials from AWS_*/S3_*) [default: SYMBOL_STORE]
   --debuginfod URLS   debuginfod servers, space- or comma-separated; "" for
@@ -107,7 +110,7 @@ export function exitCodeOf(r: Result): number {
 }
 
 /** The options `analyze` takes besides --json (`signature explain` on a core takes them too). */
-export const ANALYZE_OPTIONS = ["exe", "sysroot", "timeout", "gdb", "max-frames", "symbol-store", "debuginfod"] as const;
+export const ANALYZE_OPTIONS = ["exe", "sysroot", "image", "timeout", "gdb", "max-frames", "symbol-store", "debuginfod"] as const;
 
 /** Runs `analyze` with explicit I/O; returns the exit code. Usage errors throw UsageError. */
 export async function analyzeCommand(argv: string[], io: AnalyzeIo = processIo): Promise<number> {
@@ -178,6 +181,7 @@ export async function analyzeWithOptions(
     core,
     exe: options.get("exe") ?? null,
     sysroot: options.get("sysroot") ?? base.sysroot ?? null,
+    image: options.get("image") ?? null,
     gdbPath: options.get("gdb") ?? config.gdb.path,
     timeoutMs,
     maxFrames,
