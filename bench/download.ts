@@ -42,7 +42,7 @@ interface Store {
 /** s3rver in its own process (worker/devS3.ts), read through the worker's own client (makeS3Client), not the test one. */
 async function startStore(dir: string): Promise<Store> {
   const server = await startS3Server({ dir });
-  const client = makeS3Client({ endpoint: server.endpoint, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, forcePathStyle: true })!;
+  const client = (await makeS3Client({ endpoint: server.endpoint, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, forcePathStyle: true }))!;
   return {
     endpoint: server.endpoint,
     client,
@@ -112,7 +112,7 @@ const { downloadDump } = await import(env.DL_MOD);
 const { makeS3Client } = await import(env.S3_MOD);
 const { parseDumpUrl } = await import(env.URL_MOD);
 const before = process.resourceUsage().maxRSS;
-const s3 = env.MODE === "s3" ? makeS3Client({ endpoint: env.ENDPOINT, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", forcePathStyle: true }) : null;
+const s3 = env.MODE === "s3" ? await makeS3Client({ endpoint: env.ENDPOINT, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", forcePathStyle: true }) : null;
 const location = parseDumpUrl(env.MODE === "s3" ? "s3://" + env.BUCKET + "/" + env.KEY : env.DUMP_URL);
 const t0 = performance.now();
 const d = await downloadDump({ location, dir: env.DIR, fileName: "core", md5: env.MD5, maxBytes: 2 ** 40, s3, allowedHosts: ["127.0.0.1"], allowedFileRoots: [] });

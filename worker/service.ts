@@ -159,7 +159,7 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
   }
   const js = jetstream(conn);
 
-  const s3 = makeS3Client(config.s3);
+  const s3 = await makeS3Client(config.s3);
   const store = createSinks(
     {
       sinks: [...config.resultSinks],

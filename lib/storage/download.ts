@@ -43,7 +43,7 @@ import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { detectCompression, isDecompressionError, type Compression } from "../core/compression.js";
 import { Meter, meteredDecompressor, refuseNestedCompression } from "../core/decompress.js";
 import { CoreSightError, PermanentError, TransientError } from "../errors.js";
@@ -429,6 +429,7 @@ async function getObject(t: Transfer, client: S3Client, bucket: string, key: str
   const what = `s3://${bucket}/${key}`;
   let body: Readable;
   try {
+    const { GetObjectCommand } = await import("@aws-sdk/client-s3"); // a client exists, so the SDK is loaded already
     const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: t.signal });
     if (res.ContentLength !== undefined && res.ContentLength > t.opts.maxBytes) {
       (res.Body as Readable | undefined)?.destroy();

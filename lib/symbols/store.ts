@@ -17,7 +17,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { PermanentError } from "../errors.js";
 
 export type StoreKind = "executable" | "debuginfo";
@@ -93,6 +93,7 @@ export class S3SymbolStore implements SymbolStore {
   async fetchTo(buildId: string, kind: StoreKind, dest: string, signal?: AbortSignal): Promise<boolean> {
     let body: Readable;
     try {
+      const { GetObjectCommand } = await import("@aws-sdk/client-s3");
       const r = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(buildId, kind) }), signal ? { abortSignal: signal } : {});
       body = r.Body as Readable;
     } catch (e: unknown) {
@@ -106,6 +107,7 @@ export class S3SymbolStore implements SymbolStore {
 
   async put(buildId: string, kind: StoreKind, file: string): Promise<void> {
     const { size } = await fsp.stat(file);
+    const { PutObjectCommand } = await import("@aws-sdk/client-s3");
     // A known ContentLength keeps the SDK from aws-chunked uploads that some
     // S3-compatible stores save verbatim (ENV-NOTES, "S3").
     await this.s3.send(
