@@ -34,6 +34,8 @@ import type { Compression } from "../lib/core/compression.js";
 import type { Metrics } from "./metrics.js";
 
 export interface AnalyzeRequest {
+  /** The job's analysis_id (a deduplicated result of a later job references it). */
+  analysisId: string;
   core: string;
   workDir: string;
   signal: AbortSignal;
@@ -263,6 +265,7 @@ export function createPipeline(deps: PipelineDeps) {
       const t1 = performance.now();
       log.info({ stage: "analyze" }, "gdb started");
       result = await deps.analyze({
+        analysisId,
         core: dl.path,
         workDir: dir,
         signal: input.signal,
@@ -287,6 +290,7 @@ export function createPipeline(deps: PipelineDeps) {
           signature: result.signature?.hash,
           quality: result.quality,
           warnings: result.warnings,
+          ...(result.deduplicated_from ? { deduplicated_from: result.deduplicated_from, address_signature: result.address_signature } : {}),
         },
         "analysis done",
       );
