@@ -8,8 +8,8 @@
  * dominated the profile; issue 15). Here the body is node's own
  * `IncomingMessage` (or the SDK's, which is one too), read with one loop that
  * counts, caps, hashes and hands the chunks, as received and uncopied, to
- * `writev` in batches of BATCH bytes: one write in flight while the next batch
- * fills, so memory stays at about two batches whatever the size.
+ * `writev` in batches of BATCH bytes, one write at a time, reading on while
+ * the disk works: memory stays under MAX_PENDING whatever the size.
  *
  * The hostile-input rules are the callers' and stay theirs: each redirect hop
  * is checked against the host policy and connected to the checked address
@@ -23,12 +23,17 @@ import fsp, { type FileHandle } from "node:fs/promises";
 import type { IncomingHttpHeaders } from "node:http";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { PermanentError } from "../errors.js";
+import { PermanentError, toError } from "../errors.js";
 import { checkHostAllowed } from "./hostPolicy.js";
 import { pinnedRequest } from "./pinnedFetch.js";
 
-/** Bytes per write: large enough that syscalls do not matter, small enough that two in memory do not either. */
-const BATCH = 8 << 20;
+/**
+ * Bytes per write: 1 MiB (measured against 256 KiB, 2 and 8 MiB on loopback:
+ * 8 MiB batches ran at half curl's speed, the socket idling while each filled).
+ */
+const BATCH = 1 << 20;
+/** Bytes read ahead of the disk before the socket is paused: the memory bound of a download. */
+const MAX_PENDING = 16 << 20;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
@@ -68,18 +73,34 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
   let bytes = 0;
   let batch: Buffer[] = [];
   let batchBytes = 0;
-  let inFlight: Promise<void> = Promise.resolve();
-  const flush = async () => {
-    await inFlight;
+  // Writes run one after another (`tail`), while reading goes on: the socket
+  // is paused only when more than MAX_PENDING bytes wait for the disk.
+  let tail: Promise<void> = Promise.resolve();
+  const pending: Array<{ done: Promise<void>; length: number }> = [];
+  let pendingBytes = 0;
+  const write: { failed: boolean; error?: unknown } = { failed: false };
+  const flush = () => {
     if (batchBytes === 0) return;
     const bufs = batch;
     const length = batchBytes;
     batch = [];
     batchBytes = 0;
-    inFlight = writeAll(fh, bufs, length);
+    tail = tail.then(() => writeAll(fh, bufs, length));
+    // Seen at once (no unhandled rejection while the loop waits on the socket), thrown by the loop's next chunk.
+    void tail.catch((error: unknown) => {
+      if (!write.failed) Object.assign(write, { failed: true, error });
+    });
+    pending.push({ done: tail, length });
+    pendingBytes += length;
+  };
+  const settleOldest = async () => {
+    const w = pending.shift()!;
+    await w.done;
+    pendingBytes -= w.length;
   };
   try {
     for await (const chunk of src) {
+      if (write.failed) throw toError(write.error);
       const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
       bytes += b.length;
       if (bytes > opts.maxBytes) throw opts.tooLarge(bytes);
@@ -87,14 +108,17 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
       opts.onBytes?.(bytes);
       batch.push(b);
       batchBytes += b.length;
-      if (batchBytes >= BATCH) await flush();
+      if (batchBytes >= BATCH) {
+        flush();
+        while (pendingBytes > MAX_PENDING) await settleOldest();
+      }
     }
-    await flush();
-    await inFlight;
+    flush();
+    await tail;
     await fh.close();
   } catch (e: unknown) {
     src.destroy();
-    await inFlight.catch(() => undefined);
+    await tail.catch(() => undefined);
     await fh.close().catch(() => undefined);
     await fsp.rm(file, { force: true }).catch(() => undefined);
     throw e;
