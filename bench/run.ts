@@ -14,9 +14,11 @@ import { renderTable, type BenchTable } from "./table.js";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const benches: Array<[string, () => Promise<{ default: () => Promise<BenchTable> }>]> = [
   ["parser", () => import("./parser.js")],
+  ["startup", () => import("./startup.js")],
   ["analyze", () => import("./analyze.js")],
   ["download", () => import("./download.js")],
   ["pipeline", () => import("./pipeline.js")],
+  ["storm", () => import("./storm.js")],
   ["symbols", () => import("./symbols.js")],
   ["image", () => import("./image.js")],
   ["ingest", () => import("./ingest.js")],

@@ -124,7 +124,7 @@ async function main(): Promise<number> {
       SYMBOL_CACHE_DIR: path.join(out, "symbol-cache"),
     };
     const config = loadConfig(env);
-    const s3client = makeS3Client(config.s3);
+    const s3client = await makeS3Client(config.s3);
     await s3.createBucket("symbols");
     const unstripped = path.join(root, "build/fixtures/stripped/stripped.full");
     if (fs.existsSync(unstripped)) {

@@ -8,6 +8,11 @@
  *   machine's /) → one gdb run (the C++ exception and Go probes are sections
  *   of it) → parse and summarize once, with the module map.
  *
+ * With a deduplicator (`dedup`, DEDUP=on in the worker), the core's address
+ * signature comes first (lib/dedup/: eu-stack and the notes, milliseconds):
+ * when the fleet already has enough completed analyses of it, the result
+ * references one (`deduplicated_from`) and neither symbols nor gdb are touched.
+ *
  * Never throws for a bad input or a gdb problem: every such case is a failed
  * result with a stable code (file_not_found, empty_file, invalid_input,
  * not_a_core, truncated_core, too_large, unsupported_compression,
@@ -23,6 +28,8 @@ import { DEFAULT_MAX_DUMP_BYTES, DEFAULT_MAX_FRAMES, type Config } from "./confi
 import { decompressFile } from "./core/decompress.js";
 import type { Compression } from "./core/compression.js";
 import { inspectCore, type CoreFileInfo } from "./core/elf.js";
+import { coreAddressSignature, type AddressSignature } from "./dedup/addressSignature.js";
+import { deduplicatedResult, type JobDedup } from "./dedup/store.js";
 import { CoreSightError, PermanentError, toError } from "./errors.js";
 import { parseBacktrace, type Backtrace } from "./gdb/parseBacktrace.js";
 import { runGdb, type GdbRun, type GdbRunOptions } from "./gdb/run.js";
@@ -35,7 +42,7 @@ import { failedResult, SCHEMA_VERSION, type Result } from "./result.js";
 import { isForeign } from "./symbols/arch.js";
 import { readCoreNotes, type CoreNotes } from "./symbols/coreNotes.js";
 import { GO_SECTION, goProbeSection, goroutinesOf, parseGoSection, withPanickingGoroutine } from "./gdb/probes/go.js";
-import { moduleAt } from "./symbols/inventory.js";
+import { inventoryCore, moduleAt } from "./symbols/inventory.js";
 import { withoutNoise } from "./gdb/stderr.js";
 import { compileGroupingRules, type GroupingRules } from "./gdb/groupingRules.js";
 import { prepareSymbols, type PreparedSymbols, type SymbolsOptions } from "./symbols/prepare.js";
@@ -80,6 +87,8 @@ export interface AnalyzeDumpOptions extends Pick<GdbRunOptions, "gdbPath" | "tim
   onTimings?: (t: AnalyzeTimings) => void;
   /** The operator's grouping rules (SIGNATURE_RULES, compiled); default: the built-in ones. */
   groupingRules?: GroupingRules;
+  /** This job's crash-storm deduplicator (lib/dedup/store.ts); absent: always a full analysis. */
+  dedup?: JobDedup;
 }
 
 export interface AnalyzeTimings {
@@ -96,7 +105,7 @@ export interface AnalyzeTimings {
 export const MAX_STDERR_IN_RESULT = 16 * 1024;
 
 /** What a job adds to the settings: the dump, its directory, its abort and progress. */
-export type AnalysisSettings = Omit<AnalyzeDumpOptions, "core" | "workDir" | "exe" | "signal" | "onProgress" | "onSymbols" | "onTimings">;
+export type AnalysisSettings = Omit<AnalyzeDumpOptions, "core" | "workDir" | "exe" | "signal" | "onProgress" | "onSymbols" | "onTimings" | "dedup">;
 
 /**
  * The analysis settings from the configuration, built in one place: the
@@ -179,6 +188,21 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
   }
 
   const notes = await readCoreNotes(dump.core).catch(() => null);
+  let address: AddressSignature | null = null;
+  if (opts.dedup && notes) {
+    address = await addressSignature(dump.core, notes, opts.signal);
+    const prior = address ? await opts.dedup.lookup(address) : null;
+    if (prior && address) {
+      return deduplicatedResult(prior, address, {
+        size: dump.original.size,
+        executable: notes.execfn ?? explicitExe ?? notes.fname ?? null,
+        command_line: notes.psargs,
+        architecture: dump.info.machine ?? notes.machine,
+        compression: dump.original.compression,
+        truncated: dump.info.truncated,
+      });
+    }
+  }
   const t = performance.now();
   let prepared: PreparedSymbols | null = null;
   let resolutionFailed: string | null = null;
@@ -241,7 +265,9 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
     maxFrames: opts.maxFrames ?? DEFAULT_MAX_FRAMES,
     ...(opts.groupingRules ? { groupingRules: opts.groupingRules } : {}),
   });
-  const withImage = prepared?.image && result.status === "completed" ? imageReport(result, prepared.image) : result;
+  if (address && opts.dedup) await opts.dedup.record(address, result);
+  const withAddress = address ? { ...result, address_signature: address.key } : result;
+  const withImage = prepared?.image && withAddress.status === "completed" ? imageReport(withAddress, prepared.image) : withAddress;
   // A core gdb could read: say why it has no symbols from outside the core.
   if (resolutionFailed !== null && withImage.status === "completed") {
     return { ...withImage, warnings: [...(withImage.warnings ?? []), `symbol resolution failed, analyzed without symbol files: ${resolutionFailed}`] };
@@ -262,6 +288,17 @@ function imageReport(result: Result, image: ImageFiles): Result {
   };
   if (image.error !== null) out.warnings = [...(result.warnings ?? []), `image ${image.reference} not used for symbols: ${image.error}`];
   return out;
+}
+
+/** The core's address signature, or null when it cannot be had (then the analysis is a full one). */
+async function addressSignature(core: string, notes: CoreNotes, signal: AbortSignal | undefined): Promise<AddressSignature | null> {
+  try {
+    const inventory = await inventoryCore(core, { notes, ...(signal ? { signal } : {}) });
+    return await coreAddressSignature(core, notes, inventory.modules, signal ? { signal } : {});
+  } catch (e: unknown) {
+    if (signal?.aborted) throw e;
+    return null;
+  }
 }
 
 /** What the worker knows about the core's files, for resultOf. */

@@ -50,6 +50,15 @@ function integer(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_
   };
 }
 
+/** A JetStream KV bucket name: letters, digits, `-` and `_` only. */
+function bucketName(name: string, fallback: string) {
+  return (raw: string | undefined): string => {
+    if (raw === undefined || raw === "") return fallback;
+    if (!/^[A-Za-z0-9_-]+$/.test(raw)) throw new ConfigError(name, `expected a bucket name of letters, digits, - and _, got ${JSON.stringify(raw)}`);
+    return raw;
+  };
+}
+
 function list(raw: string | undefined): string[] {
   return (raw ?? "")
     .split(",")
@@ -228,6 +237,14 @@ const ConfigSchema = z.object({
       }),
     }),
   }),
+  /** Crash-storm deduplication (lib/dedup/): off unless asked for, see docs/operations.md. */
+  dedup: z.object({
+    enabled: z.boolean(),
+    /** How many analyses of one address signature run gdb before the next ones reference them. */
+    after: z.number().int().positive(),
+    ttlMs: z.number().int().positive(),
+    bucket: z.string().regex(/^[A-Za-z0-9_-]+$/),
+  }),
 });
 /**
  * Frozen all the way down at run time (see deepFreeze). The type stays
@@ -295,6 +312,10 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["IMAGE_MAX_MANIFEST_BYTES", "4194304", "larger manifests are refused"],
   ["IMAGE_MAX_LAYER_BYTES", "4294967296 (4 GiB)", "larger layers are not pulled"],
   ["IMAGE_MAX_FILE_BYTES", "2147483648 (2 GiB)", "larger files are not extracted"],
+  ["DEDUP", "off", "crash storms: a core whose address signature already has DEDUP_AFTER completed analyses gets a result that references one, without gdb"],
+  ["DEDUP_AFTER", "1", "analyses of one address signature that run gdb before deduplication starts"],
+  ["DEDUP_TTL_MS", "86400000 (24 h)", "how long an address signature's analysis is referenced (the KV bucket's TTL)"],
+  ["DEDUP_BUCKET", "coresight_dedup", "JetStream KV bucket of address signatures, shared by the pool"],
 ];
 
 /** REGISTRY_MIRRORS: `registry=mirror` pairs; a registry may be named more than once (mirrors in order). */
@@ -405,6 +426,12 @@ export function loadConfig(env: Env = process.env): Config {
           timeoutMs: integer("REGISTRY_TIMEOUT_MS", 300_000, 1)(env.REGISTRY_TIMEOUT_MS),
         },
       },
+    },
+    dedup: {
+      enabled: boolean("DEDUP", false)(env.DEDUP),
+      after: integer("DEDUP_AFTER", 1, 1)(env.DEDUP_AFTER),
+      ttlMs: integer("DEDUP_TTL_MS", 24 * 60 * 60 * 1000, 1000)(env.DEDUP_TTL_MS),
+      bucket: bucketName("DEDUP_BUCKET", "coresight_dedup")(env.DEDUP_BUCKET),
     },
   };
   if (raw.symbols.store?.startsWith("s3://") && !(raw.s3.accessKeyId && raw.s3.secretAccessKey)) {

@@ -20,6 +20,9 @@
  * - image: the crashed container's OCI image, as the event names it
  *   (`data.image`); its digest is what the reference resolved to.
  * - layer: one blob of an image (a tar changeset), named by its digest.
+ * - address signature: the crash thread's addresses as module build-id +
+ *   offset, from the core alone before gdb (lib/dedup/): the same binaries
+ *   crashing at the same code through the same calls.
  */
 import { z } from "zod";
 import { ErrorCodeSchema, type ErrorCode } from "./errors.js";
@@ -210,6 +213,14 @@ export const ResultSchema = z.object({
   disassembly: z.array(z.string()).optional(),
   analyzed_at: z.string().optional(),
   worker: z.object({ version: z.string(), host: z.string() }).optional(),
+  /**
+   * Crash storms (DEDUP=on): the analysis_id whose result this one copies
+   * (signal, crash thread, crash frame, signature, quality); gdb did not run
+   * for this dump, so `threads` is empty and `gdb` null.
+   */
+  deduplicated_from: z.string().optional(),
+  /** The address signature's key (lib/dedup/addressSignature.ts), when one was computed. */
+  address_signature: z.string().optional(),
 });
 export type Result = z.infer<typeof ResultSchema>;
 

@@ -11,10 +11,11 @@ if (problem) {
   process.exitCode = 3; // EXIT.config: the machine is set up wrong, not the input
 } else {
   const { main } = await import("./main.js");
-  const { toError } = await import("../lib/errors.js");
   try {
     process.exitCode = await main(process.argv.slice(2));
   } catch (e: unknown) {
+    // Loaded here, not up front: errors.ts brings zod, which `--help` does not need.
+    const { toError } = await import("../lib/errors.js");
     process.stderr.write(`coresight-worker: ${toError(e).stack}\n`);
     process.exitCode = 1; // EXIT.failed
   }

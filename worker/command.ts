@@ -1,8 +1,6 @@
 /** Shape of a CLI command and the exit codes every command documents. */
 export interface Command {
   name: string;
-  /** One line for the top-level --help. */
-  summary: string;
   /** Full text for `coresight-worker <name> --help`. */
   help: string;
   run(argv: string[]): Promise<number>;

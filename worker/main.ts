@@ -2,31 +2,71 @@
  * coresight-worker CLI: one binary, one command per job an operator has.
  * Commands live in worker/commands/; this file only dispatches. The entry
  * point is worker/cli.ts, which checks the Node version before loading this.
+ *
+ * Start-up is part of the interface: `--help` and `<command> --help` are what
+ * people type first and scripts call to probe the binary. So this file
+ * imports nothing heavy (no zod, no execa, no AWS SDK): the top-level help is
+ * the table below, a command's help comes from its `*.help.ts` module where it
+ * has one (text only), and a command module is imported only to run it.
  */
-import { ConfigError } from "../lib/config.js";
-import { toError } from "../lib/errors.js";
-import { VERSION } from "../lib/version.js";
 import { EXIT, UsageError, type Command } from "./command.js";
 
-const loaders: Record<string, () => Promise<Command>> = {
-  analyze: async () => (await import("./commands/analyze.js")).default,
-  parse: async () => (await import("./commands/parse.js")).default,
-  run: async () => (await import("./commands/run.js")).default,
-  queue: async () => (await import("./commands/queue.js")).default,
-  replay: async () => (await import("./commands/replay.js")).default,
-  symbols: async () => (await import("./commands/symbols.js")).default,
-  signature: async () => (await import("./commands/signature.js")).default,
-  schema: async () => (await import("./commands/schema.js")).default,
-  api: async () => (await import("./commands/api.js")).default,
-  token: async () => (await import("./commands/token.js")).default,
+interface Entry {
+  /** One line for the top-level --help. */
+  summary: string;
+  load: () => Promise<Command>;
+  /** The command's help without loading the command, where it has a text-only help module. */
+  help?: () => Promise<string>;
+}
+
+const COMMANDS: Record<string, Entry> = {
+  analyze: {
+    summary: "Analyze a core dump as the worker does: signal, crash frame, signature, symbols",
+    load: async () => (await import("./commands/analyze.js")).default,
+    help: async () => (await import("./commands/analyze.help.js")).HELP,
+  },
+  parse: {
+    summary: "Analyze gdb backtrace text (file or stdin): signal, crash frame, signature",
+    load: async () => (await import("./commands/parse.js")).default,
+  },
+  run: {
+    summary: "consume coredog.coredump.uploaded events from NATS JetStream and analyze them",
+    load: async () => (await import("./commands/run.js")).default,
+  },
+  queue: {
+    summary: "create or update the JetStream stream and consumer the pool shares (queue apply)",
+    load: async () => (await import("./commands/queue.js")).default,
+  },
+  replay: {
+    summary: "publish fixture events (uploading local dumps to S3 first) to the queue",
+    load: async () => (await import("./commands/replay.js")).default,
+  },
+  symbols: {
+    summary: "store executables/debug files by build-id (CI) and show what a core needs",
+    load: async () => (await import("./commands/symbols.js")).default,
+    help: async () => (await import("./commands/symbols.help.js")).HELP,
+  },
+  signature: {
+    summary: "Explain a crash's signature frame by frame (signature explain <result.json|core>)",
+    load: async () => (await import("./commands/signature.js")).default,
+  },
+  schema: {
+    summary: "print the result schema v1 as JSON Schema",
+    load: async () => (await import("./commands/schema.js")).default,
+  },
+  api: {
+    summary: "the CoreSight API: take CoreDog's reports, queue them, store results, group crashes",
+    load: async () => (await import("./commands/api.js")).default,
+  },
+  token: {
+    summary: "create, list and revoke the CoreSight API's tokens (stored hashed in DATABASE_URL)",
+    load: async () => (await import("./commands/token.js")).default,
+  },
 };
 
-async function topHelp(): Promise<string> {
+function topHelp(): string {
   const lines = ["Usage: coresight-worker <command> [options]", "", "Commands:"];
-  for (const [name, load] of Object.entries(loaders)) {
-    const cmd = await load().catch(() => undefined);
-    if (cmd) lines.push(`  ${name.padEnd(10)} ${cmd.summary}`);
-  }
+  for (const [name, { summary }] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${summary}`);
   lines.push(
     "",
     "Run `coresight-worker <command> --help` for a command's options.",
@@ -37,29 +77,34 @@ async function topHelp(): Promise<string> {
   return lines.join("\n");
 }
 
+/** Runs the CLI on `argv` (without node and the script); returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write((await topHelp()) + "\n");
+    process.stdout.write(topHelp() + "\n");
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
   if (name === "--version") {
+    const { VERSION } = await import("../lib/version.js");
     process.stdout.write(`coresight-worker ${VERSION}\n`);
     return EXIT.ok;
   }
-  const load = loaders[name];
-  if (!load) {
-    process.stderr.write(`coresight-worker: unknown command ${JSON.stringify(name)}\n\n${await topHelp()}\n`);
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!entry) {
+    process.stderr.write(`coresight-worker: unknown command ${JSON.stringify(name)}\n\n${topHelp()}\n`);
     return EXIT.usage;
   }
-  const cmd = await load();
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(cmd.help.trimEnd() + "\n");
+    const help = entry.help ? await entry.help() : (await entry.load()).help;
+    process.stdout.write(help.trimEnd() + "\n");
     return EXIT.ok;
   }
+  const cmd = await entry.load();
   try {
     return await cmd.run(rest);
   } catch (e: unknown) {
+    const { toError } = await import("../lib/errors.js");
+    const { ConfigError } = await import("../lib/config.js");
     const err = toError(e);
     if (err instanceof UsageError) {
       process.stderr.write(`coresight-worker ${name}: ${err.message}\n(see coresight-worker ${name} --help)\n`);

@@ -34,6 +34,8 @@ import type { Compression } from "../lib/core/compression.js";
 import type { Metrics } from "./metrics.js";
 
 export interface AnalyzeRequest {
+  /** The job's analysis_id (a deduplicated result of a later job references it). */
+  analysisId: string;
   core: string;
   workDir: string;
   signal: AbortSignal;
@@ -265,6 +267,7 @@ export function createPipeline(deps: PipelineDeps) {
       const t1 = performance.now();
       log.info({ stage: "analyze" }, "gdb started");
       result = await deps.analyze({
+        analysisId,
         core: dl.path,
         workDir: dir,
         signal: input.signal,
@@ -292,6 +295,7 @@ export function createPipeline(deps: PipelineDeps) {
           // The image source: what data.image resolved to (null: not used, the warnings say why).
           ...(result.image ? { image_digest: result.image.digest } : {}),
           warnings: result.warnings,
+          ...(result.deduplicated_from ? { deduplicated_from: result.deduplicated_from, address_signature: result.address_signature } : {}),
         },
         "analysis done",
       );

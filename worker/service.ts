@@ -25,6 +25,7 @@ import { analysisSettings, analyzeDump } from "../lib/analyze.js";
 import { QueueConsumer } from "./consumer.js";
 import { startProbeServer, workDirWritable, type ProbeServer } from "./http.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { createDeduplicator, openDedupStore } from "../lib/dedup/store.js";
 import { createPipeline } from "./pipeline.js";
 import { checkQueue, connectNats } from "./queue.js";
 
@@ -149,17 +150,27 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
     }
   })().catch(() => undefined);
   let natsConsumer;
+  let dedup: ReturnType<typeof createDeduplicator> | null = null;
   try {
     phase = "checking the stream and consumer";
     await checkQueue(conn, config.nats, config.resultSinks.includes("nats") ? config.resultSubject : null, logger);
     natsConsumer = await jetstream(conn).consumers.get(config.nats.stream, config.nats.consumer);
+    if (config.dedup.enabled) {
+      phase = "opening the crash-storm bucket";
+      const bucket = await openDedupStore(conn, config.dedup);
+      dedup = createDeduplicator(bucket, {
+        after: config.dedup.after,
+        onError: (what, e) => logger.warn({ bucket: config.dedup.bucket, err: toError(e).message }, `crash-storm bucket ${what} failed; analyzing fully`),
+      });
+      logger.info({ bucket: config.dedup.bucket, after: config.dedup.after, ttl_ms: config.dedup.ttlMs }, "crash-storm deduplication on");
+    }
   } catch (e: unknown) {
     await closeEarly();
     throw e;
   }
   const js = jetstream(conn);
 
-  const s3 = makeS3Client(config.s3);
+  const s3 = await makeS3Client(config.s3);
   const store = createSinks(
     {
       sinks: [...config.resultSinks],
@@ -189,7 +200,17 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
     metrics,
     fetch: opts.fetch,
     workerName,
-    analyze: (req) => analyzeDump({ ...settings, core: req.core, workDir: req.workDir, signal: req.signal, onProgress: req.onProgress, arrived: req.arrived, image: req.image }),
+    analyze: (req) =>
+      analyzeDump({
+        ...settings,
+        core: req.core,
+        workDir: req.workDir,
+        signal: req.signal,
+        onProgress: req.onProgress,
+        arrived: req.arrived,
+        image: req.image,
+        ...(dedup ? { dedup: dedup.forJob(req.analysisId) } : {}),
+      }),
   });
 
   const consumer = new QueueConsumer({ consumer: natsConsumer, config, logger, pipeline, metrics });

@@ -2,10 +2,14 @@
  * Downloads a dump to a job directory, streaming (a dump can be tens of GB
  * and never sits in memory):
  *
+ *   source → writeToFile (md5, transferred bytes, MAX, 8 MiB writes) → <dir>/<name>.part → rename
  *   source → meter (md5, transferred bytes, MAX) → [node:zlib gunzip | zstd] → meter (decompressed bytes, MAX) → <dir>/<name>.part → rename
  *
- * (the decompressor and its meter: lib/core/decompress.ts, shared with
- * `analyze`; a dump still compressed after its layer is `unsupported_compression`)
+ * The first line is an uncompressed dump, the common case, at the disk's
+ * speed (fetchToFile.ts: node's response body, no web-stream bridge, one
+ * pass); the second a compressed one (the decompressor and its meter:
+ * lib/core/decompress.ts, shared with `analyze`; a dump still compressed
+ * after its layer is `unsupported_compression`).
  *
  * The md5 is computed only when the event gives one to verify: hashing on the
  * event loop is the largest CPU cost of a download (MD5 runs at ~600 MiB/s
@@ -42,13 +46,12 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { detectCompression, isDecompressionError, type Compression } from "../core/compression.js";
 import { Meter, meteredDecompressor, refuseNestedCompression } from "../core/decompress.js";
 import { CoreSightError, PermanentError, TransientError } from "../errors.js";
-import { checkHostAllowed, openAllowedFile } from "./hostPolicy.js";
-import { pinnedFetch } from "./pinnedFetch.js";
+import { openAllowedFile } from "./hostPolicy.js";
+import { contentLength, openGet, readSome, writeToFile, type OpenedGet } from "./fetchToFile.js";
 import { confine } from "./workDir.js";
 import { parseRetryAfter } from "../retry.js";
 import { classifyS3Error, clientServes } from "./s3.js";
@@ -113,8 +116,6 @@ export interface Downloaded {
 type Fetched = Omit<Downloaded, "durationMs">;
 
 const HEAD_BYTES = 6;
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 5;
 const WRITE_HWM = 1 << 20;
 
 function tooLarge(what: string, bytes: number, maxBytes: number): PermanentError {
@@ -188,27 +189,6 @@ async function closed(ws: fs.WriteStream): Promise<void> {
     ws.once("close", resolve);
     if (!ws.destroyed) ws.destroy();
   });
-}
-
-/** Reads up to `max` bytes of an error response's body (for the S3 error code), then drops the rest. */
-async function readSome(res: Response, max: number): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let len = 0;
-  try {
-    while (len < max) {
-      const r = await reader.read();
-      if (r.done) break;
-      parts.push(r.value);
-      len += r.value.length;
-    }
-  } catch {
-    /* the message is best effort */
-  } finally {
-    reader.cancel().catch(() => undefined);
-  }
-  return Buffer.concat(parts).toString("utf8").slice(0, max);
 }
 
 function describeBody(text: string): string {
@@ -318,6 +298,12 @@ class Transfer {
     return new TransientError("download_failed", `download of ${what} failed: ${reason(e)}`, { cause: e });
   }
 
+  private checkMd5(md5: string, what: string, bytes: number): void {
+    if (this.md5 && md5 !== this.md5) {
+      throw new PermanentError("md5_mismatch", `md5 of ${what} is ${md5}, the event says ${this.md5} (${bytes} bytes received)`);
+    }
+  }
+
   /**
    * Streams `src` into `<dir>/<name>`; on failure removes the partial file
    * and throws a classified error.
@@ -335,25 +321,31 @@ class Transfer {
       const compression = detectCompression(head);
       const source = ended ? Readable.from(head.length > 0 ? [head] : []) : src;
       if (ended && src !== source) src.destroy();
+      if (!compression) {
+        const r = await writeToFile(source, tmp, {
+          maxBytes,
+          tooLarge: () => new PermanentError("too_large", `dump is too large: more than ${maxBytes} bytes transferred, the MAX_DUMP_BYTES limit`),
+          md5: this.md5 !== null,
+          onBytes: this.touch,
+          signal: this.ctl.signal,
+        });
+        this.checkMd5(r.md5, what, r.bytes);
+        await fsp.rename(tmp, dest);
+        return { path: dest, bytes: r.bytes, transferredBytes: r.bytes, compression, md5: r.md5 };
+      }
       const meter = new Meter(maxBytes, "transferred", this.md5 !== null, this.touch);
       const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | NodeJS.ReadWriteStream> = [source, meter];
-      let out: Meter | null = null;
-      if (compression) {
-        const d = meteredDecompressor(compression, { maxBytes });
-        stages.push(...d.stages);
-        out = d.meter;
-      }
+      const d = meteredDecompressor(compression, { maxBytes });
+      stages.push(...d.stages);
       ws = fs.createWriteStream(tmp, { highWaterMark: WRITE_HWM });
       stages.push(ws);
       await pipeline(stages, { signal: this.ctl.signal });
       const md5 = meter.digest();
-      if (this.md5 && md5 !== this.md5) {
-        throw new PermanentError("md5_mismatch", `md5 of ${what} is ${md5}, the event says ${this.md5} (${meter.bytes} bytes received)`);
-      }
+      this.checkMd5(md5, what, meter.bytes);
       // gzip around zstd: the inner layer would be expanded later, past this limit.
-      if (compression) await refuseNestedCompression(tmp, what, compression);
+      await refuseNestedCompression(tmp, what, compression);
       await fsp.rename(tmp, dest);
-      return { path: dest, bytes: out ? out.bytes : meter.bytes, transferredBytes: meter.bytes, compression, md5 };
+      return { path: dest, bytes: d.meter.bytes, transferredBytes: meter.bytes, compression, md5 };
     } catch (e: unknown) {
       src.destroy();
       if (ws) await closed(ws);
@@ -365,70 +357,44 @@ class Transfer {
   }
 }
 
-async function statusError(res: Response, what: string): Promise<CoreSightError> {
-  const detail = describeBody(await readSome(res, 4096));
+async function statusError(res: OpenedGet, what: string): Promise<CoreSightError> {
+  const detail = describeBody(await readSome(res.body, 4096));
   const s = res.status;
   const msg = `GET ${what} answered HTTP ${s}${detail ? ` (${detail})` : ""}`;
   if (s === 404 || s === 410) return new PermanentError("dump_not_found", msg);
   if (s === 401 || s === 403) return new PermanentError("dump_forbidden", msg);
   if (s === 408 || s === 425 || s === 429 || s >= 500) {
-    const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+    const retryAfterMs = parseRetryAfter(res.header("retry-after"));
     return new TransientError("download_failed", msg, retryAfterMs === undefined ? {} : { retryAfterMs });
   }
   return new PermanentError("download_failed", msg);
 }
 
-function contentLength(res: Response): number | null {
-  const v = res.headers.get("content-length");
-  if (v === null || !/^\d+$/.test(v.trim())) return null;
-  return Number(v);
-}
-
-/** GET with manual redirects, each hop checked against the host policy. */
+/** GET with manual redirects, each hop checked against the host policy (fetchToFile.ts's openGet). */
 async function fromUrl(t: Transfer, url: string, via: "presigned_url" | "http"): Promise<Fetched> {
   const what = redactUrl(url);
-  let current = new URL(url);
-  for (let hop = 0; ; hop++) {
-    const checked = await checkHostAllowed(current, t.opts.allowedHosts);
-    let res: Response;
-    try {
-      // identity: a transparently decoded Content-Encoding would change the bytes the md5 is of.
-      const headers = { "accept-encoding": "identity" };
-      // An injected fetch (tests, a proxy) connects as it likes; ours connects to the address just checked.
-      res = t.opts.fetch
-        ? await t.opts.fetch(current, { redirect: "manual", signal: t.signal, headers })
-        : await pinnedFetch(current, checked, { signal: t.signal, headers });
-    } catch (e: unknown) {
-      throw t.classify(e, what);
-    }
-    if (REDIRECTS.has(res.status)) {
-      const location = res.headers.get("location");
-      await res.body?.cancel().catch(() => undefined);
-      if (!location) throw new PermanentError("download_failed", `GET ${what} answered HTTP ${res.status} without a Location`);
-      if (hop >= MAX_REDIRECTS) throw new PermanentError("download_failed", `GET ${what}: more than ${MAX_REDIRECTS} redirects`);
-      const next = new URL(location, current);
-      if (next.protocol !== "http:" && next.protocol !== "https:") {
-        throw new PermanentError("unsupported_url", `GET ${what} redirected to a ${next.protocol} URL`);
-      }
-      current = next;
-      continue;
-    }
-    if (res.status !== 200) throw await statusError(res, what);
-    const len = contentLength(res);
-    if (len !== null && len > t.opts.maxBytes) {
-      await res.body?.cancel().catch(() => undefined);
-      throw tooLarge("Content-Length", len, t.opts.maxBytes);
-    }
-    const src = res.body ? Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) : Readable.from([]);
-    const r = await t.toDisk(src, what);
-    return { ...r, via, owned: true };
+  let res: OpenedGet;
+  try {
+    // An injected fetch (tests, a proxy) connects as it likes; ours connects to the address each hop's check saw.
+    res = await openGet(new URL(url), { allowedHosts: t.opts.allowedHosts, signal: t.signal, what, ...(t.opts.fetch ? { fetch: t.opts.fetch } : {}) });
+  } catch (e: unknown) {
+    throw t.classify(e, what);
   }
+  if (res.status !== 200) throw await statusError(res, what);
+  const len = contentLength(res);
+  if (len !== null && len > t.opts.maxBytes) {
+    res.body.destroy();
+    throw tooLarge("Content-Length", len, t.opts.maxBytes);
+  }
+  const r = await t.toDisk(res.body, what);
+  return { ...r, via, owned: true };
 }
 
 async function getObject(t: Transfer, client: S3Client, bucket: string, key: string): Promise<Fetched> {
   const what = `s3://${bucket}/${key}`;
   let body: Readable;
   try {
+    const { GetObjectCommand } = await import("@aws-sdk/client-s3"); // a client exists, so the SDK is loaded already
     const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: t.signal });
     if (res.ContentLength !== undefined && res.ContentLength > t.opts.maxBytes) {
       (res.Body as Readable | undefined)?.destroy();

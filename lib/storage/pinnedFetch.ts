@@ -19,13 +19,14 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Arra
 /**
  * GETs `url` connecting only to one of `addresses` (the first; all are
  * policy-checked). With no addresses (a host the operator named exactly),
- * the system resolver is used as usual. Resolves with a WHATWG Response
- * whose body streams; never follows redirects.
+ * the system resolver is used as usual. Resolves with node's response
+ * itself, whose body is a plain Readable (downloads stream it to disk without
+ * a web-stream bridge: see fetchToFile.ts); never follows redirects.
  */
-export function pinnedFetch(url: URL, addresses: string[], init: { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<Response> {
+export function pinnedRequest(url: URL, addresses: string[], init: { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<http.IncomingMessage> {
   const pinned = addresses[0];
   const lib = url.protocol === "https:" ? https : http;
-  return new Promise<Response>((resolve, reject) => {
+  return new Promise<http.IncomingMessage>((resolve, reject) => {
     const req = lib.request(
       url,
       {
@@ -45,20 +46,24 @@ export function pinnedFetch(url: URL, addresses: string[], init: { signal?: Abor
             }
           : {}),
       },
-      (res) => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) {
-          if (v === undefined) continue;
-          for (const item of Array.isArray(v) ? v : [v]) headers.append(k, item);
-        }
-        const status = res.statusCode ?? 0;
-        const noBody = status === 204 || status === 205 || status === 304;
-        if (noBody) res.resume();
-        const body = noBody ? null : (Readable.toWeb(res) as unknown as WebReadableStream<Uint8Array>);
-        resolve(new Response(body as unknown as ReadableStream<Uint8Array> | null, { status, statusText: res.statusMessage ?? "", headers }));
-      },
+      resolve,
     );
     req.on("error", reject);
     req.end();
   });
+}
+
+/** `pinnedRequest` as a WHATWG Response whose body streams (for callers that speak fetch). */
+export async function pinnedFetch(url: URL, addresses: string[], init: { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<Response> {
+  const res = await pinnedRequest(url, addresses, init);
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (v === undefined) continue;
+    for (const item of Array.isArray(v) ? v : [v]) headers.append(k, item);
+  }
+  const status = res.statusCode ?? 0;
+  const noBody = status === 204 || status === 205 || status === 304;
+  if (noBody) res.resume();
+  const body = noBody ? null : (Readable.toWeb(res) as unknown as WebReadableStream<Uint8Array>);
+  return new Response(body as unknown as ReadableStream<Uint8Array> | null, { status, statusText: res.statusMessage ?? "", headers });
 }

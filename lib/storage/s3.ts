@@ -6,8 +6,12 @@
  * stores is stored with the aws-chunked framing as content, and responses
  * from stores without checksum headers fail validation; "WHEN_REQUIRED" for
  * both avoids that (see /work/shared/ENV-NOTES.md, "S3").
+ *
+ * The SDK is imported only when a client is made (and by the modules that send
+ * commands, at the call): it is ~200 ms of module loading that a worker
+ * without S3 credentials, or a local `analyze`, never needs.
  */
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { PermanentError, TransientError, type CoreSightError } from "../errors.js";
 import { parseRetryAfter } from "../retry.js";
 
@@ -26,8 +30,9 @@ const targets = new WeakMap<S3Client, string | null>();
  * An S3 client for the configured store, or null when no credentials are
  * configured (then dumps are fetched only through their presigned URLs).
  */
-export function makeS3Client(cfg: S3Settings): S3Client | null {
+export async function makeS3Client(cfg: S3Settings): Promise<S3Client | null> {
   if (!cfg.accessKeyId || !cfg.secretAccessKey) return null;
+  const { S3Client } = await import("@aws-sdk/client-s3");
   const client = new S3Client({
     region: cfg.region,
     ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),

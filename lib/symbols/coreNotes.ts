@@ -8,6 +8,7 @@
  */
 import { ET_CORE, ElfFile, NotElfError, PT_LOAD, machineName, readWord, type ProgramHeader } from "./elf.js";
 
+export const NT_PRSTATUS = 1;
 export const NT_PRPSINFO = 3;
 export const NT_AUXV = 6;
 export const NT_FILE = 0x46494c45;
@@ -39,6 +40,11 @@ export interface CoreNotes {
   auxv: Map<number, number>;
   /** The path the process was executed as (AT_EXECFN), when the stack page is in the core. */
   execfn: string | null;
+  /**
+   * The fatal signal's number: `si_signo` of the first NT_PRSTATUS, which the
+   * kernel writes for the thread that took the signal (lib/dedup/ keys on it).
+   */
+  signo: number | null;
 }
 
 /** Parses NT_FILE: count, page size, count × (start, end, page offset), then count NUL-terminated paths. */
@@ -116,6 +122,7 @@ export async function readCoreNotes(core: string): Promise<CoreNotes> {
     const fileNote = notes.find((n) => n.type === NT_FILE);
     const ps = notes.find((n) => n.type === NT_PRPSINFO);
     const av = notes.find((n) => n.type === NT_AUXV);
+    const status = notes.find((n) => n.name === "CORE" && n.type === NT_PRSTATUS);
     const auxv = av ? parseAuxv(av.desc, h.is64, h.littleEndian) : new Map<number, number>();
     const execfnAddr = auxv.get(AT_EXECFN);
     return {
@@ -126,6 +133,8 @@ export async function readCoreNotes(core: string): Promise<CoreNotes> {
       ...(ps ? parsePrpsinfo(ps.desc, h.littleEndian) : { fname: null, psargs: null, pid: null }),
       auxv,
       execfn: execfnAddr ? await readCString(elf, phdrs, execfnAddr) : null,
+      // elf_siginfo { si_signo, si_code, si_errno } opens prstatus on every architecture.
+      signo: status && status.desc.length >= 4 ? (h.littleEndian ? status.desc.readInt32LE(0) : status.desc.readInt32BE(0)) || null : null,
     };
   } finally {
     await elf.close();

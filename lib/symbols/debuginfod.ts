@@ -8,11 +8,8 @@
  * say per module which server had which file. gdb's own client is opt-in
  * (SymbolsOptions.gdbDebuginfod), see docs/symbols.md.
  */
-import fs from "node:fs";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { toError } from "../errors.js";
+import { fetchToFile } from "../storage/fetchToFile.js";
 import type { StoreKind } from "./store.js";
 
 /** Splits DEBUGINFOD_URLS (space-separated like elfutils; commas accepted too). */
@@ -28,6 +25,8 @@ export interface DebuginfodFetchOptions {
   signal?: AbortSignal;
   /** Per-request timeout (headers and body). */
   timeoutMs?: number;
+  /** A file larger than this is refused (the symbol cache's SYMBOL_CACHE_MAX_BYTES); default: no cap. */
+  maxBytes?: number;
 }
 
 export interface DebuginfodOutcome {
@@ -49,19 +48,20 @@ export async function debuginfodFetch(
   dest: string,
   opts: DebuginfodFetchOptions = {},
 ): Promise<DebuginfodOutcome> {
-  const doFetch = opts.fetch ?? fetch;
+  const maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
   const errors: string[] = [];
   for (const base of urls) {
     const url = `${base}/buildid/${buildId}/${kind}`;
     const signals = [AbortSignal.timeout(opts.timeoutMs ?? 120_000)];
     if (opts.signal) signals.push(opts.signal);
     try {
-      const res = await doFetch(url, { signal: AbortSignal.any(signals) });
-      if (res.status === 200 && res.body) {
-        await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), fs.createWriteStream(dest));
-        return { url: base, errors };
-      }
-      await res.body?.cancel().catch(() => undefined);
+      const res = await fetchToFile(new URL(url), dest, {
+        signal: AbortSignal.any(signals),
+        maxBytes,
+        tooLarge: (n) => new Error(`more than ${maxBytes} bytes (${n} so far), larger than the symbol cache (SYMBOL_CACHE_MAX_BYTES)`),
+        ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      });
+      if (res.status === 200) return { url: base, errors };
       if (res.status >= 500 || res.status === 429) errors.push(`${url}: HTTP ${res.status}`);
     } catch (e: unknown) {
       if (opts.signal?.aborted) throw e;

@@ -2,13 +2,16 @@
  * The inventory of a core, from the core alone: every mapped module with the
  * build-id the core recorded for it, the executable and the command line.
  *
- * Sources: eu-unstrip for modules and build-ids (it reads each module's
- * build-id note from the pages the kernel dumped), the core's NT_FILE for the
+ * Sources: the modules and build-ids from the ELF headers and build-id notes
+ * in the core's own memory (lib/symbols/coreModules.ts, no process), or from
+ * eu-unstrip where those do not suffice (it also follows the dynamic linker's
+ * list and this machine's files), the core's NT_FILE for the
  * true mapped paths inside the container (eu-unstrip prints link_map names,
  * often bare sonames), NT_AUXV to tell which mapping is the executable, and
  * NT_PRPSINFO for the command line.
  */
 import { readCoreNotes, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type CoreNotes, type FileMapping } from "./coreNotes.js";
+import { modulesFromCoreMemory } from "./coreModules.js";
 import { listCoreModules, type UnstripModule } from "./unstrip.js";
 
 export interface InventoryModule {
@@ -67,7 +70,7 @@ function mappingAt(mappings: FileMapping[], addr: number): FileMapping | undefin
 }
 
 /**
- * Combines eu-unstrip's module list with the core's notes. Pure: all I/O is in
+ * Combines the module list (read from the core's memory or eu-unstrip's) with the core's notes. Pure: all I/O is in
  * `inventoryCore`. The vDSO is left out: the kernel provides it and the core
  * always contains it, so there is nothing to resolve.
  */
@@ -108,7 +111,7 @@ function withCheckedPath(m: InventoryModule): InventoryModule {
 /**
  * Inventories a core: modules (path, build-id, address range), the
  * executable's path and the command line. Throws NotElfError for a file that
- * is not an ELF core and UnstripError when eu-unstrip cannot run.
+ * is not an ELF core and UnstripError when eu-unstrip is needed and cannot run.
  */
 export async function inventoryCore(
   core: string,
@@ -116,7 +119,7 @@ export async function inventoryCore(
 ): Promise<Inventory> {
   // The notes are read once per analysis: the caller passes them when it has them.
   const notes = opts.notes ?? (await readCoreNotes(core));
-  const unstrip = await listCoreModules(core, opts);
+  const unstrip = (await modulesFromCoreMemory(core, notes)) ?? (await listCoreModules(core, opts));
   return buildInventory(unstrip, notes);
 }
 

@@ -244,7 +244,7 @@ export async function resolveModule(mod: InventoryModule, opts: ResolveOptions):
         if (!store || id === null) return null;
         const local = store.localPath(id, kind);
         if (local) return check(source, local, false, want);
-        return fromCache(source, kind, (tmp) => store.fetchTo(id, kind, tmp, opts.signal), want);
+        return fromCache(source, kind, (tmp) => store.fetchTo(id, kind, tmp, opts.signal, opts.cache?.maxBytes), want);
       }
       case "debuginfod": {
         const urls = opts.debuginfodUrls ?? [];
@@ -257,6 +257,7 @@ export async function resolveModule(mod: InventoryModule, opts: ResolveOptions):
               ...(opts.fetch ? { fetch: opts.fetch } : {}),
               ...(opts.signal ? { signal: opts.signal } : {}),
               ...(opts.debuginfodTimeoutMs ? { timeoutMs: opts.debuginfodTimeoutMs } : {}),
+              ...(opts.cache ? { maxBytes: opts.cache.maxBytes } : {}),
             });
             errors.push(...r.errors.map((m) => `debuginfod: ${m}`));
             return r.url !== null;

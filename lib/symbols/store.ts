@@ -15,10 +15,10 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
-import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { PermanentError } from "../errors.js";
+import { writeToFile } from "../storage/fetchToFile.js";
 
 export type StoreKind = "executable" | "debuginfo";
 
@@ -27,8 +27,11 @@ export interface SymbolStore {
   readonly location: string;
   /** A local store's file path for a key (no copy needed); null for remote stores. */
   localPath(buildId: string, kind: StoreKind): string | null;
-  /** Downloads `<id>/<kind>` to `dest`; false when the store does not have it. */
-  fetchTo(buildId: string, kind: StoreKind, dest: string, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Downloads `<id>/<kind>` to `dest`; false when the store does not have it.
+   * A file of more than `maxBytes` (the symbol cache's size) is an error.
+   */
+  fetchTo(buildId: string, kind: StoreKind, dest: string, signal?: AbortSignal, maxBytes?: number): Promise<boolean>;
   /** Stores `file` as `<id>/<kind>`, replacing what was there. */
   put(buildId: string, kind: StoreKind, file: string): Promise<void>;
 }
@@ -90,9 +93,10 @@ export class S3SymbolStore implements SymbolStore {
     return null;
   }
 
-  async fetchTo(buildId: string, kind: StoreKind, dest: string, signal?: AbortSignal): Promise<boolean> {
+  async fetchTo(buildId: string, kind: StoreKind, dest: string, signal?: AbortSignal, maxBytes = Number.MAX_SAFE_INTEGER): Promise<boolean> {
     let body: Readable;
     try {
+      const { GetObjectCommand } = await import("@aws-sdk/client-s3");
       const r = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(buildId, kind) }), signal ? { abortSignal: signal } : {});
       body = r.Body as Readable;
     } catch (e: unknown) {
@@ -100,12 +104,19 @@ export class S3SymbolStore implements SymbolStore {
       if (err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata?.httpStatusCode === 404) return false;
       throw new Error(`symbol store ${this.location}: GetObject ${this.key(buildId, kind)} failed: ${(e as Error).message}`, { cause: e });
     }
-    await pipeline(body, fs.createWriteStream(dest), signal ? { signal } : {});
+    // The SDK's body is node's IncomingMessage: written as the dumps are (fetchToFile.ts), capped.
+    const key = this.key(buildId, kind);
+    await writeToFile(body, dest, {
+      maxBytes,
+      tooLarge: (n) => new Error(`symbol store ${this.location}: ${key} is more than ${maxBytes} bytes (${n} so far), larger than the symbol cache (SYMBOL_CACHE_MAX_BYTES)`),
+      ...(signal ? { signal } : {}),
+    });
     return true;
   }
 
   async put(buildId: string, kind: StoreKind, file: string): Promise<void> {
     const { size } = await fsp.stat(file);
+    const { PutObjectCommand } = await import("@aws-sdk/client-s3");
     // A known ContentLength keeps the SDK from aws-chunked uploads that some
     // S3-compatible stores save verbatim (ENV-NOTES, "S3").
     await this.s3.send(

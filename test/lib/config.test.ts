@@ -178,6 +178,10 @@ describe("loadConfig rejects bad values, naming the variable and the value", () 
     ["METRICS_PORT", " "],
     ["SHUTDOWN_GRACE_MS", "30s"],
     ["SYMBOL_CACHE_MAX_BYTES", "0"],
+    ["DEDUP", "maybe"],
+    ["DEDUP_AFTER", "0"],
+    ["DEDUP_TTL_MS", "5"],
+    ["DEDUP_BUCKET", "a.b"],
   ];
   it.each(cases)("%s=%j", (variable, value) => {
     const err = configError({ [variable]: value });
@@ -344,6 +348,10 @@ describe("CONFIG_VARIABLES", () => {
       IMAGE_MAX_MANIFEST_BYTES: "2048",
       IMAGE_MAX_LAYER_BYTES: "5",
       IMAGE_MAX_FILE_BYTES: "5",
+      DEDUP: "on",
+      DEDUP_AFTER: "3",
+      DEDUP_TTL_MS: "60000",
+      DEDUP_BUCKET: "storms",
     };
     for (const name of CONFIG_VARIABLES.flatMap(([n]) => n.split(" / "))) {
       expect([name, name in sample]).toEqual([name, true]);

@@ -128,3 +128,31 @@ describe("exit codes", () => {
     expect(r.stderr).toContain("unknown option -j");
   });
 });
+
+describe("start-up cost of help", () => {
+  /** The modules a CLI run loads, from a module.registerHooks() load hook in the child. */
+  async function loadedModules(args: string[]): Promise<string[]> {
+    const hook = `import { registerHooks } from "node:module";
+const seen = [];
+registerHooks({ load(url, ctx, next) { seen.push(url); return next(url, ctx); } });
+process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(seen) + "\\n"));`;
+    const r = await execa(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(hook)}`, cliPath, ...args], {
+      env: BASE_ENV,
+      extendEnv: false,
+      reject: false,
+      cwd: repoRoot,
+      stdin: "ignore",
+    });
+    const line = r.stderr.split("\n").find((l) => l.startsWith("LOADED "));
+    if (!line) throw new Error(`no module list from ${args.join(" ")}: ${r.stderr}`);
+    return JSON.parse(line.slice("LOADED ".length)) as string[];
+  }
+
+  // What the help must not cost is module loading (zod, execa and the AWS SDK
+  // were most of `--help`'s time); the time itself is measured in bench/, not here.
+  it.each([["--help"], ["analyze", "--help"], ["symbols", "--help"]].map((a) => [a.join(" "), a] as const))("%s loads no dependency and no analysis code", async (_label, args) => {
+    const loaded = await loadedModules([...args]);
+    expect(loaded.filter((u) => u.includes("/node_modules/"))).toEqual([]);
+    expect(loaded.filter((u) => u.includes("/dist/lib/"))).toEqual([]);
+  });
+});

@@ -161,6 +161,30 @@ describe("queue-driven worker pool", () => {
     }, 10_000, "consumer drained");
   });
 
+  it("DEDUP=on: the same crash again is stored as deduplicated_from the first analysis, a different crash is analyzed", async () => {
+    const sc = await scenario("dedup", { DEDUP: "on", DEDUP_BUCKET: `dedup_${process.pid}_${seq}` });
+    const w = sc.start();
+    await sc.ready(w);
+    type Doc = Stored & { analysis_id: string; deduplicated_from?: string; gdb: unknown; signature: { hash: string } | null };
+    const stored = async (fileName: string) => {
+      const [, docs] = await eventually(() => docsFor(fileName)[0], 60_000, `the result of ${fileName}`);
+      return docs[0] as Doc;
+    };
+    await sc.publish(event("coredog-7-1", urls.get("null-deref")!, { file_name: `core.first.${sc.id}` }));
+    const first = await stored(`core.first.${sc.id}`);
+    await sc.publish(event("coredog-7-2", urls.get("null-deref")!, { file_name: `core.again.${sc.id}` }));
+    const again = await stored(`core.again.${sc.id}`);
+    await sc.publish(event("coredog-7-3", urls.get("div-zero")!, { file_name: `core.other.${sc.id}` }));
+    const other = await stored(`core.other.${sc.id}`);
+    expect(first).toMatchObject({ status: "completed" });
+    expect(first.deduplicated_from).toBeUndefined();
+    expect(again).toMatchObject({ status: "completed", deduplicated_from: first.analysis_id, gdb: null, signature: first.signature });
+    expect(other.deduplicated_from).toBeUndefined();
+    expect(other.gdb).not.toBeNull();
+    expect(other.signal?.name).toBe("SIGFPE");
+    await allSettled(sc);
+  });
+
   it("a worker killed with SIGKILL during gdb: the message is redelivered to another worker and one result is stored", async () => {
     const sc = await scenario("kill");
     const slow = await slowGdb(sc.dir, 30);

@@ -5,7 +5,6 @@ import { EXIT, envTable, parseArgs, type Command } from "../command.js";
 
 const api: Command = {
   name: "api",
-  summary: "the CoreSight API: take CoreDog's reports, queue them, store results, group crashes",
   help: `Usage: coresight-worker api
 
 Runs the CoreSight API. CoreDog agents POST their coredog.coredump.uploaded

@@ -191,7 +191,6 @@ export function renderSummary(s: Summary): string {
 
 const command: Command = {
   name: "parse",
-  summary: "Analyze gdb backtrace text (file or stdin): signal, crash frame, signature",
   help: HELP,
   run: (argv) => parseCommand(argv),
 };

@@ -24,7 +24,6 @@ async function connectWithin(cfg: Parameters<typeof connectNats>[0], name: strin
 
 const queue: Command = {
   name: "queue",
-  summary: "create or update the JetStream stream and consumer the pool shares (queue apply)",
   help: `Usage: coresight-worker queue apply [--wait SECONDS]
        coresight-worker queue check [--wait SECONDS]
 

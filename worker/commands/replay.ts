@@ -7,7 +7,6 @@ import { eventFiles, replayEvents } from "../replay.js";
 
 const replay: Command = {
   name: "replay",
-  summary: "publish fixture events (uploading local dumps to S3 first) to the queue",
   help: `Usage: coresight-worker replay <event.json|dir>... [--bucket NAME] [--expires SECONDS] [--fresh]
 
 Publishes CloudEvents coredog.coredump.uploaded to NATS_SUBJECT on
@@ -43,7 +42,7 @@ Exit codes: 0 published, 2 usage error, 3 configuration error, 1 failure.`,
       const done = await replayEvents(files, {
         nc,
         subject: config.nats.subject,
-        s3: makeS3Client(config.s3),
+        s3: await makeS3Client(config.s3),
         bucket: args.options.get("bucket") ?? "coredumps",
         expiresSec: expires,
         fresh: args.flags.has("fresh"),

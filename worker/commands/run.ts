@@ -6,7 +6,6 @@ import { StartupAborted, startService, type Service } from "../service.js";
 
 const run: Command = {
   name: "run",
-  summary: "consume coredog.coredump.uploaded events from NATS JetStream and analyze them",
   help: `Usage: coresight-worker run
 
 Runs the worker: binds the durable JetStream pull consumer shared by the

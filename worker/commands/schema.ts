@@ -14,7 +14,6 @@ export function schemaJson(which: "result" | "document"): string {
 
 const schema: Command = {
   name: "schema",
-  summary: "print the result schema v1 as JSON Schema",
   help: `Usage: coresight-worker schema [--document | --openapi]
 
 Prints the JSON Schema of the result (schema_version 1): the document that

@@ -171,7 +171,6 @@ function sameStep(a: FrameStep, b: FrameStep): boolean {
 
 const command: Command = {
   name: "signature",
-  summary: "Explain a crash's signature frame by frame (signature explain <result.json|core>)",
   help: HELP,
   run: (argv) => signatureCommand(argv),
 };

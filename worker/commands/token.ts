@@ -12,7 +12,6 @@ import { EXIT, parseArgs, UsageError, type Command } from "../command.js";
 
 const token: Command = {
   name: "token",
-  summary: "create, list and revoke the CoreSight API's tokens (stored hashed in DATABASE_URL)",
   help: `Usage: coresight-worker token create --role agent|worker|read [--name NAME]
        coresight-worker token list
        coresight-worker token revoke <token-id>

@@ -95,7 +95,7 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
 beforeAll(async () => {
   s3 = await startS3Server();
   await s3.createBucket(bucket);
-  creds = makeS3Client({ endpoint: s3.endpoint, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, forcePathStyle: true })!;
+  creds = (await makeS3Client({ endpoint: s3.endpoint, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, forcePathStyle: true }))!;
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), "download-test-"));
   const rawFile = path.join(tmp, "core.raw");
   await fs.writeFile(rawFile, raw);
@@ -204,7 +204,7 @@ describe("downloadDump from S3", () => {
   });
 
   it("does not use credentials of another store", async () => {
-    const other = makeS3Client({ endpoint: "http://127.0.0.1:1", region: "us-east-1", accessKeyId: "a", secretAccessKey: "b", forcePathStyle: true })!;
+    const other = (await makeS3Client({ endpoint: "http://127.0.0.1:1", region: "us-east-1", accessKeyId: "a", secretAccessKey: "b", forcePathStyle: true }))!;
     try {
       const url = await s3.presign(bucket, "coredumps/core.app.1", 600);
       const d = await downloadDump(opts(parseDumpUrl(url), { s3: other }));

@@ -1,0 +1,99 @@
+/**
+ * fetchToFile against a real loopback server: the bytes on disk are the
+ * body's (across many large writes), the cap holds on the bytes as they come
+ * and on a Content-Length, a redirect hop is checked against the host policy,
+ * and a non-200 answer writes nothing.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { fetchToFile } from "../../../lib/storage/fetchToFile.js";
+import { debuginfodFetch } from "../../../lib/symbols/debuginfod.js";
+
+const BODY = randomBytes(20 * 1024 * 1024 + 123);
+let server: http.Server;
+let base: string;
+let dir: string;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), "coresight-fetchToFile-"));
+  server = http.createServer((req, res) => {
+    if (req.url === "/body") {
+      res.writeHead(200, { "content-length": BODY.length });
+      // Many small writes: the file must still be the body, in order.
+      for (let off = 0; off < BODY.length; off += 100_000) res.write(BODY.subarray(off, off + 100_000));
+      res.end();
+    } else if (req.url === "/chunked" || req.url?.startsWith("/buildid/")) {
+      // Two writes before the end: chunked, no Content-Length to refuse up front.
+      res.writeHead(200);
+      res.write(BODY.subarray(0, 1_000_000));
+      res.end(BODY.subarray(1_000_000));
+    } else if (req.url === "/to-body") res.writeHead(302, { location: "/body" }).end();
+    else if (req.url === "/to-metadata") res.writeHead(302, { location: "http://169.254.169.254/latest/meta-data/" }).end();
+    else res.writeHead(404).end("no such thing");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const tooLarge = (n: number) => new Error(`too large: ${n}`);
+const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
+
+describe("fetchToFile", () => {
+  test("writes the body, hashed in the same pass, following a redirect the policy allows", async () => {
+    const file = path.join(dir, "a");
+    const r = await fetchToFile(new URL(`${base}/to-body`), file, { maxBytes: BODY.length, tooLarge, md5: true, allowedHosts: ["127.0.0.1"] });
+    expect(r).toMatchObject({ status: 200, bytes: BODY.length, md5: md5(BODY) });
+    expect(md5(await fs.readFile(file))).toBe(md5(BODY));
+  });
+
+  test("refuses a Content-Length above the cap before reading, and removes nothing it did not write", async () => {
+    const file = path.join(dir, "b");
+    await expect(fetchToFile(new URL(`${base}/body`), file, { maxBytes: 1000, tooLarge })).rejects.toThrow(`too large: ${BODY.length}`);
+    await expect(fs.stat(file)).rejects.toThrow(/ENOENT/);
+  });
+
+  test("stops a body without Content-Length at the cap and removes the partial file", async () => {
+    const file = path.join(dir, "c");
+    await expect(fetchToFile(new URL(`${base}/chunked`), file, { maxBytes: 5 * 1024 * 1024, tooLarge })).rejects.toThrow(/too large/);
+    await expect(fs.stat(file)).rejects.toThrow(/ENOENT/);
+  });
+
+  test("checks every redirect hop against the host policy", async () => {
+    await expect(fetchToFile(new URL(`${base}/to-metadata`), path.join(dir, "d"), { maxBytes: 1e9, tooLarge, allowedHosts: ["127.0.0.1"] })).rejects.toMatchObject({
+      code: "host_not_allowed",
+    });
+  });
+
+  test("a non-200 answer writes nothing and returns its status and text", async () => {
+    const file = path.join(dir, "e");
+    const r = await fetchToFile(new URL(`${base}/missing`), file, { maxBytes: 1e9, tooLarge });
+    expect(r).toMatchObject({ status: 404, text: "no such thing" });
+    await expect(fs.stat(file)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe("debuginfodFetch goes through fetchToFile", () => {
+  test("a file larger than the cache is that server's error, and nothing stays on disk", async () => {
+    const dest = path.join(dir, "debuginfo");
+    const r = await debuginfodFetch([base], "abcdef0123456789", "debuginfo", dest, { maxBytes: 1024 * 1024 });
+    expect(r.url).toBeNull();
+    expect(r.errors.join("\n")).toMatch(/SYMBOL_CACHE_MAX_BYTES/);
+    await expect(fs.stat(dest)).rejects.toThrow(/ENOENT/);
+  });
+
+  test("within the cap the file is the body", async () => {
+    const dest = path.join(dir, "debuginfo-ok");
+    const r = await debuginfodFetch([base], "abcdef0123456789", "debuginfo", dest, { maxBytes: BODY.length });
+    expect(r.url).toBe(base);
+    expect(md5(await fs.readFile(dest))).toBe(md5(BODY));
+  });
+});
