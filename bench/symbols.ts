@@ -18,7 +18,7 @@ import { S3Client, CreateBucketCommand } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import { analyzeDump } from "../lib/analyze.js";
 import { addToStore } from "../lib/symbols/add.js";
-import { readBuildId } from "../lib/symbols/buildId.js";
+import { readBuildId } from "../lib/elf/buildId.js";
 import type { PreparedSymbols } from "../lib/symbols/prepare.js";
 import { openSymbolStore } from "../lib/symbols/store.js";
 import { type BenchTable, median } from "./table.js";

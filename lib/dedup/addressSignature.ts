@@ -20,7 +20,7 @@
  */
 import { createHash } from "node:crypto";
 import { execa } from "execa";
-import type { CoreNotes } from "../symbols/coreNotes.js";
+import type { CoreNotes } from "../elf/coreNotes.js";
 import type { InventoryModule } from "../symbols/inventory.js";
 
 /** Frames of the crash thread that make the key: deep enough to tell callers apart, shallow enough to ignore the stack's bottom. */

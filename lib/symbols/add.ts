@@ -10,8 +10,8 @@
  * debuginfo; a stripped binary only executable.
  */
 import { toError } from "../errors.js";
-import { describeElf } from "./buildId.js";
-import { ET_CORE, NotElfError } from "./elf.js";
+import { describeElf } from "../elf/buildId.js";
+import { ET_CORE, NotElfError } from "../elf/file.js";
 import type { StoreKind, SymbolStore } from "./store.js";
 
 export interface AddedFile {

@@ -34,7 +34,7 @@ import { RegistryError, type Layer, type RegistryClient, type ResolvedImage } fr
 import { DEFAULT_LAYER_LIMITS, extractFromLayer, indexLayer, LayerError, lookupInImage, type ImageLocation, type LayerIndex, type LayerLimits } from "../registry/layers.js";
 import { ImageReferenceError, parseReference } from "../registry/reference.js";
 import { TarError } from "../registry/tar.js";
-import { describeElf, type ElfDescription } from "./buildId.js";
+import { describeElf, type ElfDescription } from "../elf/buildId.js";
 import type { SymbolCache } from "./cache.js";
 import type { InventoryModule } from "./inventory.js";
 import { pathAliases } from "./resolve.js";

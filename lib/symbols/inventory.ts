@@ -3,15 +3,15 @@
  * build-id the core recorded for it, the executable and the command line.
  *
  * Sources: the modules and build-ids from the ELF headers and build-id notes
- * in the core's own memory (lib/symbols/coreModules.ts, no process), or from
+ * in the core's own memory (lib/elf/coreModules.ts, no process), or from
  * eu-unstrip where those do not suffice (it also follows the dynamic linker's
  * list and this machine's files), the core's NT_FILE for the
  * true mapped paths inside the container (eu-unstrip prints link_map names,
  * often bare sonames), NT_AUXV to tell which mapping is the executable, and
  * NT_PRPSINFO for the command line.
  */
-import { readCoreNotes, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type CoreNotes, type FileMapping } from "./coreNotes.js";
-import { modulesFromCoreMemory } from "./coreModules.js";
+import { readCoreNotes, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type CoreNotes, type FileMapping } from "../elf/coreNotes.js";
+import { modulesFromCoreMemory } from "../elf/coreModules.js";
 import { listCoreModules, type UnstripModule } from "./unstrip.js";
 
 export interface InventoryModule {

@@ -10,7 +10,7 @@ import { parseAuthFile, RegistryClient, type RegistryClientOptions } from "../re
 import { isForeign } from "./arch.js";
 import { SymbolCache } from "./cache.js";
 import { parseDebuginfodUrls } from "./debuginfod.js";
-import type { CoreNotes } from "./coreNotes.js";
+import type { CoreNotes } from "../elf/coreNotes.js";
 import { pullImageFiles, type ImageFiles } from "./image.js";
 import { inventoryCore, type Inventory } from "./inventory.js";
 import { DEFAULT_ORDER, resolveModules, type ResolvedModule, type SourceName } from "./resolve.js";

@@ -36,7 +36,7 @@ import path from "node:path";
 import PQueue from "p-queue";
 import { toError } from "../errors.js";
 import { walkChrooted, type WalkNode } from "../storage/chrootWalk.js";
-import { describeElf, type ElfDescription } from "./buildId.js";
+import { describeElf, type ElfDescription } from "../elf/buildId.js";
 import type { SymbolCache } from "./cache.js";
 import { debuginfodFetch } from "./debuginfod.js";
 import type { ImageFiles } from "./image.js";

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { findCrashThread, parseSelectedThread } from "../../lib/gdb/crash.js";
 import { parseBacktrace } from "../../lib/gdb/parseBacktrace.js";
 import { ResultSchema } from "../../lib/result.js";
-import { readCoreNotes } from "../../lib/symbols/coreNotes.js";
+import { readCoreNotes } from "../../lib/elf/coreNotes.js";
 import { analyzeCommand, type AnalyzeIo } from "../../worker/commands/analyze.js";
 import { crashProgram } from "../helpers/crashProgram.js";
 

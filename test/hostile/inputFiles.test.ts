@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
-import { inspectCore } from "../../lib/core/elf.js";
+import { inspectCore } from "../../lib/core/inspect.js";
 import { ResultSchema } from "../../lib/result.js";
 import { analyzeCommand, type AnalyzeIo } from "../../worker/commands/analyze.js";
 

@@ -13,7 +13,7 @@ import { execa } from "execa";
 import { analyzeDump, type AnalyzeDumpOptions } from "../../lib/analyze.js";
 import type { Frame, Result } from "../../lib/result.js";
 import { addToStore } from "../../lib/symbols/add.js";
-import { readBuildId } from "../../lib/symbols/buildId.js";
+import { readBuildId } from "../../lib/elf/buildId.js";
 import { LocalSymbolStore, openSymbolStore } from "../../lib/symbols/store.js";
 import { fixture, requireFixtures, type FixtureName } from "../helpers/fixtures.js";
 import { startS3Server, type S3TestServer } from "../helpers/s3Server.js";

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
 import { analyzeDump, type AnalyzeDumpOptions, type SymbolsOptions } from "../../lib/analyze.js";
 import { ResultSchema, type Result } from "../../lib/result.js";
-import { ElfFile, PT_NOTE } from "../../lib/symbols/elf.js";
+import { ElfFile, PT_NOTE } from "../../lib/elf/file.js";
 import { FIXTURE_NAMES, compressedCores, fixture, requireFixture, requireFixtures, strippedSymbols, type FixtureName } from "../helpers/fixtures.js";
 import { expectGolden, stableResult, type Variance } from "../helpers/golden.js";
 import { VERSION } from "../../lib/version.js";

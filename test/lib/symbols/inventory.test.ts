@@ -1,8 +1,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { AT_PHDR, AT_SYSINFO_EHDR, parseAuxv, parseNtFile, parsePrpsinfo, type CoreNotes } from "../../../lib/symbols/coreNotes.js";
-import { readBuildId } from "../../../lib/symbols/buildId.js";
+import { AT_PHDR, AT_SYSINFO_EHDR, parseAuxv, parseNtFile, parsePrpsinfo, type CoreNotes } from "../../../lib/elf/coreNotes.js";
+import { readBuildId } from "../../../lib/elf/buildId.js";
 import { buildInventory, inventoryCore, moduleAt } from "../../../lib/symbols/inventory.js";
 import { parseUnstripList } from "../../../lib/symbols/unstrip.js";
 import { LIB_MAIN, compile, crashIn, librarySource, tempDir } from "./crashFixture.js";

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { readBuildId } from "../../../lib/symbols/buildId.js";
+import { readBuildId } from "../../../lib/elf/buildId.js";
 import { inventoryCore, type Inventory } from "../../../lib/symbols/inventory.js";
 import { pathAliases, parseOrder, resolveInRoot, resolveModules } from "../../../lib/symbols/resolve.js";
 import { LocalSymbolStore } from "../../../lib/symbols/store.js";

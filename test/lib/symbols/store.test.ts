@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { addToStore } from "../../../lib/symbols/add.js";
-import { readBuildId } from "../../../lib/symbols/buildId.js";
+import { readBuildId } from "../../../lib/elf/buildId.js";
 import { LocalSymbolStore, openSymbolStore, parseS3Location } from "../../../lib/symbols/store.js";
 import { startS3Server, type S3TestServer } from "../../helpers/s3Server.js";
 import { compile, stripCopy, tempDir } from "./crashFixture.js";

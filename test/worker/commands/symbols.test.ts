@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { readBuildId } from "../../../lib/symbols/buildId.js";
+import { readBuildId } from "../../../lib/elf/buildId.js";
 import { EXIT, UsageError } from "../../../worker/command.js";
 import { symbolsCommand } from "../../../worker/commands/symbols.js";
 import { startS3Server, type S3TestServer } from "../../helpers/s3Server.js";

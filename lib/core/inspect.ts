@@ -10,13 +10,13 @@
  * is reported, not refused. A core cut inside its header or program header
  * table is unusable: `truncated_core`.
  *
- * ELF parsing itself is lib/symbols/elf.ts; this module decides what is a
+ * ELF parsing itself is lib/elf/file.ts; this module decides what is a
  * usable core and turns the answers into PermanentError codes.
  */
 import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import { PermanentError } from "../errors.js";
-import { parseElfHeader, parseProgramHeader, machineName, type ElfHeader, type ProgramHeader } from "../symbols/elf.js";
+import { parseElfHeader, parseProgramHeader, machineName, type ElfHeader, type ProgramHeader } from "../elf/file.js";
 import { detectCompression, type Compression } from "./compression.js";
 
 export type ElfType = "none" | "rel" | "exec" | "dyn" | "core" | "other";

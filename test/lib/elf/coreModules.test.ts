@@ -4,8 +4,8 @@
  * the eu-unstrip process changes no result.
  */
 import { describe, expect, test } from "@jest/globals";
-import { modulesFromCoreMemory } from "../../../lib/symbols/coreModules.js";
-import { readCoreNotes } from "../../../lib/symbols/coreNotes.js";
+import { modulesFromCoreMemory } from "../../../lib/elf/coreModules.js";
+import { readCoreNotes } from "../../../lib/elf/coreNotes.js";
 import { buildInventory } from "../../../lib/symbols/inventory.js";
 import { listCoreModules } from "../../../lib/symbols/unstrip.js";
 import { FIXTURE_NAMES, requireFixture } from "../../helpers/fixtures.js";

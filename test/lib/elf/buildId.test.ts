@@ -2,9 +2,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
-import { describeElf, readBuildId } from "../../../lib/symbols/buildId.js";
-import { NotElfError, buildIdOf, parseElfHeader, parseNotes } from "../../../lib/symbols/elf.js";
-import { compile, euBuildId, stripCopy, tempDir } from "./crashFixture.js";
+import { describeElf, readBuildId } from "../../../lib/elf/buildId.js";
+import { NotElfError, buildIdOf, parseElfHeader, parseNotes } from "../../../lib/elf/file.js";
+import { compile, euBuildId, stripCopy, tempDir } from "../symbols/crashFixture.js";
 
 /** A note as the linker writes it: namesz, descsz, type, name, desc, each padded to 4. */
 function note(name: string, type: number, desc: Buffer, le = true): Buffer {

@@ -6,7 +6,7 @@
  *
  * Parsers are pure functions over the note bytes; `readCoreNotes` does the I/O.
  */
-import { ET_CORE, ElfFile, NotElfError, PT_LOAD, machineName, readWord, type ProgramHeader } from "./elf.js";
+import { ET_CORE, ElfFile, NotElfError, PT_LOAD, machineName, readWord, type ProgramHeader } from "./file.js";
 
 export const NT_PRSTATUS = 1;
 export const NT_PRPSINFO = 3;

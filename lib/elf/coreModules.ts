@@ -19,9 +19,9 @@
  * of its last PT_LOAD segment rounded up to the page, as eu-unstrip reports a
  * module it rebuilt from the core's memory.
  */
-import { ElfFile, PT_LOAD, PT_NOTE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeader, type ProgramHeader } from "./elf.js";
+import { ElfFile, PT_LOAD, PT_NOTE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeader, type ProgramHeader } from "./file.js";
 import type { CoreNotes } from "./coreNotes.js";
-import type { UnstripModule } from "./unstrip.js";
+import type { UnstripModule } from "../symbols/unstrip.js";
 
 const ET_EXEC = 2;
 const ET_DYN = 3;

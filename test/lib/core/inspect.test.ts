@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { inspectCore } from "../../../lib/core/elf.js";
+import { inspectCore } from "../../../lib/core/inspect.js";
 import { PermanentError } from "../../../lib/errors.js";
 import { compressedCores, fixture, requireFixtures } from "../../helpers/fixtures.js";
 

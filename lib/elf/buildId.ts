@@ -3,7 +3,7 @@
  * from headers and notes only. The build-id is the identity every symbol
  * source is keyed by: a file is used for a module only when they match.
  */
-import { ElfFile, NotElfError, PT_LOAD, SHF_EXECINSTR, SHT_NOBITS, buildIdOf, machineName, readWord } from "./elf.js";
+import { ElfFile, NotElfError, PT_LOAD, SHF_EXECINSTR, SHT_NOBITS, buildIdOf, machineName, readWord } from "./file.js";
 
 export interface ElfDescription {
   path: string;
