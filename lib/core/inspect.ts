@@ -16,7 +16,7 @@
 import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import { PermanentError } from "../errors.js";
-import { parseElfHeader, parseProgramHeader, machineName, type ElfHeader, type ProgramHeader } from "../elf/file.js";
+import { PN_XNUM, entrySizes, hasElfMagic, machineName, parseElfHeader, parseProgramHeaders, parseSectionHeader, programHeaderCount, type ElfHeader, type ProgramHeader } from "../elf/file.js";
 import { detectCompression, type Compression } from "./compression.js";
 
 export type ElfType = "none" | "rel" | "exec" | "dyn" | "core" | "other";
@@ -62,10 +62,10 @@ export async function inspectCore(path: string): Promise<CoreFileInfo> {
     if (compression) {
       return { size, compression, machine: null, class: null, endian: null, type: null, truncated: false, expectedSize: null };
     }
-    if (bytesRead < 4 || head.readUInt32BE(0) !== 0x7f454c46) {
+    if (!hasElfMagic(head.subarray(0, bytesRead))) {
       throw new PermanentError("not_a_core", `not an ELF core file (no ELF magic, starts with ${describeHead(head.subarray(0, Math.min(bytesRead, 8)))}): ${path}`);
     }
-    const headerSize = head[4] === 1 ? 52 : 64;
+    const headerSize = entrySizes(head[4] !== 1).header;
     if (bytesRead < headerSize) throw new PermanentError("truncated_core", `core file is cut inside its ELF header (${size} bytes): ${path}`);
     let header: ElfHeader;
     try {
@@ -129,27 +129,25 @@ export async function openRegularFile(path: string, what: string): Promise<fs.Fi
 }
 
 async function readProgramHeaders(fh: fs.FileHandle, h: ElfHeader, size: number, path: string): Promise<ProgramHeader[]> {
-  let phnum = h.phnum;
-  const minEntry = h.is64 ? 56 : 32;
-  if (phnum === 0xffff) {
-    // Extended numbering (PN_XNUM): the count is section 0's sh_info.
-    const shEntry = h.is64 ? 64 : 40;
-    if (h.shoff === 0 || h.shoff + shEntry > size) throw new PermanentError("truncated_core", `core file is cut before its section header 0 (needed for its ${">"}65535 program headers): ${path}`);
-    const s0 = Buffer.alloc(shEntry);
-    await fh.read(s0, 0, shEntry, h.shoff);
-    phnum = h.littleEndian ? s0.readUInt32LE(h.is64 ? 44 : 28) : s0.readUInt32BE(h.is64 ? 44 : 28);
+  const sizes = entrySizes(h.is64);
+  let section0 = null;
+  if (h.phnum === PN_XNUM) {
+    // Extended numbering: the count is section 0's sh_info.
+    if (h.shoff === 0 || h.shoff + sizes.sectionHeader > size) throw new PermanentError("truncated_core", `core file is cut before its section header 0 (needed for its ${">"}65535 program headers): ${path}`);
+    const s0 = Buffer.alloc(sizes.sectionHeader);
+    await fh.read(s0, 0, sizes.sectionHeader, h.shoff);
+    section0 = parseSectionHeader(s0, 0, h);
   }
+  const phnum = programHeaderCount(h, section0);
   if (phnum === 0) throw new PermanentError("not_a_core", `core file has no program headers: ${path}`);
-  if (h.phentsize < minEntry || phnum > MAX_PROGRAM_HEADERS) throw new PermanentError("not_a_core", `core file has a corrupt program header table (${phnum} × ${h.phentsize} bytes): ${path}`);
+  if (h.phentsize < sizes.programHeader || phnum > MAX_PROGRAM_HEADERS) throw new PermanentError("not_a_core", `core file has a corrupt program header table (${phnum} × ${h.phentsize} bytes): ${path}`);
   const tableSize = phnum * h.phentsize;
   if (h.phoff + tableSize > size) {
     throw new PermanentError("truncated_core", `core file is cut inside its program header table (needs ${h.phoff + tableSize} bytes, has ${size}): ${path}`);
   }
   const buf = Buffer.alloc(tableSize);
   await fh.read(buf, 0, tableSize, h.phoff);
-  const out: ProgramHeader[] = [];
-  for (let i = 0; i < phnum; i++) out.push(parseProgramHeader(buf, i * h.phentsize, h));
-  return out;
+  return parseProgramHeaders(buf, h, phnum);
 }
 
 function describeHead(b: Buffer): string {

@@ -3,7 +3,15 @@
  * from headers and notes only. The build-id is the identity every symbol
  * source is keyed by: a file is used for a module only when they match.
  */
-import { ElfFile, NotElfError, PT_LOAD, SHF_EXECINSTR, SHT_NOBITS, buildIdOf, machineName, readWord } from "./file.js";
+import { ElfFile, NotElfError, PT_LOAD, SHF_EXECINSTR, SHT_NOBITS, machineName, readWord, type Note } from "./file.js";
+
+export const NT_GNU_BUILD_ID = 3;
+
+/** The GNU build-id among `notes`, as lowercase hex, or null. */
+export function buildIdOf(notes: Note[]): string | null {
+  const n = notes.find((x) => x.name === "GNU" && x.type === NT_GNU_BUILD_ID && x.desc.length > 0);
+  return n ? n.desc.toString("hex") : null;
+}
 
 export interface ElfDescription {
   path: string;

@@ -19,39 +19,33 @@
  * of its last PT_LOAD segment rounded up to the page, as eu-unstrip reports a
  * module it rebuilt from the core's memory.
  */
-import { ElfFile, PT_LOAD, PT_NOTE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeader, type ProgramHeader } from "./file.js";
+import { buildIdOf } from "./buildId.js";
+import { CoreMemory } from "./coreMemory.js";
+import { ElfFile, PN_XNUM, PT_LOAD, PT_NOTE, hasElfMagic, parseElfHeader, parseNotes, parseProgramHeaders } from "./file.js";
 import type { CoreNotes } from "./coreNotes.js";
-import type { UnstripModule } from "../symbols/unstrip.js";
 
 const ET_EXEC = 2;
 const ET_DYN = 3;
 const PAGE = 4096;
-/** Program headers and notes larger than this are not a module's first page: ask eu-unstrip. */
-const MAX_READ = 64 * 1024;
 
-/** Reads process memory from a core's PT_LOAD segments; null when those bytes were not dumped. */
-class CoreMemory {
-  private readonly loads: ProgramHeader[];
-  constructor(
-    private readonly elf: ElfFile,
-    phdrs: ProgramHeader[],
-  ) {
-    this.loads = phdrs.filter((p) => p.type === PT_LOAD && p.filesz > 0);
-  }
-
-  async read(addr: number, length: number): Promise<Buffer | null> {
-    if (length <= 0 || length > MAX_READ) return null;
-    const seg = this.loads.find((p) => addr >= p.vaddr && addr + length <= p.vaddr + p.filesz);
-    if (!seg) return null;
-    const buf = await this.elf.read(seg.offset + (addr - seg.vaddr), length);
-    return buf.length === length ? buf : null;
-  }
+/**
+ * A module found in the core's memory: the shape of one `eu-unstrip -n` line
+ * (lib/symbols/unstrip.ts's CoreModule), with no file found on this machine.
+ */
+export interface CoreModule {
+  start: number;
+  end: number;
+  buildId: string;
+  buildIdAddress: number | null;
+  file: null;
+  debugFile: null;
+  name: string;
 }
 
 /** One module from the ELF image mapped at `start`; undefined when it is not an ELF image, null when it is but cannot be read fully. */
-async function moduleAt(mem: CoreMemory, start: number, name: string): Promise<UnstripModule | undefined | null> {
+async function moduleAt(mem: CoreMemory, start: number, name: string): Promise<CoreModule | undefined | null> {
   const head = await mem.read(start, 64);
-  if (!head || head.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  if (!head || !hasElfMagic(head)) return undefined;
   let h;
   try {
     h = parseElfHeader(head);
@@ -59,10 +53,10 @@ async function moduleAt(mem: CoreMemory, start: number, name: string): Promise<U
     return undefined;
   }
   if (h.type !== ET_EXEC && h.type !== ET_DYN) return undefined;
-  if (h.phnum === 0 || h.phnum === 0xffff || h.phentsize === 0) return null;
+  if (h.phnum === 0 || h.phnum === PN_XNUM || h.phentsize === 0) return null;
   const table = await mem.read(start + h.phoff, h.phnum * h.phentsize);
   if (!table) return null;
-  const phdrs = Array.from({ length: h.phnum }, (_, i) => parseProgramHeader(table, i * h.phentsize, h));
+  const phdrs = parseProgramHeaders(table, h, h.phnum);
   const loads = phdrs.filter((p) => p.type === PT_LOAD);
   const first = loads[0];
   if (!first) return null;
@@ -91,13 +85,13 @@ async function moduleAt(mem: CoreMemory, start: number, name: string): Promise<U
  * The core's modules read from its own memory, in address order, or null when
  * the notes do not suffice (see the module comment) and eu-unstrip must answer.
  */
-export async function modulesFromCoreMemory(core: string, notes: CoreNotes): Promise<UnstripModule[] | null> {
+export async function modulesFromCoreMemory(core: string, notes: CoreNotes): Promise<CoreModule[] | null> {
   const starts = notes.mappings.filter((m) => m.offset === 0);
   if (starts.length === 0) return null;
   const elf = await ElfFile.open(core);
   try {
     const mem = new CoreMemory(elf, await elf.programHeaders());
-    const out: UnstripModule[] = [];
+    const out: CoreModule[] = [];
     for (const m of starts) {
       const mod = await moduleAt(mem, m.start, m.path);
       if (mod === null) return null;

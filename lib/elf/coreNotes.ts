@@ -6,7 +6,8 @@
  *
  * Parsers are pure functions over the note bytes; `readCoreNotes` does the I/O.
  */
-import { ET_CORE, ElfFile, NotElfError, PT_LOAD, machineName, readWord, type ProgramHeader } from "./file.js";
+import { CoreMemory } from "./coreMemory.js";
+import { ET_CORE, ElfFile, NotElfError, machineName, readWord } from "./file.js";
 
 export const NT_PRSTATUS = 1;
 export const NT_PRPSINFO = 3;
@@ -100,17 +101,6 @@ export function parseAuxv(desc: Buffer, is64: boolean, le: boolean): Map<number,
   return out;
 }
 
-/** Reads a NUL-terminated string at `addr` from the core's memory, if that memory was dumped. */
-async function readCString(elf: ElfFile, phdrs: ProgramHeader[], addr: number, max = 4096): Promise<string | null> {
-  const seg = phdrs.find((p) => p.type === PT_LOAD && addr >= p.vaddr && addr < p.vaddr + p.filesz);
-  if (!seg) return null;
-  const avail = Math.min(max, seg.vaddr + seg.filesz - addr);
-  const buf = await elf.read(seg.offset + (addr - seg.vaddr), avail);
-  const nul = buf.indexOf(0);
-  if (nul <= 0) return null;
-  return buf.toString("utf8", 0, nul);
-}
-
 /** Reads a core's notes. Throws NotElfError when the file is not an ELF core. */
 export async function readCoreNotes(core: string): Promise<CoreNotes> {
   const elf = await ElfFile.open(core);
@@ -132,7 +122,7 @@ export async function readCoreNotes(core: string): Promise<CoreNotes> {
       mappings: fileNote ? parseNtFile(fileNote.desc, h.is64, h.littleEndian) : [],
       ...(ps ? parsePrpsinfo(ps.desc, h.littleEndian) : { fname: null, psargs: null, pid: null }),
       auxv,
-      execfn: execfnAddr ? await readCString(elf, phdrs, execfnAddr) : null,
+      execfn: execfnAddr ? await new CoreMemory(elf, phdrs).readCString(execfnAddr) : null,
       // elf_siginfo { si_signo, si_code, si_errno } opens prstatus on every architecture.
       signo: status && status.desc.length >= 4 ? (h.littleEndian ? status.desc.readInt32LE(0) : status.desc.readInt32BE(0)) || null : null,
     };

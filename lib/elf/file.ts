@@ -16,7 +16,10 @@ export const PT_NOTE = 4;
 export const SHT_NOTE = 7;
 export const SHT_NOBITS = 8;
 export const SHF_EXECINSTR = 0x4;
-export const NT_GNU_BUILD_ID = 3;
+/** e_phnum saying "more than fit here": the real count is section 0's sh_info (extended numbering). */
+export const PN_XNUM = 0xffff;
+/** "\x7fELF" read big-endian. */
+const ELF_MAGIC = 0x7f454c46;
 
 /** Reading more than this for one table or note segment means the file is corrupt. */
 const MAX_TABLE_BYTES = 64 * 1024 * 1024;
@@ -65,6 +68,16 @@ export interface Note {
   desc: Buffer;
 }
 
+/** Bytes of the ELF header and of one program and section header entry, by class. */
+export function entrySizes(is64: boolean): { header: number; programHeader: number; sectionHeader: number } {
+  return is64 ? { header: 64, programHeader: 56, sectionHeader: 64 } : { header: 52, programHeader: 32, sectionHeader: 40 };
+}
+
+/** `buf` starts with the ELF magic. */
+export function hasElfMagic(buf: Buffer): boolean {
+  return buf.length >= 4 && buf.readUInt32BE(0) === ELF_MAGIC;
+}
+
 /** Reads a word (4 or 8 bytes) as a JS number; addresses above 2^53 lose precision, which no real mapping reaches. */
 export function readWord(buf: Buffer, off: number, is64: boolean, le: boolean): number {
   if (is64) return Number(le ? buf.readBigUInt64LE(off) : buf.readBigUInt64BE(off));
@@ -73,7 +86,7 @@ export function readWord(buf: Buffer, off: number, is64: boolean, le: boolean): 
 
 /** Parses the ELF header from the file's first 64 bytes. Throws NotElfError for anything else. */
 export function parseElfHeader(buf: Buffer): ElfHeader {
-  if (buf.length < 52 || buf.readUInt32BE(0) !== 0x7f454c46) throw new NotElfError("not an ELF file (bad magic)");
+  if (buf.length < 52 || !hasElfMagic(buf)) throw new NotElfError("not an ELF file (bad magic)");
   const cls = buf[4];
   const data = buf[5];
   if (cls !== 1 && cls !== 2) throw new NotElfError(`not an ELF file (class ${cls})`);
@@ -105,13 +118,33 @@ export function parseProgramHeader(buf: Buffer, off: number, h: ElfHeader): Prog
     : { type: u32(0), offset: w(4), vaddr: w(8), filesz: w(16), memsz: w(20), flags: u32(24), align: w(28) };
 }
 
-function parseSectionHeaderRaw(buf: Buffer, off: number, h: ElfHeader) {
+/**
+ * Parses up to `count` program headers from a table read at e_phoff; only
+ * whole entries, and none when e_phentsize is smaller than an entry (a corrupt
+ * or hostile header), so a short or lying table never reads past `buf`.
+ */
+export function parseProgramHeaders(buf: Buffer, h: ElfHeader, count: number): ProgramHeader[] {
+  const out: ProgramHeader[] = [];
+  if (h.phentsize < entrySizes(h.is64).programHeader) return out;
+  for (let i = 0; i < count && (i + 1) * h.phentsize <= buf.length; i++) out.push(parseProgramHeader(buf, i * h.phentsize, h));
+  return out;
+}
+
+/** A section header as stored: the name is an offset into the section name table. */
+export type RawSectionHeader = ReturnType<typeof parseSectionHeader>;
+
+export function parseSectionHeader(buf: Buffer, off: number, h: ElfHeader) {
   const le = h.littleEndian;
   const u32 = (o: number) => (le ? buf.readUInt32LE(off + o) : buf.readUInt32BE(off + o));
   const w = (o: number) => readWord(buf, off + o, h.is64, le);
   return h.is64
     ? { nameOff: u32(0), type: u32(4), flags: w(8), offset: w(24), size: w(32), link: u32(40), info: u32(44) }
     : { nameOff: u32(0), type: u32(4), flags: w(8), offset: w(16), size: w(20), link: u32(24), info: u32(28) };
+}
+
+/** The number of program headers: e_phnum, or with extended numbering section 0's sh_info (0 when section 0 is unreadable). */
+export function programHeaderCount(h: ElfHeader, section0: RawSectionHeader | null): number {
+  return h.phnum === PN_XNUM ? (section0?.info ?? 0) : h.phnum;
 }
 
 /**
@@ -175,7 +208,7 @@ export class ElfFile {
     return buf.subarray(0, bytesRead);
   }
 
-  private section0: ReturnType<typeof parseSectionHeaderRaw> | null | undefined;
+  private section0: RawSectionHeader | null | undefined;
 
   /** Section 0 carries the real counts when they overflow the header (extended numbering). */
   private async firstSection() {
@@ -183,19 +216,15 @@ export class ElfFile {
     const h = this.header;
     if (h.shoff === 0 || h.shentsize === 0) return (this.section0 = null);
     const buf = await this.read(h.shoff, h.shentsize);
-    this.section0 = buf.length === h.shentsize ? parseSectionHeaderRaw(buf, 0, h) : null;
+    this.section0 = buf.length === h.shentsize ? parseSectionHeader(buf, 0, h) : null;
     return this.section0;
   }
 
   async programHeaders(): Promise<ProgramHeader[]> {
     const h = this.header;
-    let phnum = h.phnum;
-    if (phnum === 0xffff) phnum = (await this.firstSection())?.info ?? 0;
+    const phnum = programHeaderCount(h, h.phnum === PN_XNUM ? await this.firstSection() : null);
     if (h.phoff === 0 || phnum === 0 || h.phentsize === 0) return [];
-    const buf = await this.read(h.phoff, phnum * h.phentsize);
-    const out: ProgramHeader[] = [];
-    for (let i = 0; (i + 1) * h.phentsize <= buf.length; i++) out.push(parseProgramHeader(buf, i * h.phentsize, h));
-    return out;
+    return parseProgramHeaders(await this.read(h.phoff, phnum * h.phentsize), h, phnum);
   }
 
   async sectionHeaders(): Promise<SectionHeader[]> {
@@ -211,7 +240,7 @@ export class ElfFile {
     if (shnum === 0) return [];
     const buf = await this.read(h.shoff, shnum * h.shentsize);
     const raw = [];
-    for (let i = 0; (i + 1) * h.shentsize <= buf.length; i++) raw.push(parseSectionHeaderRaw(buf, i * h.shentsize, h));
+    for (let i = 0; (i + 1) * h.shentsize <= buf.length; i++) raw.push(parseSectionHeader(buf, i * h.shentsize, h));
     const strtab = raw[shstrndx];
     const names = strtab && strtab.type !== SHT_NOBITS ? await this.read(strtab.offset, strtab.size) : Buffer.alloc(0);
     return raw.map((s) => {
@@ -240,12 +269,6 @@ export class ElfFile {
     }
     return notes;
   }
-}
-
-/** The GNU build-id among `notes`, as lowercase hex, or null. */
-export function buildIdOf(notes: Note[]): string | null {
-  const n = notes.find((x) => x.name === "GNU" && x.type === NT_GNU_BUILD_ID && x.desc.length > 0);
-  return n ? n.desc.toString("hex") : null;
 }
 
 const MACHINES: Record<number, string> = {

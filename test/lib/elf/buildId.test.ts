@@ -2,8 +2,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { execa } from "execa";
-import { describeElf, readBuildId } from "../../../lib/elf/buildId.js";
-import { NotElfError, buildIdOf, parseElfHeader, parseNotes } from "../../../lib/elf/file.js";
+import { buildIdOf, describeElf, readBuildId } from "../../../lib/elf/buildId.js";
+import { NotElfError, parseElfHeader, parseNotes } from "../../../lib/elf/file.js";
 import { compile, euBuildId, stripCopy, tempDir } from "../symbols/crashFixture.js";
 
 /** A note as the linker writes it: namesz, descsz, type, name, desc, each padded to 4. */
