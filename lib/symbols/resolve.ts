@@ -156,128 +156,160 @@ interface Found {
   layer?: string;
 }
 
-/** Walks the ladder for one module. Never throws for a source's failure: it lands in `errors`. */
-export async function resolveModule(mod: InventoryModule, opts: ResolveOptions): Promise<ResolvedModule> {
-  if (mod.invalid !== undefined) {
-    // Never a lookup key: its path would name files outside every source root.
-    return { ...mod, status: "invalid", source: null, file: null, cached: false, debug: null, symbols: "none", soname: null, rejected: [], errors: [mod.invalid] };
-  }
-  const order = opts.order ?? DEFAULT_ORDER;
-  const hostRoot = opts.hostRoot ?? "/";
-  const id = mod.build_id;
-  const rejected: Candidate[] = [];
-  const errors: string[] = [];
-  const seenRejected = new Set<string>();
+/**
+ * One module's walk down the ladder: each source is a method, and what the
+ * walk meets on the way (candidates of another build, sources that failed)
+ * is gathered in `rejected` and `errors`. Never throws for a source's
+ * failure (only for an abort).
+ */
+class ModuleLookup {
+  readonly rejected: Candidate[] = [];
+  readonly errors: string[] = [];
+  private readonly seenRejected = new Set<string>();
+  private readonly id: string | null;
 
-  const check = async (source: SourceName, file: string, cached: boolean, want: Want): Promise<Found | null> => {
+  constructor(
+    private readonly mod: InventoryModule,
+    private readonly opts: ResolveOptions,
+  ) {
+    this.id = mod.build_id;
+  }
+
+  /** The first source, in the ladder's order, with a file for `want`. */
+  async walk(want: Want): Promise<Found | null> {
+    for (const source of this.opts.order ?? DEFAULT_ORDER) {
+      const f = await this.trySource(source, want);
+      if (f) return f;
+    }
+    return null;
+  }
+
+  private async trySource(source: SourceName, want: Want): Promise<Found | null> {
+    const kind: StoreKind = want === "binary" ? "executable" : "debuginfo";
+    switch (source) {
+      case "exe":
+        return this.fromExe(want);
+      case "sysroot":
+        return this.fromRoot(source, this.opts.sysroot, want);
+      case "host":
+        if (want !== "binary" && this.opts.hostDebugFiles === false) return null;
+        return this.fromRoot(source, this.opts.hostRoot ?? "/", want);
+      case "image":
+        return this.fromImage(kind, want);
+      case "symbol_store":
+        return this.fromSymbolStore(kind, want);
+      case "debuginfod":
+        return this.fromDebuginfod(kind, want);
+    }
+  }
+
+  /** A candidate, used when its build-id is the module's and it has what is wanted; another build is remembered as rejected. */
+  private async check(source: SourceName, file: string, cached: boolean, want: Want): Promise<Found | null> {
     let desc: ElfDescription;
     try {
       desc = await describeElf(file);
     } catch (e: unknown) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ENOTDIR") errors.push(`${source}: ${file}: ${toError(e).message}`);
+      if (code !== "ENOENT" && code !== "ENOTDIR") this.errors.push(`${source}: ${file}: ${toError(e).message}`);
       return null;
     }
-    if (id !== null && desc.buildId !== id) {
+    if (this.id !== null && desc.buildId !== this.id) {
       const real = await fs.realpath(file).catch(() => file);
-      if (!seenRejected.has(real)) {
-        seenRejected.add(real);
-        rejected.push({ source, file, build_id: desc.buildId });
+      if (!this.seenRejected.has(real)) {
+        this.seenRejected.add(real);
+        this.rejected.push({ source, file, build_id: desc.buildId });
       }
       return null;
     }
     if (want === "binary" ? !desc.hasCode : !desc.hasDebugInfo) return null;
     return { desc, source, cached };
-  };
+  }
 
-  const fromCache = async (source: SourceName, kind: StoreKind, fetchTo: (tmp: string) => Promise<boolean>, want: Want) => {
-    if (!opts.cache || id === null) return null;
+  /** A remote source's file through the symbol cache (fetched into it on a miss). */
+  private async fromCache(source: SourceName, kind: StoreKind, fetchTo: (tmp: string) => Promise<boolean>, want: Want): Promise<Found | null> {
+    if (!this.opts.cache || this.id === null) return null;
     try {
-      const got = await opts.cache.getOrFetch(`${source}/${id}/${kind}`, fetchTo);
-      return got ? await check(source, got.file, true, want) : null;
+      const got = await this.opts.cache.getOrFetch(`${source}/${this.id}/${kind}`, fetchTo);
+      return got ? await this.check(source, got.file, true, want) : null;
     } catch (e: unknown) {
-      if (opts.signal?.aborted) throw e;
-      errors.push(`${source}: ${toError(e).message}`);
+      if (this.opts.signal?.aborted) throw e;
+      this.errors.push(`${source}: ${toError(e).message}`);
       return null;
     }
-  };
+  }
 
-  const trySource = async (source: SourceName, want: Want): Promise<Found | null> => {
-    const kind: StoreKind = want === "binary" ? "executable" : "debuginfo";
-    switch (source) {
-      case "exe": {
-        if (!mod.executable || !opts.exe) return null;
-        if (id === null) {
-          // Nothing to verify against: the operator's explicit file is trusted, and said so.
-          try {
-            const desc = await describeElf(opts.exe);
-            return (want === "binary" ? desc.hasCode : desc.hasDebugInfo) ? { desc, source, cached: false } : null;
-          } catch (e: unknown) {
-            errors.push(`exe: ${opts.exe}: ${toError(e).message}`);
-            return null;
-          }
-        }
-        return check(source, opts.exe, false, want);
-      }
-      case "sysroot":
-      case "host": {
-        const root = source === "sysroot" ? opts.sysroot : hostRoot;
-        if (!root || id === null) return null;
-        if (source === "host" && want !== "binary" && opts.hostDebugFiles === false) return null;
-        const paths = want === "binary" ? pathAliases(mod.path) : [debugLinkPath(id), `/usr/lib/debug${mod.path}.debug`];
-        for (const p of paths) {
-          const real = await resolveInRoot(root, p);
-          if (!real) continue;
-          const f = await check(source, real, false, want);
-          if (f) return f;
-        }
+  private async fromExe(want: Want): Promise<Found | null> {
+    const exe = this.opts.exe;
+    if (!this.mod.executable || !exe) return null;
+    if (this.id === null) {
+      // Nothing to verify against: the operator's explicit file is trusted, and said so.
+      try {
+        const desc = await describeElf(exe);
+        return (want === "binary" ? desc.hasCode : desc.hasDebugInfo) ? { desc, source: "exe", cached: false } : null;
+      } catch (e: unknown) {
+        this.errors.push(`exe: ${exe}: ${toError(e).message}`);
         return null;
       }
-      case "image": {
-        const f = id === null ? undefined : opts.image?.byBuildId.get(id)?.[kind];
-        if (!f) return null;
-        const found = await check(source, f.file, f.cached, want);
-        return found ? { ...found, layer: f.layer } : null;
-      }
-      case "symbol_store": {
-        const store = opts.store;
-        if (!store || id === null) return null;
-        const local = store.localPath(id, kind);
-        if (local) return check(source, local, false, want);
-        return fromCache(source, kind, (tmp) => store.fetchTo(id, kind, tmp, opts.signal, opts.cache?.maxBytes), want);
-      }
-      case "debuginfod": {
-        const urls = opts.debuginfodUrls ?? [];
-        if (urls.length === 0 || id === null) return null;
-        return fromCache(
-          source,
-          kind,
-          async (tmp) => {
-            const r = await debuginfodFetch(urls, id, kind, tmp, {
-              ...(opts.fetch ? { fetch: opts.fetch } : {}),
-              ...(opts.signal ? { signal: opts.signal } : {}),
-              ...(opts.debuginfodTimeoutMs ? { timeoutMs: opts.debuginfodTimeoutMs } : {}),
-              ...(opts.cache ? { maxBytes: opts.cache.maxBytes } : {}),
-            });
-            errors.push(...r.errors.map((m) => `debuginfod: ${m}`));
-            return r.url !== null;
-          },
-          want,
-        );
-      }
     }
-  };
+    return this.check("exe", exe, false, want);
+  }
 
-  const walk = async (want: Want): Promise<Found | null> => {
-    for (const source of order) {
-      const f = await trySource(source, want);
+  /** The module's paths (or its debug files' paths) inside a root: the sysroot or this machine's. */
+  private async fromRoot(source: "sysroot" | "host", root: string | null | undefined, want: Want): Promise<Found | null> {
+    const id = this.id;
+    if (!root || id === null) return null;
+    const paths = want === "binary" ? pathAliases(this.mod.path) : [debugLinkPath(id), `/usr/lib/debug${this.mod.path}.debug`];
+    for (const p of paths) {
+      const real = await resolveInRoot(root, p);
+      if (!real) continue;
+      const f = await this.check(source, real, false, want);
       if (f) return f;
     }
     return null;
-  };
+  }
 
-  const binary = await walk("binary");
-  const debug = binary?.desc.hasDebugInfo ? null : await walk("debug");
+  private async fromImage(kind: StoreKind, want: Want): Promise<Found | null> {
+    const f = this.id === null ? undefined : this.opts.image?.byBuildId.get(this.id)?.[kind];
+    if (!f) return null;
+    const found = await this.check("image", f.file, f.cached, want);
+    return found ? { ...found, layer: f.layer } : null;
+  }
+
+  private async fromSymbolStore(kind: StoreKind, want: Want): Promise<Found | null> {
+    const { store, signal, cache } = this.opts;
+    const id = this.id;
+    if (!store || id === null) return null;
+    const local = store.localPath(id, kind);
+    if (local) return this.check("symbol_store", local, false, want);
+    return this.fromCache("symbol_store", kind, (tmp) => store.fetchTo(id, kind, tmp, signal, cache?.maxBytes), want);
+  }
+
+  private async fromDebuginfod(kind: StoreKind, want: Want): Promise<Found | null> {
+    const opts = this.opts;
+    const urls = opts.debuginfodUrls ?? [];
+    const id = this.id;
+    if (urls.length === 0 || id === null) return null;
+    return this.fromCache(
+      "debuginfod",
+      kind,
+      async (tmp) => {
+        const r = await debuginfodFetch(urls, id, kind, tmp, {
+          ...(opts.fetch ? { fetch: opts.fetch } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(opts.debuginfodTimeoutMs ? { timeoutMs: opts.debuginfodTimeoutMs } : {}),
+          ...(opts.cache ? { maxBytes: opts.cache.maxBytes } : {}),
+        });
+        this.errors.push(...r.errors.map((m) => `debuginfod: ${m}`));
+        return r.url !== null;
+      },
+      want,
+    );
+  }
+}
+
+/** The module as resolved from what the walk found: status, files, what gdb can name, the image's layers. */
+function resolvedFrom(mod: InventoryModule, opts: ResolveOptions, lookup: ModuleLookup, binary: Found | null, debug: Found | null): ResolvedModule {
+  const { rejected, errors } = lookup;
   const primary = binary ?? debug;
   const symbols: ResolvedModule["symbols"] =
     binary?.desc.hasDebugInfo || debug ? "dwarf" : binary?.desc.hasSymtab ? "symtab" : binary ? "dynsym" : "none";
@@ -292,11 +324,23 @@ export async function resolveModule(mod: InventoryModule, opts: ResolveOptions):
     soname: binary?.desc.soname ?? null,
     rejected,
     errors,
-    ...(primary && id === null ? { unverified: true } : {}),
+    ...(primary && mod.build_id === null ? { unverified: true } : {}),
     ...(opts.image && (primary?.source === "image" || debug?.source === "image")
       ? { image: { reference: opts.image.reference, layer: primary?.source === "image" ? (primary.layer ?? null) : null, debug_layer: debug?.source === "image" ? (debug.layer ?? null) : null } }
       : {}),
   };
+}
+
+/** Walks the ladder for one module. Never throws for a source's failure: it lands in `errors`. */
+export async function resolveModule(mod: InventoryModule, opts: ResolveOptions): Promise<ResolvedModule> {
+  if (mod.invalid !== undefined) {
+    // Never a lookup key: its path would name files outside every source root.
+    return { ...mod, status: "invalid", source: null, file: null, cached: false, debug: null, symbols: "none", soname: null, rejected: [], errors: [mod.invalid] };
+  }
+  const lookup = new ModuleLookup(mod, opts);
+  const binary = await lookup.walk("binary");
+  const debug = binary?.desc.hasDebugInfo ? null : await lookup.walk("debug");
+  return resolvedFrom(mod, opts, lookup, binary, debug);
 }
 
 /** Resolves every module of an inventory, a few at a time. */
