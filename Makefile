@@ -24,9 +24,11 @@ typecheck: deps
 	npx tsc --noEmit -p tsconfig.json
 
 # eslint (eslint.config.js: floating promises, type-only imports, throws of
-# non-Errors).
+# non-Errors) and prettier (.prettierrc.json): `npx prettier --write "**/*.ts"`
+# fixes what the second complains about.
 lint: deps
 	npx eslint .
+	npx prettier --check "**/*.ts"
 
 # Compiles the crash programs in fixtures/ and crashes them into real cores
 # under build/fixtures/ (skipped when up to date); the Debian bullseye root

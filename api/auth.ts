@@ -51,7 +51,8 @@ export function createAuthenticator(sets: TokenSets, lookup?: (token: string) =>
       if (token === undefined || token === "") throw new ApiError(401, "unauthorized", "missing credentials: send Authorization: Bearer <token>", { headers: challenge });
       const role = await roleOf(token);
       if (role === null) throw new ApiError(401, "unauthorized", "unknown token", { headers: challenge });
-      if (!allowed.includes(role)) throw new ApiError(403, "forbidden", `a ${role} token cannot do this (needs ${allowed.map((r) => `${r === "agent" ? "an" : "a"} ${r} token`).join(" or ")})`);
+      if (!allowed.includes(role))
+        throw new ApiError(403, "forbidden", `a ${role} token cannot do this (needs ${allowed.map((r) => `${r === "agent" ? "an" : "a"} ${r} token`).join(" or ")})`);
       return role;
     },
   };

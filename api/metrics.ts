@@ -17,10 +17,25 @@ export function createApiMetrics(pending: () => Promise<number>): ApiMetrics {
   client.collectDefaultMetrics({ register: registry, prefix: "coresight_api_process_" });
   return {
     registry,
-    reports: new client.Counter({ name: "coresight_api_reports_total", help: "Reports accepted, by outcome (created, duplicate)", labelNames: ["outcome"] as const, registers: [registry] }),
+    reports: new client.Counter({
+      name: "coresight_api_reports_total",
+      help: "Reports accepted, by outcome (created, duplicate)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
     rejected: new client.Counter({ name: "coresight_api_rejected_total", help: "Requests answered with a 4xx, by status", labelNames: ["status"] as const, registers: [registry] }),
-    results: new client.Counter({ name: "coresight_api_results_total", help: "Worker PUTs, by status and outcome", labelNames: ["status", "outcome"] as const, registers: [registry] }),
-    published: new client.Counter({ name: "coresight_api_outbox_published_total", help: "Outbox rows published to JetStream", labelNames: ["duplicate"] as const, registers: [registry] }),
+    results: new client.Counter({
+      name: "coresight_api_results_total",
+      help: "Worker PUTs, by status and outcome",
+      labelNames: ["status", "outcome"] as const,
+      registers: [registry],
+    }),
+    published: new client.Counter({
+      name: "coresight_api_outbox_published_total",
+      help: "Outbox rows published to JetStream",
+      labelNames: ["duplicate"] as const,
+      registers: [registry],
+    }),
     publishFailures: new client.Counter({ name: "coresight_api_outbox_publish_failures_total", help: "Failed outbox publish attempts", registers: [registry] }),
     outboxPending: new client.Gauge({
       name: "coresight_api_outbox_pending",

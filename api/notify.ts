@@ -101,7 +101,11 @@ export function startNotifier(opts: { db: Db; config: ApiConfig["notify"]; logge
     } catch (e: unknown) {
       // fetch's own message can quote the URL: keep only our text or the cause's code.
       const err = toError(e);
-      const why = /^(slack|wecom) answered/.test(err.message) ? err.message : err.name === "TimeoutError" ? "timed out" : `request failed (${String((err.cause as { code?: unknown } | undefined)?.code ?? err.name)})`;
+      const why = /^(slack|wecom) answered/.test(err.message)
+        ? err.message
+        : err.name === "TimeoutError"
+          ? "timed out"
+          : `request failed (${String((err.cause as { code?: unknown } | undefined)?.code ?? err.name)})`;
       if (row.attempts + 1 >= MAX_ATTEMPTS) {
         await markNotified(opts.db.kysely, row.id, now());
         log.error({ ...fields, attempts: row.attempts + 1, err: why }, "notification given up");

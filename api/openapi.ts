@@ -20,7 +20,24 @@ function schemaOf(schema: z.ZodType, io: "input" | "output"): Json {
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (name: string, description: string) => ({ description, content: { "application/json": { schema: ref(name) } } });
 const errors = (...codes: number[]) =>
-  Object.fromEntries(codes.map((c) => [String(c), json("Error", { 400: "invalid request: the message names the field", 401: "no or unknown token", 403: "a token of another role", 404: "not found", 409: "a result is already stored", 413: "body too large", 415: "unsupported content type", 503: "not stored; try again" }[c] ?? "error")]));
+  Object.fromEntries(
+    codes.map((c) => [
+      String(c),
+      json(
+        "Error",
+        {
+          400: "invalid request: the message names the field",
+          401: "no or unknown token",
+          403: "a token of another role",
+          404: "not found",
+          409: "a result is already stored",
+          413: "body too large",
+          415: "unsupported content type",
+          503: "not stored; try again",
+        }[c] ?? "error",
+      ),
+    ]),
+  );
 
 function queryParameters(schema: z.ZodObject): Json[] {
   const props = (schemaOf(schema, "input").properties ?? {}) as Record<string, Json>;
@@ -37,7 +54,11 @@ export function openApiDocument(): Json {
       "Structured mode (application/json, application/cloudevents+json) or binary mode (ce-* headers, data as the body). Agent token in Authorization: Bearer, or the body's top-level `token` when the header is absent. The answer is sent only after the report is committed.",
     security: [{ agentToken: [] }],
     requestBody: { required: true, content: { "application/json": { schema: ref("CoreDogEvent") }, "application/cloudevents+json": { schema: ref("CoreDogEvent") } } },
-    responses: { "202": json("Accepted", "committed and queued"), "200": json("Accepted", "the same report again: same ids, nothing new"), ...errors(400, 401, 403, 413, 415, 503) },
+    responses: {
+      "202": json("Accepted", "committed and queued"),
+      "200": json("Accepted", "the same report again: same ids, nothing new"),
+      ...errors(400, 401, 403, 413, 415, 503),
+    },
   };
   const readers = [{ workerToken: [] }, { readToken: [] }];
   return {
@@ -70,11 +91,22 @@ export function openApiDocument(): Json {
       "/": { post: { ...ingest, operationId: "ingestAtRoot", description: `${ingest.description} CoreDog posts to its configured apiUrl, the API root.` } },
       "/api/v1/events": { post: { ...ingest, operationId: "ingest" } },
       "/api/v1/analyses": {
-        get: { operationId: "listAnalyses", summary: "Analyses, newest first", security: readers, parameters: queryParameters(S.AnalysisQuerySchema), responses: { "200": json("AnalysisPage", "a page"), ...errors(400, 401, 403) } },
+        get: {
+          operationId: "listAnalyses",
+          summary: "Analyses, newest first",
+          security: readers,
+          parameters: queryParameters(S.AnalysisQuerySchema),
+          responses: { "200": json("AnalysisPage", "a page"), ...errors(400, 401, 403) },
+        },
       },
       "/api/v1/analyses/{id}": {
         parameters: [idParam],
-        get: { operationId: "getAnalysis", summary: "An analysis with its coredump and result", security: readers, responses: { "200": json("Analysis", "the analysis"), ...errors(401, 403, 404) } },
+        get: {
+          operationId: "getAnalysis",
+          summary: "An analysis with its coredump and result",
+          security: readers,
+          responses: { "200": json("Analysis", "the analysis"), ...errors(401, 403, 404) },
+        },
         put: {
           operationId: "storeResult",
           summary: "The worker stores a result or a running status (docs/api.md, result contract)",
@@ -85,10 +117,21 @@ export function openApiDocument(): Json {
       },
       "/api/v1/analyses/{id}/reprocess": {
         parameters: [idParam],
-        post: { operationId: "reprocess", summary: "Queue the analysis again through the outbox", security: [{ workerToken: [] }], responses: { "202": json("Accepted", "queued again"), ...errors(401, 403, 404) } },
+        post: {
+          operationId: "reprocess",
+          summary: "Queue the analysis again through the outbox",
+          security: [{ workerToken: [] }],
+          responses: { "202": json("Accepted", "queued again"), ...errors(401, 403, 404) },
+        },
       },
       "/api/v1/groups": {
-        get: { operationId: "listGroups", summary: "Crash groups, most recently seen first", security: readers, parameters: queryParameters(S.GroupQuerySchema), responses: { "200": json("GroupPage", "a page"), ...errors(400, 401, 403) } },
+        get: {
+          operationId: "listGroups",
+          summary: "Crash groups, most recently seen first",
+          security: readers,
+          parameters: queryParameters(S.GroupQuerySchema),
+          responses: { "200": json("GroupPage", "a page"), ...errors(400, 401, 403) },
+        },
       },
       "/api/v1/groups/{hash}": {
         parameters: [hashParam],
@@ -101,7 +144,14 @@ export function openApiDocument(): Json {
           responses: { "200": json("GroupDetail", "the group"), ...errors(400, 401, 403, 404) },
         },
       },
-      "/api/v1/health": { get: { operationId: "health", summary: "Database and NATS reachable", security: [], responses: { "200": json("Health", "all fine"), "503": json("Health", "the failing part says why") } } },
+      "/api/v1/health": {
+        get: {
+          operationId: "health",
+          summary: "Database and NATS reachable",
+          security: [],
+          responses: { "200": json("Health", "all fine"), "503": json("Health", "the failing part says why") },
+        },
+      },
       "/api/v1/openapi.json": { get: { operationId: "openapi", summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1" } } } },
       "/metrics": { get: { operationId: "metrics", summary: "Prometheus metrics", security: [], responses: { "200": { description: "text exposition format" } } } },
     },

@@ -46,13 +46,7 @@ const BATCH = 100;
 const POLL_MS = 1000;
 const MAX_BACKOFF_MS = 10_000;
 
-export function startPublisher(opts: {
-  db: Db;
-  config: Pick<ApiConfig, "nats" | "publishTimeoutMs">;
-  logger: Logger;
-  metrics: ApiMetrics;
-  now?: () => string;
-}): Publisher {
+export function startPublisher(opts: { db: Db; config: Pick<ApiConfig, "nats" | "publishTimeoutMs">; logger: Logger; metrics: ApiMetrics; now?: () => string }): Publisher {
   const { db, config, metrics } = opts;
   const log = opts.logger.child({ component: "outbox" });
   const now = opts.now ?? (() => new Date().toISOString());

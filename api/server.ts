@@ -25,18 +25,7 @@ import type { Logger } from "../lib/log.js";
 import { ResultDocumentSchema, EventContextSchema } from "../lib/results/document.js";
 import { bearerToken, type Authenticator, type Role } from "./auth.js";
 import type { Db } from "./db/connect.js";
-import {
-  acceptReport,
-  getAnalysis,
-  getGroup,
-  listAnalyses,
-  listGroups,
-  requeueAnalysis,
-  setResolved,
-  storeResult,
-  type AnalysisCursor,
-  type StoreOutcome,
-} from "./db/queries.js";
+import { acceptReport, getAnalysis, getGroup, listAnalyses, listGroups, requeueAnalysis, setResolved, storeResult, type AnalysisCursor, type StoreOutcome } from "./db/queries.js";
 import type { NewCoredump, NotificationKind } from "./db/schema.js";
 import { ApiError } from "./errors.js";
 import { cloudEventOf, coredumpOf, queuedEvent, validateReport } from "./ingest.js";
@@ -111,7 +100,6 @@ function zodFail(e: z.ZodError): ApiError {
 }
 
 const RunningSchema = RunningStatusSchema.extend({ event: EventContextSchema.nullish() });
-
 
 function encodeCursor(v: unknown): string {
   return Buffer.from(JSON.stringify(v)).toString("base64url");
@@ -327,7 +315,11 @@ export function createRequestHandler(deps: ServerDeps): (req: http.IncomingMessa
    * it allows (anything else is a 405 with Allow), and the handler, which
    * answers and names the route for the request metric.
    */
-  const routes: Array<{ path: string | RegExp; allow: string; handle: (req: http.IncomingMessage, res: http.ServerResponse, ctx: { url: URL; method: string; param: string }) => Promise<string> }> = [
+  const routes: Array<{
+    path: string | RegExp;
+    allow: string;
+    handle: (req: http.IncomingMessage, res: http.ServerResponse, ctx: { url: URL; method: string; param: string }) => Promise<string>;
+  }> = [
     { path: "/", allow: "GET,POST", handle: async (req, res) => (await ingest(req, res), "ingest") },
     { path: "/api/v1/events", allow: "POST", handle: async (req, res) => (await ingest(req, res), "ingest") },
     { path: "/api/v1/health", allow: "GET", handle: async (_req, res) => (await health(res), "health") },

@@ -14,21 +14,13 @@ import { type BenchTable, median } from "./table.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const RUNS = 3;
-const CORES = [
-  "null-deref",
-  "null-deref-o2",
-  "abort-assert",
-  "cxx-uncaught",
-  "div-zero",
-  "builtin-trap",
-  "sigbus",
-  "multithread",
-  "stack-overflow",
-  "stripped",
-  "rust-panic",
-];
+const CORES = ["null-deref", "null-deref-o2", "abort-assert", "cxx-uncaught", "div-zero", "builtin-trap", "sigbus", "multithread", "stack-overflow", "stripped", "rust-panic"];
 
-async function measure(core: string, exe: string | null, extra: { debugFileDirectories?: string[] } = {}): Promise<{ total: number; gdb: number; decompress: number; status: string }> {
+async function measure(
+  core: string,
+  exe: string | null,
+  extra: { debugFileDirectories?: string[] } = {},
+): Promise<{ total: number; gdb: number; decompress: number; status: string }> {
   const totals: number[] = [];
   const gdbs: number[] = [];
   const decompress: number[] = [];
@@ -68,17 +60,7 @@ export default async function benchAnalyze(): Promise<BenchTable> {
       const bare = await measure(input.core, input.exe, { debugFileDirectories: [noDebug] });
       sumTotal += m.total;
       sumGdb += m.gdb;
-      rows.push([
-        input.label,
-        `${(size / 1024).toFixed(0)} KiB`,
-        m.total,
-        m.gdb,
-        `${((100 * m.gdb) / m.total).toFixed(0)} %`,
-        m.total - m.gdb,
-        m.decompress,
-        bare.gdb,
-        m.status,
-      ]);
+      rows.push([input.label, `${(size / 1024).toFixed(0)} KiB`, m.total, m.gdb, `${((100 * m.gdb) / m.total).toFixed(0)} %`, m.total - m.gdb, m.decompress, bare.gdb, m.status]);
     }
     rows.push(["overall", "", sumTotal, sumGdb, `${((100 * sumGdb) / sumTotal).toFixed(0)} %`, sumTotal - sumGdb, "", "", ""]);
   } finally {

@@ -49,7 +49,13 @@ interface Store {
 /** s3rver in its own process (dev/s3.ts), read through the worker's own client (makeS3Client), not the test one. */
 async function startStore(dir: string): Promise<Store> {
   const server = await startS3Server({ dir });
-  const client = (await makeS3Client({ endpoint: server.endpoint, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, forcePathStyle: true }))!;
+  const client = (await makeS3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    accessKeyId: server.accessKeyId,
+    secretAccessKey: server.secretAccessKey,
+    forcePathStyle: true,
+  }))!;
   return {
     endpoint: server.endpoint,
     client,
@@ -163,7 +169,14 @@ async function plainServerRows(work: string, jobDir: string, sizes: number[]): P
       rows.push([`plain server: downloadDump, md5 verified`, label, m, mbps(size, m), (c / m).toFixed(2), "-"]);
       if (size === sizes.at(-1)) {
         rss = await childDownload({ DIR: jobDir, MD5: md5, MODE: "url", DUMP_URL: server.url });
-        rows.push([`plain server: separate process, md5`, label, rss.ms / 1000, mbps(size, rss.ms / 1000), (c / (rss.ms / 1000)).toFixed(2), `${(rss.peakKb / 1024).toFixed(0)} (${(rss.beforeKb / 1024).toFixed(0)} after imports)`]);
+        rows.push([
+          `plain server: separate process, md5`,
+          label,
+          rss.ms / 1000,
+          mbps(size, rss.ms / 1000),
+          (c / (rss.ms / 1000)).toFixed(2),
+          `${(rss.peakKb / 1024).toFixed(0)} (${(rss.beforeKb / 1024).toFixed(0)} after imports)`,
+        ]);
       }
     } finally {
       server.stop();

@@ -32,7 +32,11 @@ export default async function benchImage(): Promise<BenchTable> {
     await fs.mkdir(path.join(app, "usr/lib/debug/app"), { recursive: true });
     await fs.copyFile(path.join(B, "crash.stripped"), path.join(app, "app/crash"));
     await fs.copyFile(path.join(B, "crash.debug"), path.join(app, "usr/lib/debug/app/crash.debug"));
-    const base: TestLayer = { blob: await fs.readFile(path.join(B, "base.tar.zst")), mediaType: "application/vnd.oci.image.layer.v1.tar+zstd", diffId: sha256(await fs.readFile(path.join(B, "base.tar"))) };
+    const base: TestLayer = {
+      blob: await fs.readFile(path.join(B, "base.tar.zst")),
+      mediaType: "application/vnd.oci.image.layer.v1.tar+zstd",
+      diffId: sha256(await fs.readFile(path.join(B, "base.tar"))),
+    };
     const layers = [base, gzipLayer(tarOf(app))];
     await pushImage(reg, "bench/crash", "1", layers);
     const ref = `${reg.host}/bench/crash:1`;
@@ -76,7 +80,15 @@ export default async function benchImage(): Promise<BenchTable> {
     const mb = (n: number) => (n / 1e6).toFixed(1);
     const rows = scenarios.map(([name], k) => {
       const st: ImageStats | null = last[k]!.stats;
-      return [name, median(times[k]!), k === 0 ? 0 : median(times[k]!) - hostMs, st ? median(sourceMs[k]!) : "-", st ? mb(st.pulledBytes) : "-", st ? `${st.layersOpened}` : "-", `${last[k]!.named}/${last[k]!.total}`];
+      return [
+        name,
+        median(times[k]!),
+        k === 0 ? 0 : median(times[k]!) - hostMs,
+        st ? median(sourceMs[k]!) : "-",
+        st ? mb(st.pulledBytes) : "-",
+        st ? `${st.layersOpened}` : "-",
+        `${last[k]!.named}/${last[k]!.total}`,
+      ];
     });
     return {
       title: "Image symbol source: extra time per analysis, bytes pulled",

@@ -50,7 +50,9 @@ export function synthesize(targetBytes: number): { text: string; frames: number;
     const lines = [`Thread ${threads} (Thread 0x7f3c${(0x9a7fd740 + threads * 4096).toString(16)} (LWP ${4242 + threads}) "worker-${threads % 64}"):`];
     const depth = 8 + Math.floor(rnd() * 40);
     for (let i = 0; i < depth; i++) {
-      const addr = `0x00007f3c${Math.floor(rnd() * 0xffffffff).toString(16).padStart(8, "0")}`;
+      const addr = `0x00007f3c${Math.floor(rnd() * 0xffffffff)
+        .toString(16)
+        .padStart(8, "0")}`;
       const r = rnd();
       const num = `#${i}`.padEnd(4);
       if (r < 0.15) {
@@ -129,7 +131,7 @@ export default async function benchParser(): Promise<BenchTable> {
   const patho: Array<[string, string]> = [
     ["1 MB of '(' in a frame line", `#0  0x1 in f ${"(".repeat(MB)}\n#1  0x2 in g () at g.c:1\n`],
     ["1 MB of '{' in arguments", `#0  0x1 in f (${"{".repeat(MB)}) at f.c:1\n`],
-    ['1 MB of \'"\' in arguments', `#0  0x1 in f (${'"'.repeat(MB)}\n`],
+    ["1 MB of '\"' in arguments", `#0  0x1 in f (${'"'.repeat(MB)}\n`],
     ["1 MB thread header", `Thread 1 (${"(LWP 1) ".repeat(MB / 8)}\n#0  0x1 in f ()\n`],
     ["1 MB of '(' wrapped over 16 lines", `#0  0x1 in f (\n${`    ${"(".repeat(MB / 16)}\n`.repeat(16)}`],
   ];
@@ -138,7 +140,9 @@ export default async function benchParser(): Promise<BenchTable> {
     const full = bestOf(3, () => parseBacktrace(text)).ms;
     const halfMs = bestOf(3, () => parseBacktrace(half)).ms;
     rows.push([label, (text.length / MB).toFixed(1), "", "", full.toFixed(1), (text.length / MB / (full / 1000)).toFixed(1), "", "", ""]);
-    notes.push(`${label}: ${halfMs.toFixed(1)} ms for half the input, ${full.toFixed(1)} ms for all of it (ratio ${(full / Math.max(halfMs, 0.01)).toFixed(1)}; quadratic would be ~4).`);
+    notes.push(
+      `${label}: ${halfMs.toFixed(1)} ms for half the input, ${full.toFixed(1)} ms for all of it (ratio ${(full / Math.max(halfMs, 0.01)).toFixed(1)}; quadratic would be ~4).`,
+    );
   }
 
   return {

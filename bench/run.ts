@@ -10,7 +10,6 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderTable, type BenchTable } from "./table.js";
 
-
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const benches: Array<[string, () => Promise<{ default: () => Promise<BenchTable> }>]> = [
   ["parser", () => import("./parser.js")],

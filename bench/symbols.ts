@@ -32,7 +32,6 @@ __attribute__((noinline)) int crash_here(struct item *it) { return it->value; }
 int main(int argc, char **argv) { (void)argv; printf("%d\\n", crash_here(argc > 100 ? (struct item *)&argc : NULL)); return 0; }
 `;
 
-
 async function startS3(dir: string): Promise<{ endpoint: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [path.join(root, "scripts/s3-server.mjs"), "--dir", dir, "--port", "0", "--exit-with-stdin"], {
     stdio: ["pipe", "pipe", "inherit"],
@@ -116,11 +115,13 @@ export default async function benchSymbols(): Promise<BenchTable> {
       return d;
     };
     type Once = (run: number) => Promise<{ fn: string | null; resolveMs: number | null }>;
-    const withSymbols = (symbols: (run: number) => Parameters<typeof analyzeDump>[0]["symbols"], extra: { exe?: string } = {}): Once => async (run) => {
-      let prepared: PreparedSymbols | null = null;
-      const r = await analyzeDump({ core, workDir: await jobDir(), ...extra, symbols: symbols(run), onSymbols: (p) => (prepared = p) });
-      return { fn: r.crash_frame?.function ?? null, resolveMs: (prepared as PreparedSymbols | null)?.durationMs ?? null };
-    };
+    const withSymbols =
+      (symbols: (run: number) => Parameters<typeof analyzeDump>[0]["symbols"], extra: { exe?: string } = {}): Once =>
+      async (run) => {
+        let prepared: PreparedSymbols | null = null;
+        const r = await analyzeDump({ core, workDir: await jobDir(), ...extra, symbols: symbols(run), onSymbols: (p) => (prepared = p) });
+        return { fn: r.crash_frame?.function ?? null, resolveMs: (prepared as PreparedSymbols | null)?.durationMs ?? null };
+      };
     const big = 1 << 30;
     const scenarios: Array<[string, Once]> = [
       [

@@ -31,7 +31,16 @@ async function seed(api: ApiService, template: Result, now: number): Promise<{ h
   await k.transaction().execute(async (trx) => {
     for (let g = 0; g < GROUPS; g++) {
       const hash = g.toString(16).padStart(16, "0");
-      await trx.insertInto("crash_group").values({ signature_hash: hash, signature_text: `crash_${g} | main`, frames_json: JSON.stringify([`crash_${g}`, "main"]), created_at: at(ANALYSES), resolved_at: g % 10 === 0 ? at(ANALYSES / 2) : null }).execute();
+      await trx
+        .insertInto("crash_group")
+        .values({
+          signature_hash: hash,
+          signature_text: `crash_${g} | main`,
+          frames_json: JSON.stringify([`crash_${g}`, "main"]),
+          created_at: at(ANALYSES),
+          resolved_at: g % 10 === 0 ? at(ANALYSES / 2) : null,
+        })
+        .execute();
     }
     for (let i = 0; i < ANALYSES; i++) {
       // Skewed like production: a few groups hold most occurrences.
@@ -40,13 +49,51 @@ async function seed(api: ApiService, template: Result, now: number): Promise<{ h
       const received = at(i);
       const { id } = await trx
         .insertInto("coredump")
-        .values({ received_at: received, event_id: `coredog-${i}`, event_source: "coredog-agent", file_url: `s3://dumps/core.${i}`, file_name: `core.${i}`, executable_path: "/app/crash", file_size: 1024, md5: null, image: `registry/app:${i % 10}`, pod: `app-${i % 300}`, namespace: `ns-${i % 5}`, node: `node-${i % 7}`, timestamp: received })
+        .values({
+          received_at: received,
+          event_id: `coredog-${i}`,
+          event_source: "coredog-agent",
+          file_url: `s3://dumps/core.${i}`,
+          file_name: `core.${i}`,
+          executable_path: "/app/crash",
+          file_size: 1024,
+          md5: null,
+          image: `registry/app:${i % 10}`,
+          pod: `app-${i % 300}`,
+          namespace: `ns-${i % 5}`,
+          node: `node-${i % 7}`,
+          timestamp: received,
+        })
         .returning("id")
         .executeTakeFirstOrThrow();
-      const doc = { ...template, signature: { text: `crash_${g} | main`, hash, frames: [`crash_${g}`, "main"] }, analysis_id: `a-${i}`, attempt: 1, worker_id: "bench:1", event: null };
+      const doc = {
+        ...template,
+        signature: { text: `crash_${g} | main`, hash, frames: [`crash_${g}`, "main"] },
+        analysis_id: `a-${i}`,
+        attempt: 1,
+        worker_id: "bench:1",
+        event: null,
+      };
       await trx
         .insertInto("analysis")
-        .values({ analysis_id: `a-${i}`, coredump_id: id, status: "completed", created_at: received, updated_at: received, started_at: received, completed_at: received, event_json: "null", result_json: JSON.stringify(doc), signature_hash: hash, signature_text: doc.signature.text, quality: template.quality, error_code: null, signal_name: template.signal?.name ?? null, attempt: 1, worker_id: "bench:1" })
+        .values({
+          analysis_id: `a-${i}`,
+          coredump_id: id,
+          status: "completed",
+          created_at: received,
+          updated_at: received,
+          started_at: received,
+          completed_at: received,
+          event_json: "null",
+          result_json: JSON.stringify(doc),
+          signature_hash: hash,
+          signature_text: doc.signature.text,
+          quality: template.quality,
+          error_code: null,
+          signal_name: template.signal?.name ?? null,
+          attempt: 1,
+          worker_id: "bench:1",
+        })
         .execute();
     }
   });

@@ -207,18 +207,23 @@ async function main(): Promise<number> {
         `${pad(r.fileName ?? path.basename(r.file), 30)} ${pad(signal, 22)} ${pad(where, 44)} ${pad(d.signature?.hash ?? "-", 16)} ${(jobSeconds.get(r.analysisId) ?? 0).toFixed(2)}`,
       );
     }
-    const groups = (await getJson(`${apiUrl}/api/v1/groups?limit=100`)).body as { items: Array<{ signature_hash: string; state: string; count: number; distinct: { pods: number }; signature_text: string }> };
+    const groups = (await getJson(`${apiUrl}/api/v1/groups?limit=100`)).body as {
+      items: Array<{ signature_hash: string; state: string; count: number; distinct: { pods: number }; signature_text: string }>;
+    };
     say("");
     say(`crash groups (GET ${apiUrl}/api/v1/groups):`);
     say(`${pad("signature hash", 17)} ${pad("state", 9)} ${pad("count", 6)} ${pad("pods", 5)} signature`);
     say("-".repeat(124));
-    for (const g of groups.items) say(`${pad(g.signature_hash, 17)} ${pad(g.state, 9)} ${pad(String(g.count), 6)} ${pad(String(g.distinct.pods), 5)} ${g.signature_text.slice(0, 84)}`);
+    for (const g of groups.items)
+      say(`${pad(g.signature_hash, 17)} ${pad(g.state, 9)} ${pad(String(g.count), 6)} ${pad(String(g.distinct.pods), 5)} ${g.signature_text.slice(0, 84)}`);
     const received = (await fsp.readFile(logFile, "utf8")).split("\n").filter((l) => l.includes('"msg":"Received coredump.uploaded"')).length;
     say("");
     say(`${replayed.length} events, ${replayed.length} results in ${wall.toFixed(1)} s; "Received coredump.uploaded" logged ${received} times`);
     say(`worker.log: ${path.relative(process.cwd(), logFile) || logFile}   (tail -f ${path.relative(process.cwd(), logFile)} | grep "Received coredump.uploaded")`);
     say(`results:    ${path.relative(process.cwd(), path.join(out, "results"))}/<analysis_id>.json`);
-    say(`crash browser: ${apiUrl}/ui/groups  (up while the demo runs; afterwards: DATABASE_URL=sqlite:demo-output/coresight.db CORESIGHT_READ_TOKENS=<token> node dist/worker/cli.js api, then http://127.0.0.1:8000/ui/groups)`);
+    say(
+      `crash browser: ${apiUrl}/ui/groups  (up while the demo runs; afterwards: DATABASE_URL=sqlite:demo-output/coresight.db CORESIGHT_READ_TOKENS=<token> node dist/worker/cli.js api, then http://127.0.0.1:8000/ui/groups)`,
+    );
     return 0;
   } finally {
     for (const [name, stop] of stops) {

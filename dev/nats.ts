@@ -33,9 +33,7 @@ export async function startNatsServer(opts: { binary?: string; dir?: string; por
     if (stderr.length < 8192) stderr += d;
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const spawnError = new Promise<never>((_, reject) =>
-    child.once("error", (e) => reject(new Error(`cannot start ${binary}: ${e.message} (Debian package nats-server)`))),
-  );
+  const spawnError = new Promise<never>((_, reject) => child.once("error", (e) => reject(new Error(`cannot start ${binary}: ${e.message} (Debian package nats-server)`))));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGTERM");
@@ -46,7 +44,15 @@ export async function startNatsServer(opts: { binary?: string; dir?: string; por
     if (ownsDir) await fs.rm(dir, { recursive: true, force: true });
   };
   try {
-    const url = await Promise.race([waitForPortsFile(dir, child.pid!, () => stderr, () => child.exitCode !== null), spawnError]);
+    const url = await Promise.race([
+      waitForPortsFile(
+        dir,
+        child.pid!,
+        () => stderr,
+        () => child.exitCode !== null,
+      ),
+      spawnError,
+    ]);
     return { url, dir, process: child, stop };
   } catch (e) {
     await stop();

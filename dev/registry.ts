@@ -49,14 +49,27 @@ export async function startRegistry(opts: { token?: { user: string; password: st
   if (opts.token) {
     const key = path.join(dir, "key.pem");
     const cert = path.join(dir, "cert.pem");
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=coresight-test-token"], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=coresight-test-token"],
+      { stdio: "ignore" },
+    );
     const der = execFileSync("openssl", ["x509", "-in", cert, "-outform", "DER"]);
     const privateKey = createPrivateKey(await fs.readFile(key));
     mint = (scope: string) => {
       const [, name, actions] = scope.split(":");
       const now = Math.floor(Date.now() / 1000);
       const header = { alg: "ES256", typ: "JWT", x5c: [der.toString("base64")] };
-      const claims = { iss: "coresight-test", sub: "tester", aud: "coresight-registry", exp: now + 600, nbf: now - 10, iat: now, jti: randomBytes(8).toString("hex"), access: [{ type: "repository", name, actions: (actions ?? "pull").split(",") }] };
+      const claims = {
+        iss: "coresight-test",
+        sub: "tester",
+        aud: "coresight-registry",
+        exp: now + 600,
+        nbf: now - 10,
+        iat: now,
+        jti: randomBytes(8).toString("hex"),
+        access: [{ type: "repository", name, actions: (actions ?? "pull").split(",") }],
+      };
       const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
       const sig = sign("sha256", Buffer.from(input), { key: privateKey, dsaEncoding: "ieee-p1363" });
       return `${input}.${b64url(sig)}`;
@@ -141,7 +154,10 @@ async function api(reg: TestRegistry, repo: string, method: string, url: string,
 
 async function pushBlob(reg: TestRegistry, repo: string, blob: Buffer): Promise<string> {
   const digest = sha256(blob);
-  const head = await fetch(`http://${reg.host}/v2/${repo}/blobs/${digest}`, { method: "HEAD", headers: reg.pushToken(repo) ? { authorization: `Bearer ${reg.pushToken(repo)}` } : {} });
+  const head = await fetch(`http://${reg.host}/v2/${repo}/blobs/${digest}`, {
+    method: "HEAD",
+    headers: reg.pushToken(repo) ? { authorization: `Bearer ${reg.pushToken(repo)}` } : {},
+  });
   if (head.status === 200) return digest;
   const start = await api(reg, repo, "POST", `/v2/${repo}/blobs/uploads/`);
   const loc = new URL(start.headers.get("location")!, `http://${reg.host}`);
@@ -175,7 +191,12 @@ export async function pushIndex(reg: TestRegistry, repo: string, tag: string, ma
     JSON.stringify({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: manifests.map((m) => ({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: m.digest, size: m.size, platform: { os: "linux", architecture: m.arch } })),
+      manifests: manifests.map((m) => ({
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: m.digest,
+        size: m.size,
+        platform: { os: "linux", architecture: m.arch },
+      })),
     }),
   );
   await api(reg, repo, "PUT", `/v2/${repo}/manifests/${tag}`, index, { "content-type": "application/vnd.oci.image.index.v1+json" });

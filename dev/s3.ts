@@ -55,14 +55,10 @@ export async function startS3Server(opts: { dir?: string } = {}): Promise<S3Test
   const ownDir = !opts.dir;
   const dir = opts.dir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), "s3rver-test-")));
   const script = path.join(repoRoot(), "scripts", "s3-server.mjs");
-  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(
-    process.execPath,
-    [script, "--dir", dir, "--port", "0", "--address", "127.0.0.1", "--exit-with-stdin"],
-    {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: process.env,
-    },
-  );
+  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(process.execPath, [script, "--dir", dir, "--port", "0", "--address", "127.0.0.1", "--exit-with-stdin"], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: process.env,
+  });
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (d: string) => {

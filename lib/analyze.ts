@@ -395,7 +395,11 @@ export function resultOf(
   if (summary.threads.length === 0) {
     const why = gdbComplaint(run);
     if (info.truncated) {
-      return failedResult("truncated_core", `core file is truncated (${info.size} of ${info.expectedSize} bytes) and gdb found no thread in it${why ? `: ${why}` : ""}`, { gdb, core, ...symbols });
+      return failedResult("truncated_core", `core file is truncated (${info.size} of ${info.expectedSize} bytes) and gdb found no thread in it${why ? `: ${why}` : ""}`, {
+        gdb,
+        core,
+        ...symbols,
+      });
     }
     const what = run.truncated ? "gdb's output was cut at the output limit before any thread" : "gdb found no thread in the core";
     return failedResult("gdb_failed", `${what}${why ? `: ${why}` : ""}`, { gdb, core, ...symbols });
@@ -453,7 +457,10 @@ function runtimeOf(text: string | undefined, panicMessage: string | null): Pick<
 /** The most telling thing gdb said when it found nothing: its in-band errors, else stderr. */
 function gdbComplaint(run: GdbRun): string {
   const errors = run.sections[ERRORS_KEY];
-  const lines = (errors ?? withoutNoise(run.stderr).text).split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = (errors ?? withoutNoise(run.stderr).text)
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   return bounded(lines.slice(0, 3).join("; "), 500);
 }
 
@@ -478,4 +485,3 @@ async function decompressTo(src: string, dest: string, kind: NonNullable<CoreFil
     throw new PermanentError("not_a_core", `could not decompress the ${kind} dump ${src}: ${err.message}`, { cause: e });
   }
 }
-

@@ -43,14 +43,17 @@ const optString = z
   .transform((v) => v ?? undefined);
 
 /** A non-negative integer that may arrive as a numeric string ("52428800"). */
-const count = z.union([
-  z.number().int().nonnegative(),
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, "expected a non-negative integer or a numeric string")
-    .transform((s) => Number(s)),
-], { error: "expected a non-negative integer or a numeric string" });
+const count = z.union(
+  [
+    z.number().int().nonnegative(),
+    z
+      .string()
+      .trim()
+      .regex(/^\d+$/, "expected a non-negative integer or a numeric string")
+      .transform((s) => Number(s)),
+  ],
+  { error: "expected a non-negative integer or a numeric string" },
+);
 
 /** A CoreSight job id: a string or a number; "" / 0 / null mean none. */
 const jobId = z
@@ -133,9 +136,7 @@ export interface EventContext {
 
 function pathOf(path: ReadonlyArray<PropertyKey>): string {
   if (path.length === 0) return "(root)";
-  return path
-    .map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`))
-    .join("");
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
 }
 
 /** One zod issue as `path: what`, the form every 4xx and invalid_event message uses. */

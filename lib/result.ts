@@ -190,9 +190,7 @@ export const ResultSchema = z.object({
     .optional(),
   modules: z.array(ModuleSchema).optional(),
   /** The crashed container's image (the event's data.image) as the `image` symbol source resolved it; digests null when it could not. */
-  image: z
-    .object({ reference: z.string(), digest: z.string().nullable(), manifest_digest: z.string().nullable(), platform: z.string().nullable() })
-    .optional(),
+  image: z.object({ reference: z.string(), digest: z.string().nullable(), manifest_digest: z.string().nullable(), platform: z.string().nullable() }).optional(),
   symbolication: z
     .object({
       found: z.number().int(),

@@ -13,9 +13,7 @@ const SHIPPED = ["lib", "worker", "api"] as const;
 
 /** Every .ts file under `dir`, relative to the repository root. */
 function sources(dir: string): string[] {
-  return (fs.readdirSync(path.join(repoRoot, dir), { recursive: true, encoding: "utf8" }) as string[])
-    .filter((f) => f.endsWith(".ts"))
-    .map((f) => path.join(dir, f));
+  return (fs.readdirSync(path.join(repoRoot, dir), { recursive: true, encoding: "utf8" }) as string[]).filter((f) => f.endsWith(".ts")).map((f) => path.join(dir, f));
 }
 
 /** The top-level folder each relative import (static, dynamic or re-export) of `file` lands in. */
@@ -27,7 +25,11 @@ function importedTops(file: string): { spec: string; top: string }[] {
 
 /** "file → spec" for each import of a file under `dir` into a folder `forbidden` says no to. */
 function violations(dir: string, forbidden: (top: string, file: string) => boolean): string[] {
-  return sources(dir).flatMap((file) => importedTops(file).filter(({ top }) => forbidden(top, file)).map(({ spec }) => `${file} → ${spec}`));
+  return sources(dir).flatMap((file) =>
+    importedTops(file)
+      .filter(({ top }) => forbidden(top, file))
+      .map(({ spec }) => `${file} → ${spec}`),
+  );
 }
 
 describe("source layout", () => {

@@ -35,10 +35,7 @@ export class UsageError extends Error {
  * `-h` for help, `--` ends the options. Unknown options (long or short), an
  * option without its value and a flag with one are a UsageError naming the option.
  */
-export function parseArgs(
-  argv: string[],
-  spec: { flags?: string[]; options?: string[] },
-): { flags: Set<string>; options: Map<string, string>; positionals: string[] } {
+export function parseArgs(argv: string[], spec: { flags?: string[]; options?: string[] }): { flags: Set<string>; options: Map<string, string>; positionals: string[] } {
   const flags = new Set<string>();
   const options = new Map<string, string>();
   const positionals: string[] = [];

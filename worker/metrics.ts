@@ -46,7 +46,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       registers: [registry],
     }),
     redeliveries: new client.Counter({ name: "coresight_worker_redeliveries_total", help: "Messages received with a delivery count above 1", registers: [registry] }),
-    settled: new client.Counter({ name: "coresight_worker_messages_settled_total", help: "Messages settled, by action (ack, nak, term)", labelNames: ["action"] as const, registers: [registry] }),
+    settled: new client.Counter({
+      name: "coresight_worker_messages_settled_total",
+      help: "Messages settled, by action (ack, nak, term)",
+      labelNames: ["action"] as const,
+      registers: [registry],
+    }),
     stageSeconds: new client.Histogram({
       name: "coresight_worker_stage_duration_seconds",
       help: "Duration of each job stage",

@@ -145,7 +145,10 @@ function createSpaceClaims(config: Config, spaceOf: (dir: string) => Promise<num
     if (size === null || size > config.maxDumpBytes) return () => undefined;
     const free = (await spaceOf(config.workDir)) - claimedBytes;
     if (size > free) {
-      log.warn({ stage: "download", file_size: size, free_bytes: Math.max(0, free), claimed_bytes: claimedBytes, work_dir: config.workDir }, "not enough free space for the dump; not downloading, the message is returned to the queue");
+      log.warn(
+        { stage: "download", file_size: size, free_bytes: Math.max(0, free), claimed_bytes: claimedBytes, work_dir: config.workDir },
+        "not enough free space for the dump; not downloading, the message is returned to the queue",
+      );
       throw new TransientError("download_failed", `not enough free space in ${config.workDir}: the dump is ${size} bytes, ${Math.max(0, free)} free`);
     }
     claimedBytes += size;
@@ -188,9 +191,7 @@ function openJob(logger: Logger, input: JobInput, announce = true): JobContext {
   }
   const log = logger.child({ analysis_id: analysisId, attempt: input.attempt });
   if (announce) {
-    const seen = ev
-      ? { event_id: ev.id, file_name: ev.data.file_name, pod: ev.data.pod_name, namespace: ev.data.pod_namespace }
-      : peek(input.data);
+    const seen = ev ? { event_id: ev.id, file_name: ev.data.file_name, pod: ev.data.pod_name, namespace: ev.data.pod_namespace } : peek(input.data);
     log.info({ ...seen, delivery_count: input.attempt }, "Received coredump.uploaded");
   }
   return { ev, analysisId, log, invalid };

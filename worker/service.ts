@@ -82,8 +82,7 @@ export async function gdbProblem(gdbPath: string): Promise<string | null> {
  * be created; whatever was opened by then is closed first.
  */
 export async function startService(config: Config, opts: { logger?: Logger; fetch?: typeof fetch; signal?: AbortSignal } = {}): Promise<Service> {
-  const logger =
-    opts.logger ?? createLogger({ level: config.logLevel, file: config.logFile, base: { pid: process.pid, host: os.hostname() } });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, file: config.logFile, base: { pid: process.pid, host: os.hostname() } });
   const metrics = createMetrics({ version: VERSION, concurrency: config.concurrency });
   const workerName = `${os.hostname()}:${process.pid}`;
   logger.info(

@@ -80,13 +80,38 @@ function decision(action: Decision["action"], row: SettleRowId): Decision {
 
 /** The rows of the settle table in docs/operations.md, one per decision `decide()` can make. */
 export const SETTLE_ROWS: ReadonlyArray<{ row: SettleRowId; when: string; settle: string; stored: string }> = [
-  { row: "stored", when: "analyzed, or the dump is permanently bad (`dump_not_found`, `not_a_core`, `too_large`, `gdb_timeout`, …)", settle: "ack, after every sink stored the result", stored: "`completed`, or `failed` + code" },
+  {
+    row: "stored",
+    when: "analyzed, or the dump is permanently bad (`dump_not_found`, `not_a_core`, `too_large`, `gdb_timeout`, …)",
+    settle: "ack, after every sink stored the result",
+    stored: "`completed`, or `failed` + code",
+  },
   { row: "invalid_event", when: "not JSON / not a valid event", settle: "**term** (never redelivered), after storing", stored: "`failed`, `invalid_event`, id `invalid-<sha256>`" },
-  { row: "transient", when: "transient failure (S3/HTTP 5xx, 429, network, API down) before delivery `NATS_MAX_DELIVER`", settle: "nak after `NATS_BACKOFF_MS[delivery-1]` (jittered; at least Retry-After)", stored: "nothing yet" },
-  { row: "store_rejected", when: "the API rejects the result (4xx other than 409) before delivery `NATS_MAX_DELIVER`", settle: "nak after the longest backoff, logged as error", stored: "nothing yet" },
+  {
+    row: "transient",
+    when: "transient failure (S3/HTTP 5xx, 429, network, API down) before delivery `NATS_MAX_DELIVER`",
+    settle: "nak after `NATS_BACKOFF_MS[delivery-1]` (jittered; at least Retry-After)",
+    stored: "nothing yet",
+  },
+  {
+    row: "store_rejected",
+    when: "the API rejects the result (4xx other than 409) before delivery `NATS_MAX_DELIVER`",
+    settle: "nak after the longest backoff, logged as error",
+    stored: "nothing yet",
+  },
   { row: "last_delivery", when: "still failing on delivery `NATS_MAX_DELIVER`", settle: "ack, after storing", stored: "`failed`, `retries_exhausted` with the last error" },
-  { row: "abandoned", when: "delivered past `NATS_MAX_DELIVER` (the worker holding the last delivery died)", settle: "ack, after storing; the job is not run again", stored: "`failed`, `retries_exhausted`" },
-  { row: "failure_not_stored", when: "the `retries_exhausted` result cannot be stored either", settle: "nak after the longest backoff: redelivered until it can be stored", stored: "nothing yet" },
+  {
+    row: "abandoned",
+    when: "delivered past `NATS_MAX_DELIVER` (the worker holding the last delivery died)",
+    settle: "ack, after storing; the job is not run again",
+    stored: "`failed`, `retries_exhausted`",
+  },
+  {
+    row: "failure_not_stored",
+    when: "the `retries_exhausted` result cannot be stored either",
+    settle: "nak after the longest backoff: redelivered until it can be stored",
+    stored: "nothing yet",
+  },
   { row: "shutdown", when: "shutdown interrupts the job", settle: "nak (immediate redelivery elsewhere)", stored: "nothing" },
 ];
 

@@ -82,7 +82,10 @@ export async function acceptReport(db: Kysely<Database>, input: AcceptInput): Pr
         .insertInto("analysis")
         .values(queuedAnalysis(input.analysisId, id, input.now, payload))
         .execute();
-      await trx.insertInto("outbox").values({ analysis_id: input.analysisId, msg_id: input.analysisId, payload, created_at: input.now, published_at: null, last_error: null }).execute();
+      await trx
+        .insertInto("outbox")
+        .values({ analysis_id: input.analysisId, msg_id: input.analysisId, payload, created_at: input.now, published_at: null, last_error: null })
+        .execute();
       return { coredump_id: id, analysis_id: input.analysisId, status: "queued" as const, created: true };
     });
   try {
@@ -140,7 +143,11 @@ export async function markPublishFailed(db: Kysely<Database>, id: number, error:
 }
 
 export async function countPending(db: Kysely<Database>): Promise<number> {
-  const r = await db.selectFrom("outbox").select((eb) => eb.fn.countAll<number>().as("n")).where("published_at", "is", null).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom("outbox")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("published_at", "is", null)
+    .executeTakeFirstOrThrow();
   return Number(r.n);
 }
 
@@ -264,7 +271,9 @@ async function queueNotifications(trx: Transaction<Database>, kind: Notification
   const message = notify.message(kind);
   await trx
     .insertInto("notification")
-    .values(notify.channels.map((channel) => ({ channel, kind, signature_hash: hash, analysis_id: input.analysisId, message, created_at: input.now, sent_at: null, last_error: null })))
+    .values(
+      notify.channels.map((channel) => ({ channel, kind, signature_hash: hash, analysis_id: input.analysisId, message, created_at: input.now, sent_at: null, last_error: null })),
+    )
     .execute();
 }
 
@@ -329,10 +338,7 @@ function selectAnalyses(db: Kysely<Database>) {
 type JoinedRow = Awaited<ReturnType<ReturnType<typeof selectAnalyses>["executeTakeFirstOrThrow"]>>;
 
 function split(r: JoinedRow): AnalysisWithDump {
-  const {
-    c_received_at, c_event_id, c_event_source, c_file_url, c_file_name, c_executable_path, c_file_size, c_md5, c_image, c_pod, c_namespace, c_node, c_timestamp,
-    ...a
-  } = r;
+  const { c_received_at, c_event_id, c_event_source, c_file_url, c_file_name, c_executable_path, c_file_size, c_md5, c_image, c_pod, c_namespace, c_node, c_timestamp, ...a } = r;
   return {
     ...a,
     dump: {
@@ -369,11 +375,13 @@ export async function listAnalyses(
   if (f.signature) q = q.where("a.signature_hash", "=", f.signature);
   if (f.since) q = q.where("a.created_at", ">=", f.since);
   if (cursor) {
-    q = q.where((eb) =>
-      eb.or([eb("a.created_at", "<", cursor.created_at), eb.and([eb("a.created_at", "=", cursor.created_at), eb("a.analysis_id", "<", cursor.analysis_id)])]),
-    );
+    q = q.where((eb) => eb.or([eb("a.created_at", "<", cursor.created_at), eb.and([eb("a.created_at", "=", cursor.created_at), eb("a.analysis_id", "<", cursor.analysis_id)])]));
   }
-  const rows = await q.orderBy("a.created_at", "desc").orderBy("a.analysis_id", "desc").limit(limit + 1).execute();
+  const rows = await q
+    .orderBy("a.created_at", "desc")
+    .orderBy("a.analysis_id", "desc")
+    .limit(limit + 1)
+    .execute();
   const items = rows.slice(0, limit).map(split);
   const last = items[items.length - 1];
   return { items, next: rows.length > limit && last ? { created_at: last.created_at, analysis_id: last.analysis_id } : null };
@@ -427,7 +435,17 @@ function groupAggregates(db: Kysely<Database>) {
 type GroupColumns = Pick<GroupFacts, "signature_hash" | "signature_text" | "frames" | "resolved_at" | "count" | "first_seen" | "last_seen" | "pods" | "namespaces" | "images">;
 
 /** The columns every aggregate row of a group has, typed (a count is bigint text on PostgreSQL). */
-function groupColumns(r: Pick<GroupColumns, "signature_hash" | "signature_text" | "resolved_at"> & { frames_json: string; count: unknown; first_seen: unknown; last_seen: unknown; pods: unknown; namespaces: unknown; images: unknown }): GroupColumns {
+function groupColumns(
+  r: Pick<GroupColumns, "signature_hash" | "signature_text" | "resolved_at"> & {
+    frames_json: string;
+    count: unknown;
+    first_seen: unknown;
+    last_seen: unknown;
+    pods: unknown;
+    namespaces: unknown;
+    images: unknown;
+  },
+): GroupColumns {
   return {
     signature_hash: r.signature_hash,
     signature_text: r.signature_text,
@@ -446,7 +464,11 @@ async function withAnalyses(db: Kysely<Database>, rows: Array<Awaited<ReturnType
   const out: GroupFacts[] = [];
   for (const r of rows) {
     // Two indexed lookups per group; a page holds at most 100 groups.
-    const base = db.selectFrom("analysis as a").innerJoin("coredump as c", "c.id", "a.coredump_id").select(["a.analysis_id", "a.quality"]).where("a.signature_hash", "=", r.signature_hash);
+    const base = db
+      .selectFrom("analysis as a")
+      .innerJoin("coredump as c", "c.id", "a.coredump_id")
+      .select(["a.analysis_id", "a.quality"])
+      .where("a.signature_hash", "=", r.signature_hash);
     const latest = await base.orderBy("c.received_at", "desc").orderBy("a.analysis_id", "desc").executeTakeFirstOrThrow();
     const best = await base.orderBy("a.quality", "desc").orderBy("c.received_at", "desc").orderBy("a.analysis_id", "desc").executeTakeFirstOrThrow();
     out.push({
@@ -626,7 +648,11 @@ export async function browseFacets(db: Kysely<Database>): Promise<{ namespaces: 
 
 /** How many analyses are in each status, and how many reports wait in the outbox. */
 export async function queueCounts(db: Kysely<Database>): Promise<Record<AnalysisStatus, number> & { unpublished: number }> {
-  const rows = await db.selectFrom("analysis").select(["status", sql<number>`count(*)`.as("n")]).groupBy("status").execute();
+  const rows = await db
+    .selectFrom("analysis")
+    .select(["status", sql<number>`count(*)`.as("n")])
+    .groupBy("status")
+    .execute();
   const counts = { queued: 0, running: 0, completed: 0, failed: 0, unpublished: await countPending(db) };
   for (const r of rows) counts[r.status] = Number(r.n);
   return counts;

@@ -79,15 +79,13 @@ export async function refuseNestedCompression(file: string, what: string, outer:
  * core) — except past the limit or for a nested layer, where it is removed.
  * Rejects with the stream's error (`too_large`, zlib/zstd errors, an abort).
  */
-export async function decompressFile(
-  src: string,
-  dest: string,
-  kind: Compression,
-  opts: { maxBytes: number; signal?: AbortSignal },
-): Promise<{ bytes: number }> {
+export async function decompressFile(src: string, dest: string, kind: Compression, opts: { maxBytes: number; signal?: AbortSignal }): Promise<{ bytes: number }> {
   const { stages, meter } = meteredDecompressor(kind, opts);
   try {
-    await pipeline([createReadStream(src, { highWaterMark: HWM }), ...stages, createWriteStream(dest, { flags: "wx", highWaterMark: HWM })], ...(opts.signal ? [{ signal: opts.signal }] : []));
+    await pipeline(
+      [createReadStream(src, { highWaterMark: HWM }), ...stages, createWriteStream(dest, { flags: "wx", highWaterMark: HWM })],
+      ...(opts.signal ? [{ signal: opts.signal }] : []),
+    );
     await refuseNestedCompression(dest, src, kind);
   } catch (e: unknown) {
     if (e instanceof PermanentError && (e.code === "too_large" || e.code === "unsupported_compression")) await fs.rm(dest, { force: true });

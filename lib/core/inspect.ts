@@ -16,7 +16,18 @@
 import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import { PermanentError } from "../errors.js";
-import { PN_XNUM, entrySizes, hasElfMagic, machineName, parseElfHeader, parseProgramHeaders, parseSectionHeader, programHeaderCount, type ElfHeader, type ProgramHeader } from "../elf/file.js";
+import {
+  PN_XNUM,
+  entrySizes,
+  hasElfMagic,
+  machineName,
+  parseElfHeader,
+  parseProgramHeaders,
+  parseSectionHeader,
+  programHeaderCount,
+  type ElfHeader,
+  type ProgramHeader,
+} from "../elf/file.js";
 import { detectCompression, type Compression } from "./compression.js";
 
 export type ElfType = "none" | "rel" | "exec" | "dyn" | "core" | "other";
@@ -133,14 +144,16 @@ async function readProgramHeaders(fh: fs.FileHandle, h: ElfHeader, size: number,
   let section0 = null;
   if (h.phnum === PN_XNUM) {
     // Extended numbering: the count is section 0's sh_info.
-    if (h.shoff === 0 || h.shoff + sizes.sectionHeader > size) throw new PermanentError("truncated_core", `core file is cut before its section header 0 (needed for its ${">"}65535 program headers): ${path}`);
+    if (h.shoff === 0 || h.shoff + sizes.sectionHeader > size)
+      throw new PermanentError("truncated_core", `core file is cut before its section header 0 (needed for its ${">"}65535 program headers): ${path}`);
     const s0 = Buffer.alloc(sizes.sectionHeader);
     await fh.read(s0, 0, sizes.sectionHeader, h.shoff);
     section0 = parseSectionHeader(s0, 0, h);
   }
   const phnum = programHeaderCount(h, section0);
   if (phnum === 0) throw new PermanentError("not_a_core", `core file has no program headers: ${path}`);
-  if (h.phentsize < sizes.programHeader || phnum > MAX_PROGRAM_HEADERS) throw new PermanentError("not_a_core", `core file has a corrupt program header table (${phnum} × ${h.phentsize} bytes): ${path}`);
+  if (h.phentsize < sizes.programHeader || phnum > MAX_PROGRAM_HEADERS)
+    throw new PermanentError("not_a_core", `core file has a corrupt program header table (${phnum} × ${h.phentsize} bytes): ${path}`);
   const tableSize = phnum * h.phentsize;
   if (h.phoff + tableSize > size) {
     throw new PermanentError("truncated_core", `core file is cut inside its program header table (needs ${h.phoff + tableSize} bytes, has ${size}): ${path}`);

@@ -82,12 +82,7 @@ export interface CoreAddressSignatureOptions {
  * the module comment). eu-stack gets no debuginfo path and no debuginfod:
  * addresses are all it is asked for.
  */
-export async function coreAddressSignature(
-  core: string,
-  notes: CoreNotes,
-  modules: InventoryModule[],
-  opts: CoreAddressSignatureOptions = {},
-): Promise<AddressSignature | null> {
+export async function coreAddressSignature(core: string, notes: CoreNotes, modules: InventoryModule[], opts: CoreAddressSignatureOptions = {}): Promise<AddressSignature | null> {
   const r = await execa(opts.euStackPath ?? "eu-stack", ["-q", "-n", String(ADDRESS_FRAMES), `--core=${core}`, "--debuginfo-path=/dev/null/no-debuginfo-lookup"], {
     reject: false,
     timeout: opts.timeoutMs ?? 30_000,

@@ -145,6 +145,8 @@ export function deduplicatedResult(prior: PriorAnalysis, sig: AddressSignature, 
     core,
     deduplicated_from: prior.analysis_id,
     address_signature: sig.key,
-    warnings: [`deduplicated: the same crash (address signature ${sig.key}) was analyzed as ${prior.analysis_id}; gdb did not run, threads, locals and registers are in that analysis`],
+    warnings: [
+      `deduplicated: the same crash (address signature ${sig.key}) was analyzed as ${prior.analysis_id}; gdb did not run, threads, locals and registers are in that analysis`,
+    ],
   };
 }

@@ -98,14 +98,30 @@ export function parseElfHeader(buf: Buffer): ElfHeader {
   const w = (o: number) => readWord(buf, o, is64, le);
   return is64
     ? {
-        is64, littleEndian: le, type: u16(16), machine: u16(18),
-        phoff: w(0x20), shoff: w(0x28), phentsize: u16(0x36), phnum: u16(0x38),
-        shentsize: u16(0x3a), shnum: u16(0x3c), shstrndx: u16(0x3e),
+        is64,
+        littleEndian: le,
+        type: u16(16),
+        machine: u16(18),
+        phoff: w(0x20),
+        shoff: w(0x28),
+        phentsize: u16(0x36),
+        phnum: u16(0x38),
+        shentsize: u16(0x3a),
+        shnum: u16(0x3c),
+        shstrndx: u16(0x3e),
       }
     : {
-        is64, littleEndian: le, type: u16(16), machine: u16(18),
-        phoff: w(0x1c), shoff: w(0x20), phentsize: u16(0x2a), phnum: u16(0x2c),
-        shentsize: u16(0x2e), shnum: u16(0x30), shstrndx: u16(0x32),
+        is64,
+        littleEndian: le,
+        type: u16(16),
+        machine: u16(18),
+        phoff: w(0x1c),
+        shoff: w(0x20),
+        phentsize: u16(0x2a),
+        phnum: u16(0x2c),
+        shentsize: u16(0x2e),
+        shnum: u16(0x30),
+        shstrndx: u16(0x32),
       };
 }
 
@@ -164,7 +180,10 @@ export function parseNotes(buf: Buffer, littleEndian: boolean, align = 4): Note[
     const nameStart = off + 12;
     const descStart = nameStart + pad(namesz);
     if (descStart + descsz > buf.length) break; // truncated: keep what parsed cleanly
-    const name = buf.subarray(nameStart, nameStart + namesz).toString("latin1").replace(/\0+$/, "");
+    const name = buf
+      .subarray(nameStart, nameStart + namesz)
+      .toString("latin1")
+      .replace(/\0+$/, "");
     notes.push({ name, type, desc: buf.subarray(descStart, descStart + descsz) });
     off = descStart + pad(descsz);
   }

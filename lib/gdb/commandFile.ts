@@ -23,19 +23,7 @@
 import { randomBytes } from "node:crypto";
 import { PermanentError } from "../errors.js";
 
-export const SECTIONS = [
-  "version",
-  "settings",
-  "banner",
-  "selected_thread",
-  "sharedlibrary",
-  "backtrace",
-  "siginfo",
-  "registers",
-  "disassembly",
-  "abort_message",
-  "end",
-] as const;
+export const SECTIONS = ["version", "settings", "banner", "selected_thread", "sharedlibrary", "backtrace", "siginfo", "registers", "disassembly", "abort_message", "end"] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export interface CommandFileOptions {
@@ -187,15 +175,15 @@ export function buildCommandFile(opts: CommandFileOptions): string {
     "",
     "def abort_message():",
     "    try:",
-    "        addr = int(gdb.parse_and_eval(\"*(unsigned long *)&__abort_msg\"))",
+    '        addr = int(gdb.parse_and_eval("*(unsigned long *)&__abort_msg"))',
     "    except gdb.error:",
     "        return None  # not glibc, or libc's symbols are missing",
     "    if addr == 0:",
     "        return None",
     "    # Read raw, with or without libc's debug info: { u32 size; char msg[]; }, size = the whole mapping.",
-    "    size = int(gdb.parse_and_eval(\"*(unsigned int *)%d\" % addr))",
+    '    size = int(gdb.parse_and_eval("*(unsigned int *)%d" % addr))',
     "    data = bytes(gdb.selected_inferior().read_memory(addr + 4, max(0, min(size - 4, 65536))))",
-    "    return data.split(b\"\\0\", 1)[0].decode(\"utf-8\", \"replace\")",
+    '    return data.split(b"\\0", 1)[0].decode("utf-8", "replace")',
     "",
   ];
   for (const s of sections) {

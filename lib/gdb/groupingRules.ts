@@ -87,7 +87,13 @@ export function validateGroupingRules(value: unknown): GroupingRulesData {
   const r = GroupingRulesSchema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const where = issue.path.length > 0 ? issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, "") : "the rules";
+    const where =
+      issue.path.length > 0
+        ? issue.path
+            .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
+            .join("")
+            .replace(/^\./, "")
+        : "the rules";
     throw new GroupingRulesError(`${where}: ${issue.message}`);
   }
   compileGroupingRules(r.data); // the regular expressions too

@@ -521,7 +521,7 @@ function splitArgs(s: string): { start: number; end: number } | null {
       depth--;
       if (depth === 0) {
         const after = s.slice(i + 1, i + 8);
-        if (after === "" || /^\s*$/.test(after) && i + 1 + after.length >= n) return { start: groupStart, end: i };
+        if (after === "" || (/^\s*$/.test(after) && i + 1 + after.length >= n)) return { start: groupStart, end: i };
         if (after.startsWith(" at ") || after.startsWith(" from ") || after.startsWith("\\")) return { start: groupStart, end: i };
         if (i + 1 < n && /^\s+(at|from) /.test(after)) return { start: groupStart, end: i };
       }

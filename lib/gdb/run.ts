@@ -92,7 +92,12 @@ export function killAllGdb(): number {
 
 /** The executable a bare name resolves to on PATH (or the path itself), null when none. */
 function which(file: string): string | null {
-  const candidates = file.includes("/") ? [file] : (process.env.PATH ?? "").split(path.delimiter).filter(Boolean).map((d) => path.join(d, file));
+  const candidates = file.includes("/")
+    ? [file]
+    : (process.env.PATH ?? "")
+        .split(path.delimiter)
+        .filter(Boolean)
+        .map((d) => path.join(d, file));
   for (const c of candidates) {
     try {
       accessSync(c, fsConstants.X_OK);

@@ -13,15 +13,39 @@ import type { Frame, Signal } from "../result.js";
 
 /** Linux generic signal numbers. */
 const SIGNAL_NAMES: Record<number, string> = {
-  1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS",
-  8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE",
-  14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP",
-  20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ",
-  26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
+  1: "SIGHUP",
+  2: "SIGINT",
+  3: "SIGQUIT",
+  4: "SIGILL",
+  5: "SIGTRAP",
+  6: "SIGABRT",
+  7: "SIGBUS",
+  8: "SIGFPE",
+  9: "SIGKILL",
+  10: "SIGUSR1",
+  11: "SIGSEGV",
+  12: "SIGUSR2",
+  13: "SIGPIPE",
+  14: "SIGALRM",
+  15: "SIGTERM",
+  16: "SIGSTKFLT",
+  17: "SIGCHLD",
+  18: "SIGCONT",
+  19: "SIGSTOP",
+  20: "SIGTSTP",
+  21: "SIGTTIN",
+  22: "SIGTTOU",
+  23: "SIGURG",
+  24: "SIGXCPU",
+  25: "SIGXFSZ",
+  26: "SIGVTALRM",
+  27: "SIGPROF",
+  28: "SIGWINCH",
+  29: "SIGIO",
+  30: "SIGPWR",
+  31: "SIGSYS",
 };
-const SIGNAL_NUMBERS: Record<string, number> = Object.fromEntries(
-  Object.entries(SIGNAL_NAMES).map(([n, name]) => [name, Number(n)]),
-);
+const SIGNAL_NUMBERS: Record<string, number> = Object.fromEntries(Object.entries(SIGNAL_NAMES).map(([n, name]) => [name, Number(n)]));
 // Aliases gdb or other tools print.
 SIGNAL_NUMBERS.SIGIOT = 6;
 SIGNAL_NUMBERS.SIGPOLL = 29;
@@ -39,15 +63,45 @@ export function signalNumber(name: string): number | null {
 
 /** si_code values any signal can carry (include/uapi/asm-generic/siginfo.h). */
 const GENERIC_CODES: Record<number, string> = {
-  0: "SI_USER", 128: "SI_KERNEL", [-1]: "SI_QUEUE", [-2]: "SI_TIMER", [-3]: "SI_MESGQ",
-  [-4]: "SI_ASYNCIO", [-5]: "SI_SIGIO", [-6]: "SI_TKILL", [-7]: "SI_DETHREAD", [-60]: "SI_ASYNCNL",
+  0: "SI_USER",
+  128: "SI_KERNEL",
+  [-1]: "SI_QUEUE",
+  [-2]: "SI_TIMER",
+  [-3]: "SI_MESGQ",
+  [-4]: "SI_ASYNCIO",
+  [-5]: "SI_SIGIO",
+  [-6]: "SI_TKILL",
+  [-7]: "SI_DETHREAD",
+  [-60]: "SI_ASYNCNL",
 };
 /** si_code values specific to one signal, valid only when si_code > 0. */
 const SIGNAL_CODES: Record<string, Record<number, string>> = {
-  SIGSEGV: { 1: "SEGV_MAPERR", 2: "SEGV_ACCERR", 3: "SEGV_BNDERR", 4: "SEGV_PKUERR", 5: "SEGV_ACCADI", 6: "SEGV_ADIDERR", 7: "SEGV_ADIPERR", 8: "SEGV_MTEAERR", 9: "SEGV_MTESERR", 10: "SEGV_CPERR" },
+  SIGSEGV: {
+    1: "SEGV_MAPERR",
+    2: "SEGV_ACCERR",
+    3: "SEGV_BNDERR",
+    4: "SEGV_PKUERR",
+    5: "SEGV_ACCADI",
+    6: "SEGV_ADIDERR",
+    7: "SEGV_ADIPERR",
+    8: "SEGV_MTEAERR",
+    9: "SEGV_MTESERR",
+    10: "SEGV_CPERR",
+  },
   SIGBUS: { 1: "BUS_ADRALN", 2: "BUS_ADRERR", 3: "BUS_OBJERR", 4: "BUS_MCEERR_AR", 5: "BUS_MCEERR_AO" },
   SIGILL: { 1: "ILL_ILLOPC", 2: "ILL_ILLOPN", 3: "ILL_ILLADR", 4: "ILL_ILLTRP", 5: "ILL_PRVOPC", 6: "ILL_PRVREG", 7: "ILL_COPROC", 8: "ILL_BADSTK", 9: "ILL_BADIADDR" },
-  SIGFPE: { 1: "FPE_INTDIV", 2: "FPE_INTOVF", 3: "FPE_FLTDIV", 4: "FPE_FLTOVF", 5: "FPE_FLTUND", 6: "FPE_FLTRES", 7: "FPE_FLTINV", 8: "FPE_FLTSUB", 14: "FPE_FLTUNK", 15: "FPE_CONDTRAP" },
+  SIGFPE: {
+    1: "FPE_INTDIV",
+    2: "FPE_INTOVF",
+    3: "FPE_FLTDIV",
+    4: "FPE_FLTOVF",
+    5: "FPE_FLTUND",
+    6: "FPE_FLTRES",
+    7: "FPE_FLTINV",
+    8: "FPE_FLTSUB",
+    14: "FPE_FLTUNK",
+    15: "FPE_CONDTRAP",
+  },
   SIGTRAP: { 1: "TRAP_BRKPT", 2: "TRAP_TRACE", 3: "TRAP_BRANCH", 4: "TRAP_HWBKPT", 5: "TRAP_UNK", 6: "TRAP_PERF" },
   SIGCHLD: { 1: "CLD_EXITED", 2: "CLD_KILLED", 3: "CLD_DUMPED", 4: "CLD_TRAPPED", 5: "CLD_STOPPED", 6: "CLD_CONTINUED" },
   SIGSYS: { 1: "SYS_SECCOMP", 2: "SYS_USER_DISPATCH" },
@@ -156,7 +210,10 @@ const RAISERS = new Set(["kill", "raise", "gsignal", "tgkill", "tkill", "pthread
 
 /** `__GI___pthread_kill@@GLIBC_2.34` -> `pthread_kill`: glibc's alias prefixes and symbol versions off. */
 function baseName(fn: string): string {
-  return fn.replace(/@.*$/, "").replace(/^(__GI_|__libc_)+/, "").replace(/^_+/, "");
+  return fn
+    .replace(/@.*$/, "")
+    .replace(/^(__GI_|__libc_)+/, "")
+    .replace(/^_+/, "");
 }
 
 /**
@@ -273,7 +330,8 @@ function describe(facts: {
         if (isNearNull(addr)) return `${label}: address ${addr} is not mapped (null pointer dereference at an offset)`;
         return `${label}: address ${addr} is not mapped (wild or dangling pointer, or stack overflow)`;
       }
-      if (code === "SEGV_ACCERR") return `${label}: invalid permissions for mapped address ${addr ?? "(unknown)"} (write to read-only memory, execute of non-executable memory, or a stack guard page)`;
+      if (code === "SEGV_ACCERR")
+        return `${label}: invalid permissions for mapped address ${addr ?? "(unknown)"} (write to read-only memory, execute of non-executable memory, or a stack guard page)`;
       if (code === "SEGV_PKUERR") return `${label}: access to ${addr ?? "an address"} denied by a memory protection key`;
       if (code === "SEGV_MTESERR" || code === "SEGV_MTEAERR") return `${label}: memory tagging (MTE) check failed at ${addr ?? "an address"} (use-after-free or out-of-bounds)`;
       if (code === "SEGV_CPERR") return `${label}: control-flow protection (shadow stack) violation`;

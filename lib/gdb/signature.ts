@@ -123,7 +123,9 @@ export function explainSignature(thread: Thread, opts: SignatureOptions = {}): S
   const texts = frames.map((f) => normalizeFrame(f, opts.moduleAt));
   if (start === -1) return { steps: [], signature: null };
   const end = unwoundLength(frames);
-  const above = opts.sentByAnotherProcess ? "above the crash frame: where the signal from another process found the thread (libc's blocking call)" : "above the crash frame: signal, abort, assert or panic machinery";
+  const above = opts.sentByAnotherProcess
+    ? "above the crash frame: where the signal from another process found the thread (libc's blocking call)"
+    : "above the crash frame: signal, abort, assert or panic machinery";
   for (let i = 0; i < start; i++) reasons.set(i, { kept: false, reason: above });
   for (let i = end; i < frames.length; i++) reasons.set(i, { kept: false, reason: "not unwound: gdb read the signal stack below Go's signal trampoline" });
   const below: Candidate[] = [];
@@ -154,14 +156,21 @@ export function explainSignature(thread: Thread, opts: SignatureOptions = {}): S
   for (const c of below) {
     if (used.has(c.i)) {
       const why =
-        c.i === start ? "crash frame"
-        : appOnly.length === 0 ? "no frame is in-app: system frames kept"
-        : !c.inApp ? "first frame left: stands for the skipped crash frame"
-        : c.rule ? `in-app by ${c.rule}`
-        : "in-app";
+        c.i === start
+          ? "crash frame"
+          : appOnly.length === 0
+            ? "no frame is in-app: system frames kept"
+            : !c.inApp
+              ? "first frame left: stands for the skipped crash frame"
+              : c.rule
+                ? `in-app by ${c.rule}`
+                : "in-app";
       reasons.set(c.i, { kept: true, reason: why });
     } else if (appOnly.length > 0 && !c.inApp) {
-      reasons.set(c.i, { kept: false, reason: c.rule ? `not in-app by ${c.rule}` : c.i === start ? "not in-app, in a recursion: which frame hit the guard page is chance" : "not in-app: a system library" });
+      reasons.set(c.i, {
+        kept: false,
+        reason: c.rule ? `not in-app by ${c.rule}` : c.i === start ? "not in-app, in a recursion: which frame hit the guard page is chance" : "not in-app: a system library",
+      });
     } else if (chosen.cycleFrom !== null && c.i >= chosen.cycleFrom) {
       const repeat = texts.slice(start, chosen.cycleFrom).includes(c.text);
       reasons.set(c.i, { kept: false, reason: repeat ? "recursion: repeats a frame already taken (a cycle counts once)" : "below a recursion: the signature ends at the cycle" });
@@ -213,10 +222,28 @@ function canonicalRotation(cycle: string[]): number {
 }
 
 const STARTUP = new Set([
-  "start_thread", "clone", "clone3", "__clone", "__clone3", "__clone_internal", "thread_start", "_start", "__libc_start_main",
-  "__libc_start_call_main", "__libc_start_main_impl", "__libc_start_main_alias_2", "__start", "_dl_start_user",
+  "start_thread",
+  "clone",
+  "clone3",
+  "__clone",
+  "__clone3",
+  "__clone_internal",
+  "thread_start",
+  "_start",
+  "__libc_start_main",
+  "__libc_start_call_main",
+  "__libc_start_main_impl",
+  "__libc_start_main_alias_2",
+  "__start",
+  "_dl_start_user",
   // Go: the main goroutine starts in runtime.main, every goroutine returns to runtime.goexit, threads start in mstart.
-  "runtime.main", "runtime.goexit", "runtime.mstart", "runtime.mstart0", "runtime.mstart1", "runtime.rt0_go", "runtime.clone",
+  "runtime.main",
+  "runtime.goexit",
+  "runtime.mstart",
+  "runtime.mstart0",
+  "runtime.mstart1",
+  "runtime.rt0_go",
+  "runtime.clone",
 ]);
 
 /** Thread/process entry frames (glibc's start_thread, clone3, _start, ...). */
@@ -255,20 +282,123 @@ function basename(path: string): string {
 
 /** Syscall wrappers glibc exports as `__libc_<name>` aliases. */
 const LIBC_WRAPPERS = new Set([
-  "read", "write", "open", "open64", "openat", "openat64", "close", "pread", "pread64", "pwrite", "pwrite64",
-  "recv", "recvfrom", "recvmsg", "send", "sendto", "sendmsg", "accept", "accept4", "connect", "poll", "ppoll",
-  "select", "pselect", "nanosleep", "waitpid", "wait", "wait4", "fcntl", "fcntl64", "fsync", "fdatasync",
-  "msync", "pause", "sigsuspend", "sigwait", "epoll_wait", "epoll_pwait", "readv", "writev", "lseek", "lseek64",
-  "malloc", "free", "calloc", "realloc", "memalign", "valloc", "pvalloc", "fork", "system", "sigaction",
+  "read",
+  "write",
+  "open",
+  "open64",
+  "openat",
+  "openat64",
+  "close",
+  "pread",
+  "pread64",
+  "pwrite",
+  "pwrite64",
+  "recv",
+  "recvfrom",
+  "recvmsg",
+  "send",
+  "sendto",
+  "sendmsg",
+  "accept",
+  "accept4",
+  "connect",
+  "poll",
+  "ppoll",
+  "select",
+  "pselect",
+  "nanosleep",
+  "waitpid",
+  "wait",
+  "wait4",
+  "fcntl",
+  "fcntl64",
+  "fsync",
+  "fdatasync",
+  "msync",
+  "pause",
+  "sigsuspend",
+  "sigwait",
+  "epoll_wait",
+  "epoll_pwait",
+  "readv",
+  "writev",
+  "lseek",
+  "lseek64",
+  "malloc",
+  "free",
+  "calloc",
+  "realloc",
+  "memalign",
+  "valloc",
+  "pvalloc",
+  "fork",
+  "system",
+  "sigaction",
 ]);
 
 /** glibc multiarch variant tokens (sysdeps/x86_64/multiarch, powerpc, aarch64, s390). */
 const CPU_TOKENS = new Set([
-  "sse2", "sse3", "ssse3", "sse4", "sse4_1", "sse4_2", "sse42", "avx", "avx2", "avx512", "avx512f", "avx512bw",
-  "avx512vl", "evex", "evex256", "evex512", "erms", "rtm", "vex", "unaligned", "aligned", "movbe", "no_bsf",
-  "bsf", "back", "fast", "nocacheline", "power4", "power5", "power6", "power7", "power8", "power9", "power10",
-  "ppc", "ppc64", "cell", "a2", "thunderx", "thunderx2", "falkor", "kunpeng", "emag", "a64fx", "generic", "mops",
-  "sve", "neon", "asimd", "zva", "z900", "z10", "z13", "z15", "z196", "vx", "vxe", "arch13", "ifunc", "lasx", "lsx",
+  "sse2",
+  "sse3",
+  "ssse3",
+  "sse4",
+  "sse4_1",
+  "sse4_2",
+  "sse42",
+  "avx",
+  "avx2",
+  "avx512",
+  "avx512f",
+  "avx512bw",
+  "avx512vl",
+  "evex",
+  "evex256",
+  "evex512",
+  "erms",
+  "rtm",
+  "vex",
+  "unaligned",
+  "aligned",
+  "movbe",
+  "no_bsf",
+  "bsf",
+  "back",
+  "fast",
+  "nocacheline",
+  "power4",
+  "power5",
+  "power6",
+  "power7",
+  "power8",
+  "power9",
+  "power10",
+  "ppc",
+  "ppc64",
+  "cell",
+  "a2",
+  "thunderx",
+  "thunderx2",
+  "falkor",
+  "kunpeng",
+  "emag",
+  "a64fx",
+  "generic",
+  "mops",
+  "sve",
+  "neon",
+  "asimd",
+  "zva",
+  "z900",
+  "z10",
+  "z13",
+  "z15",
+  "z196",
+  "vx",
+  "vxe",
+  "arch13",
+  "ifunc",
+  "lasx",
+  "lsx",
 ]);
 
 export function normalizeFunction(raw: string): string {

@@ -27,7 +27,11 @@ export const GDB_STDERR_NOISE: readonly NoiseRule[] = [
   // The crashed process had its locale's files (and glibc's gconv cache) mapped; the job's tree has none of them.
   { name: "locale-file", pattern: /^warning: Can't open file \S*\/(locale\/|locale-archive|gconv\/)\S* during file-backed mapping note processing$/ },
   // A locale that is not installed where gdb (or its Python) starts.
-  { name: "setlocale", pattern: /(^|\b)(setlocale|Setting locale failed|Falling back to (the standard|a fallback) locale|LC_ALL = |LANG = |locale: Cannot set|Please check that your locale settings)/i },
+  {
+    name: "setlocale",
+    pattern:
+      /(^|\b)(setlocale|Setting locale failed|Falling back to (the standard|a fallback) locale|LC_ALL = |LANG = |locale: Cannot set|Please check that your locale settings)/i,
+  },
   // A source line gdb wanted to show next to frame #0: the worker has no sources by design.
   { name: "no-source", pattern: /^\d+\t.*: No such file or directory\.$/ },
   // Kernels write a shorter xstate note than gdb expects; the general registers are unaffected.

@@ -205,16 +205,15 @@ export async function lookupInImage(layers: LayerIndex[], p: string): Promise<Im
  * layer blob, each up to `maxFileBytes`. Returns the names written; a
  * bigger entry is left out.
  */
-export async function extractFromLayer(
-  file: string,
-  wanted: Map<string, string>,
-  maxFileBytes: number,
-  limits: LayerLimits = DEFAULT_LAYER_LIMITS,
-): Promise<Set<string>> {
+export async function extractFromLayer(file: string, wanted: Map<string, string>, maxFileBytes: number, limits: LayerLimits = DEFAULT_LAYER_LIMITS): Promise<Set<string>> {
   const written = new Set<string>();
   const stream = await openLayer(file, limits);
   try {
-    await readTar(stream, (e) => grabbing(e, { wanted, maxFileBytes }, written), () => written.size === wanted.size);
+    await readTar(
+      stream,
+      (e) => grabbing(e, { wanted, maxFileBytes }, written),
+      () => written.size === wanted.size,
+    );
   } finally {
     stream.destroy();
   }

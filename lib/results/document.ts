@@ -47,11 +47,7 @@ export type ResultDocument = z.infer<typeof ResultDocumentSchema>;
  * An error message is scrubbed of presigned signatures and bearer tokens, since
  * it may quote a URL.
  */
-export function resultDocument(
-  result: Result,
-  ctx: EventContext | null,
-  meta: { analysis_id: string; attempt: number; worker: string },
-): ResultDocument {
+export function resultDocument(result: Result, ctx: EventContext | null, meta: { analysis_id: string; attempt: number; worker: string }): ResultDocument {
   const error = result.error ? { ...result.error, message: scrubSecrets(result.error.message) } : undefined;
   return {
     analysis_id: meta.analysis_id,

@@ -147,7 +147,10 @@ export function createHttpSink(opts: HttpSinkOptions, deps: HttpSinkDeps = {}): 
       if (outcome.ok) return;
       const why = outcome.aborted ? "aborted" : `after ${outcome.attempts} attempt${outcome.attempts === 1 ? "" : "s"}`;
       const message = `CoreSight API did not store the result for ${analysisId} (${why}): ${outcome.error.message}`;
-      log?.warn({ analysis_id: analysisId, attempts: outcome.attempts, retry_after_ms: outcome.retryAfterMs, err: outcome.error.message }, "result PUT gave up; the message goes back to the queue");
+      log?.warn(
+        { analysis_id: analysisId, attempts: outcome.attempts, retry_after_ms: outcome.retryAfterMs, err: outcome.error.message },
+        "result PUT gave up; the message goes back to the queue",
+      );
       throw new TransientError("result_store_failed", message, { cause: outcome.error, retryAfterMs: outcome.retryAfterMs });
     },
   };

@@ -68,16 +68,21 @@ export function createNatsSink(
           sleep: deps.sleep,
           random: deps.random,
           signal: opts.signal,
-          onRetry: ({ attempt, delayMs, error }) => log?.warn({ analysis_id: analysisId, subject, attempt, retry_in_ms: delayMs, err: error.message }, "result publish failed; retrying"),
+          onRetry: ({ attempt, delayMs, error }) =>
+            log?.warn({ analysis_id: analysisId, subject, attempt, retry_in_ms: delayMs, err: error.message }, "result publish failed; retrying"),
         },
       );
       if (outcome.ok) {
         log?.debug({ analysis_id: analysisId, subject }, "result published");
         return;
       }
-      throw new TransientError("result_store_failed", `could not publish the result for ${analysisId} to ${subject} (after ${outcome.attempts} attempts): ${outcome.error.message}`, {
-        cause: outcome.error,
-      });
+      throw new TransientError(
+        "result_store_failed",
+        `could not publish the result for ${analysisId} to ${subject} (after ${outcome.attempts} attempts): ${outcome.error.message}`,
+        {
+          cause: outcome.error,
+        },
+      );
     },
   };
 }

@@ -86,11 +86,12 @@ export function createSinks(cfg: SinksConfig, deps: SinksDeps = {}): ResultStore
         throw new TransientError("result_store_failed", `${failures[0]!.sink} sink: ${only.message}`, { cause: only });
       }
       const message = failures.map((f) => `${f.sink} sink: ${f.error.message}`).join("; ");
-      const cause = new AggregateError(failures.map((f) => f.error), message);
+      const cause = new AggregateError(
+        failures.map((f) => f.error),
+        message,
+      );
       if (permanent) throw new PermanentError((permanent.error as CoreSightError).code, message, { cause });
-      const retryAfter = failures
-        .map((f) => (f.error instanceof TransientError ? f.error.retryAfterMs : undefined))
-        .filter((n): n is number => n !== undefined);
+      const retryAfter = failures.map((f) => (f.error instanceof TransientError ? f.error.retryAfterMs : undefined)).filter((n): n is number => n !== undefined);
       throw new TransientError("result_store_failed", message, {
         cause,
         retryAfterMs: retryAfter.length > 0 ? Math.max(...retryAfter) : undefined,

@@ -228,9 +228,7 @@ export async function readSome(body: Readable, max: number): Promise<string> {
 export interface FetchToFileOptions extends OpenGetOptions, Omit<WriteToFileOptions, "signal"> {}
 
 /** What `fetchToFile` got: the file written (status 200), or the answer that was not a body. */
-export type FetchToFileResult =
-  | { status: 200; bytes: number; md5: string; url: URL }
-  | { status: number; header: (name: string) => string | null; text: string; url: URL };
+export type FetchToFileResult = { status: 200; bytes: number; md5: string; url: URL } | { status: number; header: (name: string) => string | null; text: string; url: URL };
 
 /**
  * GET `url` into `file`: `openGet` (redirects, host policy, pinned

@@ -67,7 +67,11 @@ interface Policy {
 }
 
 function normalizeHost(h: string): string {
-  return h.trim().toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+  return h
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "");
 }
 
 /** The 16 bytes of an IPv6 address (with or without a dotted IPv4 tail); null when it is not one. */

@@ -41,13 +41,7 @@ export interface DebuginfodOutcome {
  * 404 (and other 4xx) means "not there"; errors are collected, not thrown,
  * so one broken server does not hide the others.
  */
-export async function debuginfodFetch(
-  urls: string[],
-  buildId: string,
-  kind: StoreKind,
-  dest: string,
-  opts: DebuginfodFetchOptions = {},
-): Promise<DebuginfodOutcome> {
+export async function debuginfodFetch(urls: string[], buildId: string, kind: StoreKind, dest: string, opts: DebuginfodFetchOptions = {}): Promise<DebuginfodOutcome> {
   const maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
   const errors: string[] = [];
   for (const base of urls) {

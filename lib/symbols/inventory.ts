@@ -113,10 +113,7 @@ function withCheckedPath(m: InventoryModule): InventoryModule {
  * executable's path and the command line. Throws NotElfError for a file that
  * is not an ELF core and UnstripError when eu-unstrip is needed and cannot run.
  */
-export async function inventoryCore(
-  core: string,
-  opts: { unstripPath?: string; signal?: AbortSignal; notes?: CoreNotes } = {},
-): Promise<Inventory> {
+export async function inventoryCore(core: string, opts: { unstripPath?: string; signal?: AbortSignal; notes?: CoreNotes } = {}): Promise<Inventory> {
   // The notes are read once per analysis: the caller passes them when it has them.
   const notes = opts.notes ?? (await readCoreNotes(core));
   const unstrip = (await modulesFromCoreMemory(core, notes)) ?? (await listCoreModules(core, opts));

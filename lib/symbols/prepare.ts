@@ -97,10 +97,7 @@ export async function prepareSymbols(opts: {
   const inventory = await inventoryCore(opts.core, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.notes ? { notes: opts.notes } : {}) });
   const debuginfodUrls = parseDebuginfodUrls(s?.debuginfodUrls);
   const order = s?.order ?? DEFAULT_ORDER;
-  const image =
-    s?.image?.enabled && opts.image && order.includes("image")
-      ? await imageFiles(opts.image, s.image, inventory, path.join(opts.workDir, "image"), opts.signal)
-      : null;
+  const image = s?.image?.enabled && opts.image && order.includes("image") ? await imageFiles(opts.image, s.image, inventory, path.join(opts.workDir, "image"), opts.signal) : null;
   const modules = await resolveModules(inventory.modules, {
     image,
     exe: opts.exe ?? null,

@@ -311,13 +311,12 @@ class ModuleLookup {
 function resolvedFrom(mod: InventoryModule, opts: ResolveOptions, lookup: ModuleLookup, binary: Found | null, debug: Found | null): ResolvedModule {
   const { rejected, errors } = lookup;
   const primary = binary ?? debug;
-  const symbols: ResolvedModule["symbols"] =
-    binary?.desc.hasDebugInfo || debug ? "dwarf" : binary?.desc.hasSymtab ? "symtab" : binary ? "dynsym" : "none";
+  const symbols: ResolvedModule["symbols"] = binary?.desc.hasDebugInfo || debug ? "dwarf" : binary?.desc.hasSymtab ? "symtab" : binary ? "dynsym" : "none";
   return {
     ...mod,
     status: primary ? "found" : rejected.length > 0 ? "mismatched" : "missing",
     source: primary?.source ?? null,
-    file: primary ? primary.desc.path : rejected[0]?.file ?? null,
+    file: primary ? primary.desc.path : (rejected[0]?.file ?? null),
     cached: primary?.cached ?? false,
     debug: binary && debug ? { file: debug.desc.path, source: debug.source, cached: debug.cached } : null,
     symbols,
@@ -326,7 +325,13 @@ function resolvedFrom(mod: InventoryModule, opts: ResolveOptions, lookup: Module
     errors,
     ...(primary && mod.build_id === null ? { unverified: true } : {}),
     ...(opts.image && (primary?.source === "image" || debug?.source === "image")
-      ? { image: { reference: opts.image.reference, layer: primary?.source === "image" ? (primary.layer ?? null) : null, debug_layer: debug?.source === "image" ? (debug.layer ?? null) : null } }
+      ? {
+          image: {
+            reference: opts.image.reference,
+            layer: primary?.source === "image" ? (primary.layer ?? null) : null,
+            debug_layer: debug?.source === "image" ? (debug.layer ?? null) : null,
+          },
+        }
       : {}),
   };
 }

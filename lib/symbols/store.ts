@@ -119,9 +119,7 @@ export class S3SymbolStore implements SymbolStore {
     const { PutObjectCommand } = await import("@aws-sdk/client-s3");
     // A known ContentLength keeps the SDK from aws-chunked uploads that some
     // S3-compatible stores save verbatim (ENV-NOTES, "S3").
-    await this.s3.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: this.key(buildId, kind), Body: fs.createReadStream(file), ContentLength: size }),
-    );
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(buildId, kind), Body: fs.createReadStream(file), ContentLength: size }));
   }
 }
 

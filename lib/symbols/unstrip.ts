@@ -59,10 +59,7 @@ export class UnstripError extends Error {
  * dump no read-only pages). Throws UnstripError when eu-unstrip is missing or
  * fails otherwise.
  */
-export async function listCoreModules(
-  core: string,
-  opts: { unstripPath?: string; signal?: AbortSignal; timeoutMs?: number } = {},
-): Promise<UnstripModule[]> {
+export async function listCoreModules(core: string, opts: { unstripPath?: string; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<UnstripModule[]> {
   const bin = opts.unstripPath ?? "eu-unstrip";
   let r;
   try {

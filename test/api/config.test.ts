@@ -31,7 +31,12 @@ describe("loadApiConfig", () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "api-config-"));
     const file = path.join(dir, "tokens");
     await fs.writeFile(file, `${T2}\nworker-token-ccccccccccccccc\n`);
-    const c = loadApiConfig({ CORESIGHT_AGENT_TOKENS: ` ${T1} , agent-token-dddddddddddddddd`, CORESIGHT_WORKER_TOKENS_FILE: file, DATABASE_URL: "postgres://u:p@db:5432/cs", API_LISTEN: "127.0.0.1:9000" });
+    const c = loadApiConfig({
+      CORESIGHT_AGENT_TOKENS: ` ${T1} , agent-token-dddddddddddddddd`,
+      CORESIGHT_WORKER_TOKENS_FILE: file,
+      DATABASE_URL: "postgres://u:p@db:5432/cs",
+      API_LISTEN: "127.0.0.1:9000",
+    });
     expect(c.agentTokens).toEqual([T1, "agent-token-dddddddddddddddd"]);
     expect(c.workerTokens).toEqual([T2, "worker-token-ccccccccccccccc"]);
     expect(c.database).toEqual({ kind: "postgres", url: "postgres://u:p@db:5432/cs" });

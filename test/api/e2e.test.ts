@@ -105,13 +105,22 @@ describe.each(DB_KINDS)("CoreDog → API → NATS → worker → API on %s", (ki
       await s3.putFile(BUCKET, key, CORE);
       return agentEvent({ id: `coredog-1765567205-${n}`, fileUrl: await s3.presign(BUCKET, key, 3600), pod, node: `node-${n}` });
     };
-    const analyses = async () => (await call(apiUrl, "GET", "/api/v1/analyses?limit=100", { token: READ_TOKEN })).json.items as Array<{ analysis_id: string; status: string; signature: { hash: string } | null }>;
+    const analyses = async () =>
+      (await call(apiUrl, "GET", "/api/v1/analyses?limit=100", { token: READ_TOKEN })).json.items as Array<{
+        analysis_id: string;
+        status: string;
+        signature: { hash: string } | null;
+      }>;
     const allCompleted = (ids: string[]) =>
-      eventually(async () => {
-        const items = await analyses().catch(() => []);
-        const done = items.filter((a) => ids.includes(a.analysis_id) && a.status === "completed");
-        return done.length === ids.length ? items : undefined;
-      }, 90_000, `${ids.length} completed analyses`);
+      eventually(
+        async () => {
+          const items = await analyses().catch(() => []);
+          const done = items.filter((a) => ids.includes(a.analysis_id) && a.status === "completed");
+          return done.length === ids.length ? items : undefined;
+        },
+        90_000,
+        `${ids.length} completed analyses`,
+      );
     return { id, dir, apiUrl, startNats, startApi, startWorker, report, allCompleted };
   }
 

@@ -14,7 +14,6 @@ import { startPostgres } from "../../dev/postgres.js";
 
 export { startPostgres };
 
-
 export const AGENT_TOKEN = "agent-token-kULT1AKXMu4xxnPNo5fSCW7J";
 export const WORKER_TOKEN = "worker-token-5LXx7llJgLh45PCuxOg0";
 export const READ_TOKEN = "read-token-0aa1bb2cc3dd4ee5ff6gg7";

@@ -59,7 +59,10 @@ describe.each(DB_KINDS)("webhook notifications on %s", (kind) => {
       },
     });
     api = await startApiService(
-      apiConfig(await dbs.fresh("notify"), { NOTIFY_SLACK_WEBHOOK_URL: `${receiver.url}/slack/T000/B000/XXXSECRETXXX`, NOTIFY_WECOM_WEBHOOK_URL: `${receiver.url}/wecom?key=WECOMSECRET` }),
+      apiConfig(await dbs.fresh("notify"), {
+        NOTIFY_SLACK_WEBHOOK_URL: `${receiver.url}/slack/T000/B000/XXXSECRETXXX`,
+        NOTIFY_WECOM_WEBHOOK_URL: `${receiver.url}/wecom?key=WECOMSECRET`,
+      }),
       { logger: createLogger({ level: "info", stdout: false, destination }) },
     );
   });
@@ -83,7 +86,22 @@ describe.each(DB_KINDS)("webhook notifications on %s", (kind) => {
       quality: 1,
       attempt: 1,
       worker_id: "w:1",
-      event: { event_id: "e", event_source: "coredog-agent", event_time: null, coredump_id: json.coredump_id, file_url: "http://dumps.example/core", file_name: null, executable_path: null, file_size: null, md5: null, timestamp: null, pod: `web-${n}`, namespace: "prod", node: null, image: "registry/app:1.0" },
+      event: {
+        event_id: "e",
+        event_source: "coredog-agent",
+        event_time: null,
+        coredump_id: json.coredump_id,
+        file_url: "http://dumps.example/core",
+        file_name: null,
+        executable_path: null,
+        file_size: null,
+        md5: null,
+        timestamp: null,
+        pod: `web-${n}`,
+        namespace: "prod",
+        node: null,
+        image: "registry/app:1.0",
+      },
     };
     expect((await call(api.url, "PUT", `/api/v1/analyses/${id}`, { token: WORKER_TOKEN, body: doc })).status).toBe(201);
     return { id, doc };
@@ -113,9 +131,18 @@ describe.each(DB_KINDS)("webhook notifications on %s", (kind) => {
     await occurrence(4, hash);
     expect(await queued()).toEqual(["new:slack", "new:wecom", "regressed:slack", "regressed:wecom"]);
     await eventually(() => (receiver.got.length >= 4 ? true : undefined), 30_000, "regression messages");
-    expect(receiver.got.slice(2).map(textOf).every((t) => t.startsWith("[CoreSight] Regressed crash group"))).toBe(true);
+    expect(
+      receiver.got
+        .slice(2)
+        .map(textOf)
+        .every((t) => t.startsWith("[CoreSight] Regressed crash group")),
+    ).toBe(true);
 
-    await eventually(async () => ((await api.db.kysely.selectFrom("notification").select("id").where("sent_at", "is", null).execute()).length === 0 ? true : undefined), 30_000, "all sent");
+    await eventually(
+      async () => ((await api.db.kysely.selectFrom("notification").select("id").where("sent_at", "is", null).execute()).length === 0 ? true : undefined),
+      30_000,
+      "all sent",
+    );
     expect(log).toContain('"msg":"notification failed; retrying"');
     expect(log).not.toContain("XXXSECRETXXX");
     expect(log).not.toContain("WECOMSECRET");

@@ -32,7 +32,11 @@ describe("OpenAPI 3.1 document", () => {
       expect(r).toMatch(/^#\/components\/schemas\//);
       expect(Object.keys(doc.components.schemas)).toContain(r.split("/").pop());
     }
-    const ops = Object.entries(doc.paths).flatMap(([p, item]) => Object.keys(item).filter((m) => m !== "parameters").map((m) => `${m.toUpperCase()} ${p}`));
+    const ops = Object.entries(doc.paths).flatMap(([p, item]) =>
+      Object.keys(item)
+        .filter((m) => m !== "parameters")
+        .map((m) => `${m.toUpperCase()} ${p}`),
+    );
     expect(ops.sort()).toEqual(
       [
         "POST /",

@@ -46,7 +46,21 @@ describe("outbox publishers of several API replicas on PostgreSQL", () => {
       for (let i = 0; i < REPORTS; i++) {
         await acceptReport(k, {
           analysisId: `outbox-${i}`,
-          coredump: { received_at: now, event_id: `e-${i}`, event_source: "coredog", file_url: `http://x/core.${i}`, file_name: `core.${i}`, executable_path: null, file_size: 1, md5: null, image: null, pod: `p-${i}`, namespace: "prod", node: null, timestamp: null },
+          coredump: {
+            received_at: now,
+            event_id: `e-${i}`,
+            event_source: "coredog",
+            file_url: `http://x/core.${i}`,
+            file_name: `core.${i}`,
+            executable_path: null,
+            file_size: 1,
+            md5: null,
+            image: null,
+            pod: `p-${i}`,
+            namespace: "prod",
+            node: null,
+            timestamp: null,
+          },
           payload: (id) => JSON.stringify({ n: i, coredump_id: id }),
           now,
         });
@@ -56,7 +70,11 @@ describe("outbox publishers of several API replicas on PostgreSQL", () => {
       await eventually(async () => ((await countPending(k)) === 0 ? true : undefined), 60_000, "an empty outbox");
 
       const published = await Promise.all(replicas.map(async (r) => (await r.metrics.published.get()).values));
-      const count = (duplicate: string) => published.flat().filter((v) => v.labels.duplicate === duplicate).reduce((a, v) => a + v.value, 0);
+      const count = (duplicate: string) =>
+        published
+          .flat()
+          .filter((v) => v.labels.duplicate === duplicate)
+          .reduce((a, v) => a + v.value, 0);
       expect(count("false")).toBe(REPORTS);
       // Without SKIP LOCKED every replica publishes the same rows and JetStream answers duplicate.
       expect(count("true")).toBe(0);

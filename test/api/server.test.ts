@@ -48,8 +48,7 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
     await dbs?.stop();
   });
 
-  const post = (body: unknown, opts: { token?: string; headers?: Record<string, string>; path?: string } = {}) =>
-    call(url(), "POST", opts.path ?? "/", { body, ...opts });
+  const post = (body: unknown, opts: { token?: string; headers?: Record<string, string>; path?: string } = {}) => call(url(), "POST", opts.path ?? "/", { body, ...opts });
 
   describe("ingest", () => {
     it("accepts the agent's report with the header token, assigns a coredump_id, and answers the same ids for a repeat", async () => {
@@ -132,7 +131,12 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
           c.close();
         },
       });
-      const chunked = await fetch(url(), { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${AGENT_TOKEN}` }, body: chunks, duplex: "half" } as RequestInit);
+      const chunked = await fetch(url(), {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${AGENT_TOKEN}` },
+        body: chunks,
+        duplex: "half",
+      } as RequestInit);
       expect(chunked.status).toBe(413);
       await chunked.body?.cancel();
       // GET / is the crash browser now (issue 14; test/api/ui.test.ts); another method is still refused.
@@ -248,7 +252,9 @@ describe.each(DB_KINDS)("CoreSight API on %s", (kind) => {
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
-        const page: Awaited<ReturnType<typeof call>> = await call(url(), "GET", `/api/v1/analyses?namespace=${ns}&limit=2${cursor ? `&cursor=${cursor}` : ""}`, { token: READ_TOKEN });
+        const page: Awaited<ReturnType<typeof call>> = await call(url(), "GET", `/api/v1/analyses?namespace=${ns}&limit=2${cursor ? `&cursor=${cursor}` : ""}`, {
+          token: READ_TOKEN,
+        });
         expect(page.status).toBe(200);
         expect(AnalysisPageSchema.safeParse(page.json).error).toBeUndefined();
         expect(page.json.items.length).toBeLessThanOrEqual(2);

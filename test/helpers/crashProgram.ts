@@ -55,7 +55,7 @@ export async function rewriteNtFileNames(core: string, rename: (name: string) =>
     if (buf.readUInt32LE(ph) !== PT_NOTE) continue;
     const off = Number(buf.readBigUInt64LE(ph + 8));
     const end = off + Number(buf.readBigUInt64LE(ph + 32));
-    for (let n = off; n + 12 <= end; ) {
+    for (let n = off; n + 12 <= end;) {
       const namesz = buf.readUInt32LE(n);
       const descsz = buf.readUInt32LE(n + 4);
       const type = buf.readUInt32LE(n + 8);

@@ -81,7 +81,8 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
         ...f,
         ...(variance.toolchainChoosesFrames ? { index: "<index>" } : {}),
         ...(variance.stackDepthVaries && f.args ? { args: f.args.replace(/=\d+/g, "=<n>") } : {}),
-        locals: f.locals?.map((l) => l.replace(/ = [\s\S]*$/, " = <value>")) }));
+        locals: f.locals?.map((l) => l.replace(/ = [\s\S]*$/, " = <value>")),
+      }));
   const crash = r.threads.find((t) => t.crashed);
   const threads = (variance.runtimeChoosesThreads ? r.threads.filter((t) => t.crashed) : r.threads).map((t) => ({
     ...t,
@@ -124,9 +125,11 @@ export async function expectGolden(name: string, actual: unknown, env: { UPDATE_
     await fs.rm(`${file}.actual`, { force: true });
     return;
   }
-  const expected: unknown = JSON.parse(await fs.readFile(file, "utf8").catch(() => {
-    throw new Error(`golden file ${file} missing: run with UPDATE_GOLDEN=1 to create it`);
-  }));
+  const expected: unknown = JSON.parse(
+    await fs.readFile(file, "utf8").catch(() => {
+      throw new Error(`golden file ${file} missing: run with UPDATE_GOLDEN=1 to create it`);
+    }),
+  );
   if (JSON.stringify(expected) !== JSON.stringify(value)) {
     await fs.writeFile(`${file}.actual`, text);
   } else {

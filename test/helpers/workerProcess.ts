@@ -58,9 +58,7 @@ export function spawnWorker(env: Record<string, string>, command: string[] = ["r
   child.stderr!.on("data", (d: string) => {
     if (err.length < 20000) err += d;
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
   return {
     child,
     lines,

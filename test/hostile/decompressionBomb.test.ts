@@ -26,9 +26,11 @@ const EXPANDED = 64 * MiB;
 
 function zeros(bytes: number): Readable {
   const chunk = Buffer.alloc(MiB);
-  return Readable.from((function* () {
-    for (let left = bytes; left > 0; left -= chunk.length) yield left >= chunk.length ? chunk : chunk.subarray(0, left);
-  })());
+  return Readable.from(
+    (function* () {
+      for (let left = bytes; left > 0; left -= chunk.length) yield left >= chunk.length ? chunk : chunk.subarray(0, left);
+    })(),
+  );
 }
 
 let tmp: string;

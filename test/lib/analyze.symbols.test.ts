@@ -19,7 +19,6 @@ import { fixture, requireFixtures, type FixtureName } from "../helpers/fixtures.
 import { startS3Server, type S3TestServer } from "../helpers/s3Server.js";
 import { CXX_THROW, LIB_MAIN, NULL_DEREF, compile, compileCxx, crashIn, librarySource, lineOf, stripCopy, tempDir } from "./symbols/crashFixture.js";
 
-
 /** A local debuginfod serving `dir`, ready once it answers for `buildId`. */
 async function startDebuginfod(dir: string, buildId: string, work: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
@@ -165,9 +164,7 @@ describe("analyzeDump", () => {
 
       // gdb's own debuginfod client alone (the worker's debuginfod rung left out of the order).
       const gdbCache = path.join(dir, "gdb-dfd-only");
-      const r3 = await run(
-        base({ exe: stripped, symbols: { cacheDir: gdbCache, cacheMaxBytes: 1 << 30, debuginfodUrls: dfd.url, gdbDebuginfod: true, order: ["exe", "host"] } }),
-      );
+      const r3 = await run(base({ exe: stripped, symbols: { cacheDir: gdbCache, cacheMaxBytes: 1 << 30, debuginfodUrls: dfd.url, gdbDebuginfod: true, order: ["exe", "host"] } }));
       expect(crashFrameOf(r3)).toEqual(expected());
       await expect(fs.readdir(path.join(gdbCache, "debuginfod"))).rejects.toThrow(/ENOENT/); // the worker fetched nothing
       const withoutClient = await run(base({ exe: stripped, symbols: { cacheDir: gdbCache, cacheMaxBytes: 1 << 30, debuginfodUrls: dfd.url, order: ["exe", "host"] } }));
@@ -243,7 +240,12 @@ describe("analyzeDump", () => {
     const imposterDir = path.join(sysroot, build);
     await fs.mkdir(imposterDir, { recursive: true });
     const body = Array.from({ length: 400 }, (_, i) => `  x = x * 31 + ${i};`).join("\n");
-    const imposter = await compile(imposterDir, "libcrash.so", `int imposter_function(int x) {\n${body}\n  return x;\n}\nint lib_crash(int *p) { return imposter_function(*p); }\n`, ["-shared", "-fPIC"]);
+    const imposter = await compile(
+      imposterDir,
+      "libcrash.so",
+      `int imposter_function(int x) {\n${body}\n  return x;\n}\nint lib_crash(int *p) { return imposter_function(*p); }\n`,
+      ["-shared", "-fPIC"],
+    );
     expect(await readBuildId(imposter)).not.toBe(libId);
 
     const r = await run({ ...base({ exe: appCopy }), core: libCore, sysroot });

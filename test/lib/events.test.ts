@@ -103,7 +103,7 @@ describe("parseEvent", () => {
     expect(parseEvent(bytes).data.pod_name).toBe("example-pod-abc123");
   });
 
-  it("accepts a real agent's event: token in the body, node_ip, md5 \"\", extra fields at both levels", () => {
+  it('accepts a real agent\'s event: token in the body, node_ip, md5 "", extra fields at both levels', () => {
     const ev = parse(agentEvent({ traceparent: "00-abc-def-01" }, { container_name: "web", restart_count: 3 }));
     expect(ev.token).toBe(TOKEN);
     expect(ev.data.node_name).toBeUndefined();

@@ -30,7 +30,9 @@ afterAll(async () => {
 
 let fileNo = 0;
 /** A logger writing JSON lines only to a new file under tmp; `lines()` reads them back parsed. */
-async function fileLogger(opts: { level?: string } = {}): Promise<{ log: Logger; file: string; text: () => Promise<string>; lines: () => Promise<Array<Record<string, unknown>>> }> {
+async function fileLogger(
+  opts: { level?: string } = {},
+): Promise<{ log: Logger; file: string; text: () => Promise<string>; lines: () => Promise<Array<Record<string, unknown>>> }> {
   const file = path.join(tmp, `nested-${++fileNo}`, "worker.log");
   const log = createLogger({ file, stdout: false, level: opts.level ?? "info" });
   const text = () => fs.readFile(file, "utf8");

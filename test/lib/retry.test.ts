@@ -64,7 +64,10 @@ describe("retryLoop", () => {
   it("an abort during the wait ends the loop", async () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 20);
-    const r = await retryLoop(async () => ({ done: false, error: new Error("503") }), { policy: { ...policy, baseMs: 60_000, maxMs: 60_000, maxWaitMs: 600_000 }, signal: ac.signal });
+    const r = await retryLoop(async () => ({ done: false, error: new Error("503") }), {
+      policy: { ...policy, baseMs: 60_000, maxMs: 60_000, maxWaitMs: 600_000 },
+      signal: ac.signal,
+    });
     expect(r).toMatchObject({ ok: false, attempts: 1, aborted: true });
   });
 
@@ -82,7 +85,10 @@ describe("retryLoop", () => {
   it("retryLoop aborted while it waits leaves no timer behind", async () => {
     const before = timeouts();
     const ac = new AbortController();
-    const loop = retryLoop(async () => ({ done: false, error: new Error("503") }), { policy: { maxAttempts: 5, maxWaitMs: 60_000, baseMs: 10_000, maxMs: 10_000 }, signal: ac.signal });
+    const loop = retryLoop(async () => ({ done: false, error: new Error("503") }), {
+      policy: { maxAttempts: 5, maxWaitMs: 60_000, baseMs: 10_000, maxMs: 10_000 },
+      signal: ac.signal,
+    });
     await new Promise((r) => setImmediate(r));
     expect(timeouts()).toBe(before + 1);
     ac.abort();

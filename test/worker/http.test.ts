@@ -197,10 +197,12 @@ describe("startProbeServer", () => {
     const s = await startProbeServer(0, createMetrics(), {}, "127.0.0.1");
     const agent = new http.Agent({ keepAlive: true });
     await new Promise<void>((resolve, reject) => {
-      http.get({ host: "127.0.0.1", port: s.port, path: "/healthz", agent }, (res) => {
-        res.resume();
-        res.on("end", () => resolve());
-      }).on("error", reject);
+      http
+        .get({ host: "127.0.0.1", port: s.port, path: "/healthz", agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve());
+        })
+        .on("error", reject);
     });
     await s.close();
     agent.destroy();

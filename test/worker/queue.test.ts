@@ -101,19 +101,26 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
   return { id, dir, env, start, ready, publish, consumerInfo };
 }
 
-
 type Stored = { status: string; error?: { code: string; message: string }; signal?: { name: string } | null; crash_frame?: { function: string | null } | null };
 const storedDocs = (): Array<[string, Stored[]]> => [...api.results.entries()].map(([k, v]) => [k, v as Stored[]]);
 const docsFor = (prefix: string) => storedDocs().filter(([, docs]) => docs.some((d) => JSON.stringify(d).includes(prefix)));
 
-const exists = (p: string) => fs.access(p).then(() => true, () => undefined);
+const exists = (p: string) =>
+  fs.access(p).then(
+    () => true,
+    () => undefined,
+  );
 
 /** Waits until the scenario's consumer has nothing pending and nothing unacknowledged. */
 const allSettled = (sc: { consumerInfo: () => Promise<{ num_ack_pending: number; num_pending: number }> }) =>
-  eventually(async () => {
-    const info = await sc.consumerInfo();
-    return info.num_ack_pending === 0 && info.num_pending === 0 ? info : undefined;
-  }, 10_000, "all settled");
+  eventually(
+    async () => {
+      const info = await sc.consumerInfo();
+      return info.num_ack_pending === 0 && info.num_pending === 0 ? info : undefined;
+    },
+    10_000,
+    "all settled",
+  );
 
 describe("queue-driven worker pool", () => {
   it("a pool of two workers stores N results for N events, each exactly once, and logs every event", async () => {
@@ -155,10 +162,14 @@ describe("queue-driven worker pool", () => {
     expect(natsResults.every((s) => s === "coresight.pooltest.completed")).toBe(true);
     sub.unsubscribe();
     // Every message is acked: nothing pending, nothing redelivered.
-    await eventually(async () => {
-      const info = await sc.consumerInfo();
-      return info.num_ack_pending === 0 && info.num_pending === 0 ? info : undefined;
-    }, 10_000, "consumer drained");
+    await eventually(
+      async () => {
+        const info = await sc.consumerInfo();
+        return info.num_ack_pending === 0 && info.num_pending === 0 ? info : undefined;
+      },
+      10_000,
+      "consumer drained",
+    );
   });
 
   it("DEDUP=on: the same crash again is stored as deduplicated_from the first analysis, a different crash is analyzed", async () => {
@@ -328,10 +339,14 @@ describe("queue-driven worker pool", () => {
     await sc.publish(event("coredog-9-9", urls.get("div-zero")!, { file_name: `core.probes.${sc.id}` }), { "CoreSight-Analysis-Id": `job-${sc.id}` });
     await eventually(() => (docsFor(sc.id).length === 1 ? true : undefined), 60_000, "the result");
     expect(docsFor(sc.id)[0]![0]).toBe(`job-${sc.id}`);
-    const metrics = await eventually(async () => {
-      const text = await (await fetch(`${base}/metrics`)).text();
-      return /coresight_worker_messages_settled_total\{action="ack"\} 1/.test(text) ? text : undefined;
-    }, 10_000, "the ack in /metrics");
+    const metrics = await eventually(
+      async () => {
+        const text = await (await fetch(`${base}/metrics`)).text();
+        return /coresight_worker_messages_settled_total\{action="ack"\} 1/.test(text) ? text : undefined;
+      },
+      10_000,
+      "the ack in /metrics",
+    );
     expect(metrics).toMatch(/coresight_worker_messages_received_total 1/);
     expect(metrics).toMatch(/coresight_worker_results_total\{status="completed",error_code=""\} 1/);
     expect(metrics).toMatch(/coresight_worker_stage_duration_seconds_count\{stage="analyze"\} 1/);

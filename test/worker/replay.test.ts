@@ -71,7 +71,9 @@ async function stored(cfg: Config["nats"], seq: number): Promise<{ msgId: string
 }
 
 async function md5(file: string): Promise<string> {
-  return createHash("md5").update(await fs.readFile(file)).digest("hex");
+  return createHash("md5")
+    .update(await fs.readFile(file))
+    .digest("hex");
 }
 
 /** Writes an event whose dump is `fileUrl` (relative to the event file) into tmp. */

@@ -28,7 +28,6 @@ describe("unsupportedNode", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { engines: { node: string } };
     expect(pkg.engines.node).toBe(`>=${MIN_NODE.major}.${MIN_NODE.minor}`);
   });
-
 });
 
 /** A node binary older than the floor on this machine (Debian 12's own is 20), or null. */

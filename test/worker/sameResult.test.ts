@@ -81,7 +81,9 @@ describe("the worker and `analyze` run the same analysis", () => {
       async () => {
         const files = (await fs.readdir(results).catch(() => [] as string[])).filter((f) => f.endsWith(".json"));
         if (files.length < DUMPS.length) return undefined;
-        const docs = await Promise.all(files.map(async (f) => JSON.parse(await fs.readFile(path.join(results, f), "utf8")) as Record<string, unknown> & { event: { pod: string } }));
+        const docs = await Promise.all(
+          files.map(async (f) => JSON.parse(await fs.readFile(path.join(results, f), "utf8")) as Record<string, unknown> & { event: { pod: string } }),
+        );
         return new Map(docs.map((d) => [d.event.pod, d]));
       },
       240_000,

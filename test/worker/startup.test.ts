@@ -84,10 +84,14 @@ async function scenario(name: string, extra: Record<string, string> = {}) {
 }
 
 const readPid = async (marker: string) =>
-  eventually(async () => {
-    const text = await fs.readFile(marker, "utf8").catch(() => "");
-    return /^\d+\n$/.test(text) ? Number(text) : undefined;
-  }, 30_000, "gdb to start");
+  eventually(
+    async () => {
+      const text = await fs.readFile(marker, "utf8").catch(() => "");
+      return /^\d+\n$/.test(text) ? Number(text) : undefined;
+    },
+    30_000,
+    "gdb to start",
+  );
 /** Whether a process runs (a zombie awaiting its reaper counts as gone). */
 async function alive(pid: number): Promise<boolean> {
   const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
@@ -247,7 +251,13 @@ describe("queue apply owns the consumer's settings; run only checks them", () =>
     const sc = await scenario("drift");
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: sc.env.NATS_STREAM!, subjects: [sc.env.NATS_SUBJECT!] });
-    await jsm.consumers.add(sc.env.NATS_STREAM!, { durable_name: sc.env.NATS_CONSUMER!, ack_policy: "explicit" as never, max_deliver: 2, ack_wait: 30_000 * 1e6, filter_subject: sc.env.NATS_SUBJECT! });
+    await jsm.consumers.add(sc.env.NATS_STREAM!, {
+      durable_name: sc.env.NATS_CONSUMER!,
+      ack_policy: "explicit" as never,
+      max_deliver: 2,
+      ack_wait: 30_000 * 1e6,
+      filter_subject: sc.env.NATS_SUBJECT!,
+    });
     const w = sc.start();
     await sc.ready(w);
     const warn = w.lines.find((l) => /consumer settings differ/.test(String(l.msg)));

@@ -76,7 +76,6 @@ function env(id: string, extra: Record<string, string> = {}): Record<string, str
   };
 }
 
-
 const received = (w: WorkerProcess, delivery: number) => w.waitForLine((l) => l.msg === "Received coredump.uploaded" && l.delivery_count === delivery, 30_000);
 const ready = waitReady;
 type Stored = { status: string; error?: { code: string; message: string } };

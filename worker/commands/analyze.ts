@@ -18,7 +18,6 @@ import { HELP } from "./analyze.help.js";
 import { EXIT, UsageError, parseArgs, type Command } from "../command.js";
 import { oneLine, printable, renderSummary } from "./parse.js";
 
-
 /** Streams the command writes to, and the environment it reads its defaults from; tests pass their own. */
 export interface AnalyzeIo {
   stdout: (s: string) => void;
@@ -184,9 +183,7 @@ export function renderResult(r: Result, corePath: string, totalMs?: number): str
       }
     }
     // Only the modules the crash thread runs through matter for names and lines.
-    const crashModules = new Set(
-      (r.threads.find((t) => t.crashed)?.frames ?? []).map((f) => f.library).filter((l): l is string => l !== null),
-    );
+    const crashModules = new Set((r.threads.find((t) => t.crashed)?.frames ?? []).map((f) => f.library).filter((l): l is string => l !== null));
     const bare = (sym.without_debug_info_build_ids ?? []).filter((id) => {
       const m = r.modules?.find((x) => x.build_id === id);
       return m && crashModules.has(m.path);

@@ -152,7 +152,7 @@ export function renderSummary(s: Summary): string {
     const code = s.signal.code ? ` (${s.signal.code})` : "";
     lines.push(`signal:       ${s.signal.name ?? "?"}${code}${s.signal.description ? ` — ${s.signal.description}` : ""}`);
   } else {
-    lines.push("signal:       unknown (no \"Program terminated with signal\" line)");
+    lines.push('signal:       unknown (no "Program terminated with signal" line)');
   }
   const crash = s.threads.find((t) => t.crashed);
   if (s.crash_thread !== null) {

@@ -25,7 +25,6 @@ import { HELP } from "./symbols.help.js";
 import { EXIT, parseArgs, UsageError, type Command } from "../command.js";
 import { oneLine, printable } from "./parse.js";
 
-
 export interface SymbolsIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
@@ -88,7 +87,12 @@ function renderList(p: PreparedSymbols, core: string): string {
     "",
   ];
   for (const m of p.modules) {
-    const where = m.status === "found" ? `${m.source}: ${m.file}` : m.status === "mismatched" ? `wrong build at ${m.rejected.map((r) => `${r.source}: ${r.file} (${r.build_id ?? "no build-id"})`).join(", ")}` : "";
+    const where =
+      m.status === "found"
+        ? `${m.source}: ${m.file}`
+        : m.status === "mismatched"
+          ? `wrong build at ${m.rejected.map((r) => `${r.source}: ${r.file} (${r.build_id ?? "no build-id"})`).join(", ")}`
+          : "";
     const dbg = m.debug ? ` + debug from ${m.debug.source}: ${m.debug.file}` : "";
     lines.push(`${m.status.padEnd(10)} ${(m.build_id ?? "-").padEnd(40)} ${m.path}${m.executable ? " [exe]" : ""}`);
     if (where) lines.push(`           ${where}${dbg} (${m.symbols}${m.unverified ? ", build-id not in core: unverified" : ""})`);

@@ -45,7 +45,16 @@ Exit codes: 0 ok, 2 usage error (or an unknown token id), 3 configuration error.
         const rows = await listTokens(db.kysely);
         const lines = [["TOKEN ID", "ROLE", "NAME", "CREATED", "REVOKED"], ...rows.map((r) => [r.token_id, r.role, r.name, r.created_at, r.revoked_at ?? "-"])];
         const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-        process.stdout.write(lines.map((l) => l.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n");
+        process.stdout.write(
+          lines
+            .map((l) =>
+              l
+                .map((c, i) => c.padEnd(widths[i]!))
+                .join("  ")
+                .trimEnd(),
+            )
+            .join("\n") + "\n",
+        );
         return EXIT.ok;
       }
       const id = args.positionals[0];

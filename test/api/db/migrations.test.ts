@@ -37,7 +37,21 @@ describe.each(DB_KINDS)("migrations on %s", (kind) => {
       const now = "2026-12-01T10:00:00.000Z";
       const { id } = await db
         .insertInto("coredump")
-        .values({ received_at: now, event_id: "e1", event_source: "coredog", file_url: "http://x/c", file_name: "c", executable_path: null, file_size: 1, md5: null, image: "app:1", pod: "p", namespace: "prod", node: "n", timestamp: null })
+        .values({
+          received_at: now,
+          event_id: "e1",
+          event_source: "coredog",
+          file_url: "http://x/c",
+          file_name: "c",
+          executable_path: null,
+          file_size: 1,
+          md5: null,
+          image: "app:1",
+          pod: "p",
+          namespace: "prod",
+          node: "n",
+          timestamp: null,
+        })
         .returning("id")
         .executeTakeFirstOrThrow();
       const row = (analysisId: string, doc: object | null) => ({
@@ -54,7 +68,9 @@ describe.each(DB_KINDS)("migrations on %s", (kind) => {
       await sql`insert into crash_group (signature_hash, signature_text, frames_json, created_at) values ('aaaabbbbccccdddd', 'f | g', '["f","g"]', ${now})`.execute(db);
       for (const r of [row("with-signal", { signal: { name: "SIGBUS" } }), row("no-signal", { signal: null }), row("queued", null)]) {
         await sql`insert into analysis (analysis_id, coredump_id, status, created_at, updated_at, event_json, result_json, signature_hash, signature_text)
-          values (${r.analysis_id}, ${r.coredump_id}, ${r.status}, ${r.created_at}, ${r.updated_at}, ${r.event_json}, ${r.result_json}, ${r.signature_hash}, ${r.signature_text})`.execute(db);
+          values (${r.analysis_id}, ${r.coredump_id}, ${r.status}, ${r.created_at}, ${r.updated_at}, ${r.event_json}, ${r.result_json}, ${r.signature_hash}, ${r.signature_text})`.execute(
+          db,
+        );
       }
       expect(await migrate(db, kind)).toEqual(["0004_analysis_signal"]);
       const names = await db.selectFrom("analysis").select(["analysis_id", "signal_name"]).orderBy("analysis_id").execute();

@@ -139,7 +139,11 @@ describe("the policy and the result (pure)", () => {
     expect(shouldReference(analyses === null ? null : { ...prior, analyses }, after)).toBe(want);
   });
   test("a deduplicated result is a valid v1 result", () => {
-    const r = deduplicatedResult(prior, { key: "k".repeat(32), text: "t" }, { size: 1, executable: "/app", command_line: "/app", architecture: "x86_64", compression: null, truncated: false });
+    const r = deduplicatedResult(
+      prior,
+      { key: "k".repeat(32), text: "t" },
+      { size: 1, executable: "/app", command_line: "/app", architecture: "x86_64", compression: null, truncated: false },
+    );
     expect(ResultSchema.parse(r)).toMatchObject({ status: "completed", deduplicated_from: "a1", gdb: null });
   });
 });

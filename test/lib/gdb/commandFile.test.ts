@@ -42,7 +42,7 @@ describe("command file", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cmdfile-"));
     try {
       const file = path.join(dir, "c.py");
-      fs.writeFileSync(file, buildCommandFile({ ...base, exe: "/we'ird \"path\"/app\\x" }));
+      fs.writeFileSync(file, buildCommandFile({ ...base, exe: '/we\'ird "path"/app\\x' }));
       // py_compile checks syntax without importing gdb.
       execFileSync("python3", ["-m", "py_compile", file]);
     } finally {

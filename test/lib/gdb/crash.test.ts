@@ -12,8 +12,7 @@ function thread(lines: string[], number = 1): Thread {
 }
 
 describe("findCrashThread", () => {
-  const blocks = (a: string, b: string) =>
-    ["Thread 2 (Thread 0x7f02 (LWP 12)):", a, "", "Thread 1 (Thread 0x7f01 (LWP 11)):", b].join("\n");
+  const blocks = (a: string, b: string) => ["Thread 2 (Thread 0x7f02 (LWP 12)):", a, "", "Thread 1 (Thread 0x7f01 (LWP 11)):", b].join("\n");
 
   it("prefers gdb's current thread", () => {
     const bt = parseBacktrace(`[Current thread is 2 (Thread 0x7f02 (LWP 12))]\n${blocks("#0  0x1 in a ()", "#0  0x2 in b ()")}`);
@@ -50,8 +49,8 @@ describe("crashFrameOf", () => {
       "#1  0x1 in __pthread_kill_internal (signo=6, threadid=<optimized out>) at ./nptl/pthread_kill.c:78",
       "#2  0x2 in __GI_raise (sig=6) at ../sysdeps/posix/raise.c:26",
       "#3  0x3 in __GI_abort () at ./stdlib/abort.c:79",
-      "#4  0x4 in __assert_fail_base (fmt=0x1 \"%s\", assertion=0x2 \"x\", file=0x3 \"a.c\", line=4, function=0x5 \"f\") at ./assert/assert.c:92",
-      "#5  0x5 in __GI___assert_fail (assertion=0x2 \"x\", file=0x3 \"a.c\", line=4, function=0x5 \"f\") at ./assert/assert.c:101",
+      '#4  0x4 in __assert_fail_base (fmt=0x1 "%s", assertion=0x2 "x", file=0x3 "a.c", line=4, function=0x5 "f") at ./assert/assert.c:92',
+      '#5  0x5 in __GI___assert_fail (assertion=0x2 "x", file=0x3 "a.c", line=4, function=0x5 "f") at ./assert/assert.c:101',
       "#6  0x6 in check (x=0) at a.c:4",
       "#7  0x7 in main () at a.c:9",
     ]);
@@ -99,7 +98,7 @@ describe("crashFrameOf", () => {
       "#0  0x1 in raise () from /lib/x86_64-linux-gnu/libc.so.6",
       "#1  0x2 in abort () from /lib/x86_64-linux-gnu/libc.so.6",
       "#2  0x3 in ?? () from /lib/x86_64-linux-gnu/libc.so.6",
-      "#3  0x4 in malloc_printerr (str=0x5 \"free(): double free detected in tcache 2\") at malloc.c:5347",
+      '#3  0x4 in malloc_printerr (str=0x5 "free(): double free detected in tcache 2") at malloc.c:5347',
       "#4  0x5 in _int_free () from /lib/x86_64-linux-gnu/libc.so.6",
       "#5  0x6 in release (p=0x1) at r.c:3",
     ]);
@@ -190,10 +189,7 @@ describe("crashFrameOf without libc debug info", () => {
     expect(crashFrameOf(t)?.function).toBe("withdraw");
   });
   it("keeps an unsymbolized libc frame #0 when no machinery follows (a real crash in libc)", () => {
-    const t = thread([
-      "#0  0x00007f1c in ?? () from /lib/x86_64-linux-gnu/libc.so.6",
-      "#1  0x000055d0 in copy_name (dst=0x0) at names.c:12",
-    ]);
+    const t = thread(["#0  0x00007f1c in ?? () from /lib/x86_64-linux-gnu/libc.so.6", "#1  0x000055d0 in copy_name (dst=0x0) at names.c:12"]);
     expect(crashFrameOf(t)?.library).toMatch(/libc\.so\.6$/);
   });
   it("does not treat a user crate named rust_panic as machinery", () => {
@@ -205,19 +201,40 @@ describe("crashFrameOf without libc debug info", () => {
 describe("a signal sent by another process: the crash frame is the program's frame below libc's blocking call", () => {
   const program = ["#3  0x0000555555555189 in wait_for_work () at fixtures/crashes/external-kill.c:24", "#4  0x00005555555551b8 in main () at fixtures/crashes/external-kill.c:36"];
   const cases: Array<[string, string[], boolean, string]> = [
-    ["libc with DWARF (no module named)", [
-      "#0  __GI___clock_nanosleep (clock_id=0, flags=0, req=0x7ffc, rem=0x7ffc) at ../sysdeps/unix/sysv/linux/clock_nanosleep.c:71",
-      "#1  0x00007f0000000001 in __GI___nanosleep (req=<optimized out>, rem=<optimized out>) at ../sysdeps/unix/sysv/linux/nanosleep.c:25",
-      "#2  0x00007f0000000002 in __sleep (seconds=0) at ../sysdeps/posix/sleep.c:55", ...program], true, "wait_for_work"],
-    ["libc without debug info", [
-      "#0  0x00007f0000000000 in clock_nanosleep () from /lib/x86_64-linux-gnu/libc.so.6",
-      "#1  0x00007f0000000001 in nanosleep () from /lib/x86_64-linux-gnu/libc.so.6",
-      "#2  0x00007f0000000002 in sleep () from /lib/x86_64-linux-gnu/libc.so.6", ...program], true, "wait_for_work"],
+    [
+      "libc with DWARF (no module named)",
+      [
+        "#0  __GI___clock_nanosleep (clock_id=0, flags=0, req=0x7ffc, rem=0x7ffc) at ../sysdeps/unix/sysv/linux/clock_nanosleep.c:71",
+        "#1  0x00007f0000000001 in __GI___nanosleep (req=<optimized out>, rem=<optimized out>) at ../sysdeps/unix/sysv/linux/nanosleep.c:25",
+        "#2  0x00007f0000000002 in __sleep (seconds=0) at ../sysdeps/posix/sleep.c:55",
+        ...program,
+      ],
+      true,
+      "wait_for_work",
+    ],
+    [
+      "libc without debug info",
+      [
+        "#0  0x00007f0000000000 in clock_nanosleep () from /lib/x86_64-linux-gnu/libc.so.6",
+        "#1  0x00007f0000000001 in nanosleep () from /lib/x86_64-linux-gnu/libc.so.6",
+        "#2  0x00007f0000000002 in sleep () from /lib/x86_64-linux-gnu/libc.so.6",
+        ...program,
+      ],
+      true,
+      "wait_for_work",
+    ],
     ["unsymbolized libc", ["#0  0x00007f0000000000 in ?? () from /lib/x86_64-linux-gnu/libc.so.6", ...program], true, "wait_for_work"],
-    ["read(2), pthread_cond_wait", [
-      "#0  0x1 in __GI___libc_read (fd=0, buf=0x0, nbytes=1) at ../sysdeps/unix/sysv/linux/read.c:26",
-      "#1  0x2 in __futex_abstimed_wait_common64 (private=0) at ./nptl/futex-internal.c:57",
-      "#2  0x3 in ___pthread_cond_wait (cond=0x1, mutex=0x2) at ./nptl/pthread_cond_wait.c:618", ...program], true, "wait_for_work"],
+    [
+      "read(2), pthread_cond_wait",
+      [
+        "#0  0x1 in __GI___libc_read (fd=0, buf=0x0, nbytes=1) at ../sysdeps/unix/sysv/linux/read.c:26",
+        "#1  0x2 in __futex_abstimed_wait_common64 (private=0) at ./nptl/futex-internal.c:57",
+        "#2  0x3 in ___pthread_cond_wait (cond=0x1, mutex=0x2) at ./nptl/pthread_cond_wait.c:618",
+        ...program,
+      ],
+      true,
+      "wait_for_work",
+    ],
     // The program was running its own code: that is where it was.
     ["busy in the program", ["#0  spin (n=3) at a.c:4", ...program], true, "spin"],
     // Sent by the process itself or the kernel: libc's frame stays the crash frame (a fault in memcpy is one).
@@ -230,7 +247,12 @@ describe("a signal sent by another process: the crash frame is the program's fra
   });
   it("blockingKey strips glibc's alias prefixes and suffixes", () => {
     expect(["__GI___clock_nanosleep", "__libc_read", "__GI___libc_read_nocancel", "__futex_abstimed_wait_common64", "___pthread_cond_wait", "__sleep"].map(blockingKey)).toEqual([
-      "clock_nanosleep", "read", "read", "futex_abstimed_wait_common", "pthread_cond_wait", "sleep",
+      "clock_nanosleep",
+      "read",
+      "read",
+      "futex_abstimed_wait_common",
+      "pthread_cond_wait",
+      "sleep",
     ]);
   });
 });
@@ -263,9 +285,7 @@ describe("Go runtime machinery", () => {
     expect(f).toMatchObject({ function: "main.parseHeader", file: "/src/server/go-nil-deref.go", line: 29 });
   });
   it("the signature starts at the user's function and stops at runtime.main", () => {
-    expect(summarize(parseBacktrace(goPanic.join("\n"))).signature?.text).toBe(
-      "main.parseHeader | main.(*Server).handle | main.(*Server).serve | main.main",
-    );
+    expect(summarize(parseBacktrace(goPanic.join("\n"))).signature?.text).toBe("main.parseHeader | main.(*Server).handle | main.(*Server).serve | main.main");
   });
   it("never takes gdb's junk below Go's signal trampoline: a symbolized frame above it, else frame #0", () => {
     const tramp = [

@@ -44,9 +44,7 @@ describe("parseFrameLine", () => {
   });
 
   it("keeps C++ templates and takes the argument list after them", () => {
-    const f = frame(
-      "#4  0x000055555555a1b2 in std::vector<int, std::allocator<int> >::operator[] (this=0x7ffd1, __n=3) at /usr/include/c++/12/bits/stl_vector.h:1123",
-    );
+    const f = frame("#4  0x000055555555a1b2 in std::vector<int, std::allocator<int> >::operator[] (this=0x7ffd1, __n=3) at /usr/include/c++/12/bits/stl_vector.h:1123");
     expect(f.function).toBe("std::vector<int, std::allocator<int> >::operator[]");
     expect(f.args).toBe("this=0x7ffd1, __n=3");
     expect(f.file).toBe("/usr/include/c++/12/bits/stl_vector.h");
@@ -55,9 +53,7 @@ describe("parseFrameLine", () => {
 
   it("handles operator(), operator<< and (anonymous namespace)", () => {
     expect(frame("#1  0x1 in Foo::operator() (this=0x2) at a.cc:3").function).toBe("Foo::operator()");
-    expect(frame("#1  0x1 in std::operator<< <std::char_traits<char> > (__out=..., __s=0x2 \"x\") at ostream:611").function).toBe(
-      "std::operator<< <std::char_traits<char> >",
-    );
+    expect(frame('#1  0x1 in std::operator<< <std::char_traits<char> > (__out=..., __s=0x2 "x") at ostream:611').function).toBe("std::operator<< <std::char_traits<char> >");
     const anon = frame("#2  0x1 in (anonymous namespace)::Foo::bar (x=1) at foo.cc:9");
     expect(anon.function).toBe("(anonymous namespace)::Foo::bar");
     expect(anon.args).toBe("x=1");
@@ -68,16 +64,12 @@ describe("parseFrameLine", () => {
     expect(f.function).toBe("std::terminate()");
     expect(f.args).toBe("");
     expect(f.library).toBe("/lib64/libstdc++.so.6");
-    const g = frame(
-      "#2  0x000055c043e008ce in void std::this_thread::sleep_for<long, std::ratio<1l, 1l> >(std::chrono::duration<long, std::ratio<1l, 1l> > const&) ()",
-    );
+    const g = frame("#2  0x000055c043e008ce in void std::this_thread::sleep_for<long, std::ratio<1l, 1l> >(std::chrono::duration<long, std::ratio<1l, 1l> > const&) ()");
     expect(g.function).toBe("void std::this_thread::sleep_for<long, std::ratio<1l, 1l> >(std::chrono::duration<long, std::ratio<1l, 1l> > const&)");
   });
 
   it("handles Rust names", () => {
-    expect(frame("#1  0x1 in core::panicking::panic_fmt::h1234abcd5678ef90 () at library/core/src/panicking.rs:72").function).toBe(
-      "core::panicking::panic_fmt::h1234abcd5678ef90",
-    );
+    expect(frame("#1  0x1 in core::panicking::panic_fmt::h1234abcd5678ef90 () at library/core/src/panicking.rs:72").function).toBe("core::panicking::panic_fmt::h1234abcd5678ef90");
     expect(frame("#7  0x1 in std::rt::lang_start::{{closure}} (main=0x2) at rt.rs:166").function).toBe("std::rt::lang_start::{{closure}}");
     expect(frame("#8  0x1 in panic::main::{closure#0} () at panic.rs:7").function).toBe("panic::main::{closure#0}");
     const drop = frame("#3  0x1 in <alloc::vec::Vec<T> as core::ops::Drop>::drop (self=0x7f) at vec.rs:2100");
@@ -86,9 +78,9 @@ describe("parseFrameLine", () => {
   });
 
   it("is not fooled by parentheses and quotes inside arguments", () => {
-    const f = frame('#1  0x1 in greet (name=0x55 "hello (world)", c=40 \'(\', q=34 \'"\', x={a = {b = 1}}) at g.c:7');
+    const f = frame("#1  0x1 in greet (name=0x55 \"hello (world)\", c=40 '(', q=34 '\"', x={a = {b = 1}}) at g.c:7");
     expect(f.function).toBe("greet");
-    expect(f.args).toBe('name=0x55 "hello (world)", c=40 \'(\', q=34 \'"\', x={a = {b = 1}}');
+    expect(f.args).toBe("name=0x55 \"hello (world)\", c=40 '(', q=34 '\"', x={a = {b = 1}}");
     expect(f.file).toBe("g.c");
     const err = frame("#2  0x1 in f (p=<error reading variable: Cannot access memory at address 0x10>, q=<optimized out>, ...) at f.c:1");
     expect(err.function).toBe("f");
@@ -122,7 +114,16 @@ describe("parseFrameLine", () => {
 describe("parseBacktrace", () => {
   it("a thread gdb's frame limit cut says frames_truncated", () => {
     const bt = parseBacktrace(
-      ["Thread 2 (LWP 8):", "#0  0x1 in idle () at a.c:1", "", "Thread 1 (LWP 7):", "#0  0x1 in descend (d=9) at r.c:4", "#1  0x2 in descend (d=8) at r.c:4", "(More stack frames follow...)", ""].join("\n"),
+      [
+        "Thread 2 (LWP 8):",
+        "#0  0x1 in idle () at a.c:1",
+        "",
+        "Thread 1 (LWP 7):",
+        "#0  0x1 in descend (d=9) at r.c:4",
+        "#1  0x2 in descend (d=8) at r.c:4",
+        "(More stack frames follow...)",
+        "",
+      ].join("\n"),
     );
     expect(bt.threads.find((t) => t.number === 1)?.frames_truncated).toBe(true);
     expect(bt.threads.find((t) => t.number === 2)?.frames_truncated).toBeUndefined();
@@ -180,9 +181,7 @@ describe("parseBacktrace", () => {
   });
 
   it("keeps the longest loose sequence when the banner's #0 precedes a bt", () => {
-    const bt = parseBacktrace(
-      ["Program terminated with signal 11, Segmentation fault.", "#0  0x1 in a ()", "(gdb) bt", "#0  0x1 in a ()", "#1  0x2 in b ()"].join("\n"),
-    );
+    const bt = parseBacktrace(["Program terminated with signal 11, Segmentation fault.", "#0  0x1 in a ()", "(gdb) bt", "#0  0x1 in a ()", "#1  0x2 in b ()"].join("\n"));
     expect(bt.terminatedBy).toEqual({ name: "SIGSEGV", description: "Segmentation fault" });
     expect(bt.threads).toHaveLength(1);
     expect(bt.threads[0]!.frames).toHaveLength(2);
@@ -272,9 +271,7 @@ describe("parseBacktrace", () => {
   });
 
   it("takes the first of duplicate thread blocks, and tolerates frame number gaps", () => {
-    const bt = parseBacktrace(
-      ["Thread 1 (LWP 1):", "#0  0x1 in a ()", "#3  0x2 in b ()", "", "Thread 1 (LWP 1):", "#0  0x9 in zzz ()", "#1  0x9 in yyy ()"].join("\n"),
-    );
+    const bt = parseBacktrace(["Thread 1 (LWP 1):", "#0  0x1 in a ()", "#3  0x2 in b ()", "", "Thread 1 (LWP 1):", "#0  0x9 in zzz ()", "#1  0x9 in yyy ()"].join("\n"));
     expect(bt.threads).toHaveLength(1);
     expect(bt.threads[0]!.frames.map((f) => [f.index, f.function])).toEqual([
       [0, "a"],

@@ -57,7 +57,7 @@ describe("runGdb", () => {
     expect(run.sections.registers).toMatch(/^rip\s+0x/m);
     expect(run.sections.disassembly).toMatch(/^=> 0x/m);
     expect(JSON.parse(run.sections.abort_message!)).toEqual({
-      abort_message: expect.stringContaining("Assertion `w->balance >= 0 && \"balance must never go negative\"' failed."),
+      abort_message: expect.stringContaining('Assertion `w->balance >= 0 && "balance must never go negative"\' failed.'),
     });
     expect(run.sections[ERRORS_KEY]).toBeUndefined();
     // The command file is removed after the run; its text is kept.
@@ -106,7 +106,7 @@ describe("runGdb", () => {
 
   test("paths with spaces and quotes reach gdb intact", async () => {
     const f = fixture("div-zero");
-    const dir = path.join(tmp, "we'ird dir \"x\"");
+    const dir = path.join(tmp, 'we\'ird dir "x"');
     await fs.mkdir(dir);
     await fs.copyFile(f.core, path.join(dir, "co re"));
     await fs.copyFile(f.exe, path.join(dir, "the 'exe'"));
@@ -138,10 +138,15 @@ describe("runGdb", () => {
     const f = fixture("multithread");
     const ac = new AbortController();
     let pid: number | undefined;
-    const p = runGdb({ core: f.core, exe: f.exe, signal: ac.signal, onSpawn: (x) => {
-      pid = x;
-      setTimeout(() => ac.abort(new Error("shutting down")), 20);
-    } });
+    const p = runGdb({
+      core: f.core,
+      exe: f.exe,
+      signal: ac.signal,
+      onSpawn: (x) => {
+        pid = x;
+        setTimeout(() => ac.abort(new Error("shutting down")), 20);
+      },
+    });
     await expect(p).rejects.toThrow("shutting down");
     expect(await groupGone(pid!)).toBe(true);
   });

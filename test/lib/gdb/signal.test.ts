@@ -26,7 +26,8 @@ describe("parseSiginfo", () => {
     expect(parseSiginfo(null)).toBeNull();
   });
   it("reads the sender's pid and uid from _kill", () => {
-    const t = "$1 = {si_signo = 6, si_errno = 0, si_code = -6, _sifields = {_pad = {12744, 0 <repeats 27 times>}, _kill = {si_pid = 12744, si_uid = 1000}, _timer = {si_tid = 12744}}}";
+    const t =
+      "$1 = {si_signo = 6, si_errno = 0, si_code = -6, _sifields = {_pad = {12744, 0 <repeats 27 times>}, _kill = {si_pid = 12744, si_uid = 1000}, _timer = {si_tid = 12744}}}";
     expect(parseSiginfo(t)).toMatchObject({ code: -6, pid: 12744, uid: 1000 });
   });
 });

@@ -28,11 +28,15 @@ async function caseDir(name: string): Promise<string> {
 describe("the sender of the fatal signal", () => {
   it("a program that sends SIGSEGV to itself with kill(getpid()): self, not another process, not a hardware fault", async () => {
     const d = await caseDir("self");
-    const exe = await compile(d, "selfkill", `#include <signal.h>
+    const exe = await compile(
+      d,
+      "selfkill",
+      `#include <signal.h>
 #include <unistd.h>
 __attribute__((noinline)) void give_up(void) { kill(getpid(), SIGSEGV); pause(); }
 int main(void) { give_up(); return 0; }
-`);
+`,
+    );
     const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     expect(r.signal).toMatchObject({ name: "SIGSEGV", code: "SI_USER", fault_address: null, sender: { kind: "self", uid: process.getuid!() } });
     expect(r.signal?.description).toBe("Segmentation fault signal sent with kill() by the process itself, not raised by a hardware fault");
@@ -40,11 +44,15 @@ int main(void) { give_up(); return 0; }
 
   it("SIGABRT sent from outside (kill -ABRT): another process with its pid, and not abort()", async () => {
     const d = await caseDir("external");
-    const exe = await compile(d, "waiter", `#include <stdio.h>
+    const exe = await compile(
+      d,
+      "waiter",
+      `#include <stdio.h>
 #include <unistd.h>
 __attribute__((noinline)) void wait_for_work(void) { puts("ready"); fflush(stdout); for (;;) pause(); }
 int main(void) { wait_for_work(); return 0; }
-`);
+`,
+    );
     const child = spawn("bash", ["-c", `ulimit -c unlimited; exec '${exe}'`], { cwd: d, stdio: ["ignore", "pipe", "ignore"] });
     await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
     const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -52,16 +60,22 @@ int main(void) { wait_for_work(); return 0; }
     await exited;
     const r = await analyzeDump({ core: path.join(d, "core"), exe });
     expect(r.signal).toMatchObject({ name: "SIGABRT", code: "SI_USER", sender: { kind: "process", pid: process.pid } });
-    expect(r.signal?.description).toMatch(new RegExp(`^Aborted: SIGABRT sent with kill\\(\\) by another process \\(pid ${process.pid}, uid \\d+\\); the process did not call abort\\(\\)`));
+    expect(r.signal?.description).toMatch(
+      new RegExp(`^Aborted: SIGABRT sent with kill\\(\\) by another process \\(pid ${process.pid}, uid \\d+\\); the process did not call abort\\(\\)`),
+    );
     expect(r.threads.find((t) => t.crashed)!.frames.some((f) => f.function === "wait_for_work")).toBe(true);
   });
 
   it("abort() called by the process: self", async () => {
     const d = await caseDir("abort");
-    const exe = await compile(d, "aborter", `#include <stdlib.h>
+    const exe = await compile(
+      d,
+      "aborter",
+      `#include <stdlib.h>
 __attribute__((noinline)) void check(int ok) { if (!ok) abort(); }
 int main(void) { check(0); return 0; }
-`);
+`,
+    );
     const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     expect(r.signal).toMatchObject({ name: "SIGABRT", code: "SI_TKILL", sender: { kind: "self" } });
     expect(r.signal?.description).toMatch(/^Aborted: the process called abort\(\)/);
@@ -69,11 +83,15 @@ int main(void) { check(0); return 0; }
 
   it("a crash handler that re-raises: the real fault below <signal handler called> is named", async () => {
     const d = await caseDir("reraise");
-    const exe = await compile(d, "reraiser", `#include <signal.h>
+    const exe = await compile(
+      d,
+      "reraiser",
+      `#include <signal.h>
 static void on_fault(int sig) { signal(sig, SIG_DFL); raise(sig); }
 __attribute__((noinline)) int store_value(int *slot) { *slot = 42; return *slot; }
 int main(void) { signal(SIGSEGV, on_fault); return store_value((int *)0); }
-`);
+`,
+    );
     const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     expect(r.signal).toMatchObject({ name: "SIGSEGV", code: "SI_TKILL", sender: { kind: "self" }, reraised: true });
     expect(r.signal?.description).toBe("Segmentation fault re-raised by the process's own signal handler (a crash handler): the original fault is in store_value");
@@ -82,7 +100,10 @@ int main(void) { signal(SIGSEGV, on_fault); return store_value((int *)0); }
 
   it("a crash handler that re-raises while it runs (SA_NODEFER): the frame below <signal handler called> is named", async () => {
     const d = await caseDir("reraise-nodefer");
-    const exe = await compile(d, "nodefer", `#include <signal.h>
+    const exe = await compile(
+      d,
+      "nodefer",
+      `#include <signal.h>
 #include <string.h>
 static void on_fault(int sig) { signal(sig, SIG_DFL); raise(sig); }
 __attribute__((noinline)) int store_value(int *slot) { *slot = 42; return *slot; }
@@ -92,7 +113,8 @@ int main(void) {
   sigaction(SIGSEGV, &sa, 0);
   return store_value((int *)0);
 }
-`);
+`,
+    );
     const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     const crash = r.threads.find((t) => t.crashed)!;
     expect(crash.frames.some((f) => f.signal_handler)).toBe(true);
@@ -102,9 +124,13 @@ int main(void) {
 
   it("a hardware fault: sent by the kernel", async () => {
     const d = await caseDir("fault");
-    const exe = await compile(d, "fault", `__attribute__((noinline)) int load(int *p) { return *p; }
+    const exe = await compile(
+      d,
+      "fault",
+      `__attribute__((noinline)) int load(int *p) { return *p; }
 int main(void) { return load((int *)0); }
-`);
+`,
+    );
     const r = await analyzeDump({ core: await crashIn(d, exe), exe });
     expect(r.signal).toMatchObject({ name: "SIGSEGV", code: "SEGV_MAPERR", sender: { kind: "kernel", pid: null, uid: null } });
     expect(r.signal?.description).toMatch(/null pointer dereference/);

@@ -60,7 +60,12 @@ describe("signatureOf: in-app frames and recursion", () => {
       );
     const a = signatureOf(deep(9, 0))!;
     expect(a.text).toBe("visit | walk_left | walk_right");
-    for (const [depth, phase] of [[12, 1], [40, 2], [7, 1]] as const) expect(signatureOf(deep(depth, phase))!.hash).toBe(a.hash);
+    for (const [depth, phase] of [
+      [12, 1],
+      [40, 2],
+      [7, 1],
+    ] as const)
+      expect(signatureOf(deep(depth, phase))!.hash).toBe(a.hash);
   });
 });
 
@@ -95,9 +100,7 @@ describe("signatureOf", () => {
     expect(signatureOf({ ...t, frames: [] })).toBeNull();
   });
   it("groups the same glibc crash across CPU variants and debug-info presence", () => {
-    const withDbg = crashThread(
-      "#0  __memmove_avx_unaligned_erms () at ../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:317\n#1  0x2 in copy (d=0x0) at c.c:3\n",
-    );
+    const withDbg = crashThread("#0  __memmove_avx_unaligned_erms () at ../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:317\n#1  0x2 in copy (d=0x0) at c.c:3\n");
     const evex = crashThread("#0  0x1 in __memmove_evex_unaligned_erms () from /lib/x86_64-linux-gnu/libc.so.6\n#1  0x2 in copy (d=0x0) at c.c:3\n");
     expect(signatureOf(withDbg)!.text).toBe("memmove | copy");
     expect(signatureOf(evex)!.hash).toBe(signatureOf(withDbg)!.hash);
@@ -121,11 +124,9 @@ describe("normalizeFunction", () => {
   it("strips Rust hashes and decodes legacy mangling", () => {
     expect(normalizeFunction("core::panicking::panic_fmt::h1234abcd5678ef90")).toBe("core::panicking::panic_fmt");
     expect(normalizeFunction("_ZN4core9panicking9panic_fmt17h0123456789abcdefE")).toBe("core::panicking::panic_fmt");
-    expect(
-      normalizeFunction(
-        "_$LT$alloc..boxed..Box$LT$F$C$A$GT$$u20$as$u20$core..ops..function..FnOnce$LT$Args$GT$$GT$::call_once::h4e6d3b560a2a2b4a",
-      ),
-    ).toBe("<alloc::boxed::Box<F,A> as core::ops::function::FnOnce<Args>>::call_once");
+    expect(normalizeFunction("_$LT$alloc..boxed..Box$LT$F$C$A$GT$$u20$as$u20$core..ops..function..FnOnce$LT$Args$GT$$GT$::call_once::h4e6d3b560a2a2b4a")).toBe(
+      "<alloc::boxed::Box<F,A> as core::ops::function::FnOnce<Args>>::call_once",
+    );
     expect(decodeRustLegacy("_ZN3foo3barE")).toBe("foo::bar");
     expect(normalizeFunction("std::rt::lang_start::{{closure}}::h0123456789abcdef")).toBe("std::rt::lang_start::{{closure}}");
   });
@@ -157,7 +158,6 @@ describe("signatureOf stops at thread start-up frames", () => {
     expect(signatureOf(bt.threads[0]!)?.text).toBe("parse_message | crasher");
   });
 });
-
 
 describe("signatureOf with a module map: module+offset for unsymbolized frames", () => {
   const crashAt = (base: bigint, offsets: number[]) => {

@@ -31,7 +31,13 @@ describe("noiseRuleOf", () => {
 
 describe("withoutNoise", () => {
   it("drops noise and blank lines, keeps the rest in order, counts what it dropped", () => {
-    const text = ["warning: Section `.reg-xstate/9' in core file too small.", "", "warning: core file may not match specified executable file.", "44\t./nptl/pthread_kill.c: No such file or directory.", ""].join("\n");
+    const text = [
+      "warning: Section `.reg-xstate/9' in core file too small.",
+      "",
+      "warning: core file may not match specified executable file.",
+      "44\t./nptl/pthread_kill.c: No such file or directory.",
+      "",
+    ].join("\n");
     expect(withoutNoise(text)).toEqual({ text: "warning: core file may not match specified executable file.\n", dropped: 2 });
     expect(withoutNoise("")).toEqual({ text: "", dropped: 0 });
   });

@@ -18,16 +18,7 @@ describe("parseReference", () => {
     expect(formatReference(parseReference(ref))).toBe(want);
   });
 
-  test.each([
-    "",
-    "UPPER/app",
-    "app:bad tag",
-    "../etc/passwd",
-    "host.example/../x",
-    "app@sha256:short",
-    "http://host/app",
-    "host.example/a//b",
-  ])("%j is refused", (ref) => {
+  test.each(["", "UPPER/app", "app:bad tag", "../etc/passwd", "host.example/../x", "app@sha256:short", "http://host/app", "host.example/a//b"])("%j is refused", (ref) => {
     expect(() => parseReference(ref)).toThrow();
   });
 });

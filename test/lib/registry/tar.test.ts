@@ -72,7 +72,11 @@ describe("readTar", () => {
   test("stop() ends reading before the next header", async () => {
     const tar = execFileSync("tar", ["-C", path.join(dir, "src"), "-cf", "-", "small", "hard", "link"]);
     const seen: string[] = [];
-    await readTar(Readable.from([tar]), (e) => (seen.push(e.name), null), () => seen.length === 1);
+    await readTar(
+      Readable.from([tar]),
+      (e) => (seen.push(e.name), null),
+      () => seen.length === 1,
+    );
     expect(seen).toEqual(["small"]);
   });
 });

@@ -22,10 +22,7 @@ afterEach(async () => {
 function sink(over: Partial<HttpSinkOptions> = {}) {
   const log = captureLogger();
   const rec = recordingSleep();
-  const s = createHttpSink(
-    { url: api.url, token: TOKEN, timeoutMs: 5000, putRunning: false, ...over },
-    { logger: log.logger, sleep: rec.sleep, random: () => 0.5 },
-  );
+  const s = createHttpSink({ url: api.url, token: TOKEN, timeoutMs: 5000, putRunning: false, ...over }, { logger: log.logger, sleep: rec.sleep, random: () => 0.5 });
   return { s, log, delays: rec.delays };
 }
 

@@ -66,7 +66,10 @@ describe("nats sink", () => {
     const down = capture(1000);
     const err = await createNatsSink("r", down.publish, { sleep: recordingSleep().sleep, retry: { maxAttempts: 3 } })
       .store(sampleDoc().id, sampleDoc().doc, { status: "completed" })
-      .then(() => null, (e: unknown) => e as TransientError);
+      .then(
+        () => null,
+        (e: unknown) => e as TransientError,
+      );
     expect(err).toBeInstanceOf(TransientError);
     expect(err!.code).toBe("result_store_failed");
     expect(err!.message).toMatch(/to r\.completed \(after 3 attempts\): connection closed/);

@@ -152,7 +152,15 @@ describe("downloadDump from S3", () => {
     const progress: number[] = [];
     const d = await downloadDump(opts(parseDumpUrl(url), { fileName: "core", md5: md5(raw), onProgress: (b) => progress.push(b) }));
     expect(d).toEqual(
-      expect.objectContaining({ path: path.join(dir, "core"), bytes: raw.length, transferredBytes: raw.length, compression: null, md5: md5(raw), via: "presigned_url", owned: true }),
+      expect.objectContaining({
+        path: path.join(dir, "core"),
+        bytes: raw.length,
+        transferredBytes: raw.length,
+        compression: null,
+        md5: md5(raw),
+        via: "presigned_url",
+        owned: true,
+      }),
     );
     expect((await fs.readFile(d.path)).equals(raw)).toBe(true);
     expect(progress.length).toBeGreaterThan(0);

@@ -2,7 +2,8 @@ import { describe, expect, it } from "@jest/globals";
 import { PermanentError } from "../../../lib/errors.js";
 import { parseDumpUrl, presignedExpiry, redactUrl } from "../../../lib/storage/url.js";
 
-const SIG = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=deadbeef";
+const SIG =
+  "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAEXAMPLE%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Signature=deadbeef";
 
 describe("parseDumpUrl", () => {
   const s3 = (bucket: string, key: string, endpoint: string | null, region: string | null, presigned = false) =>
@@ -61,21 +62,32 @@ describe("parseDumpUrl", () => {
     expect(parseDumpUrl("http://minio.corp.example:9000/dumps/core.x").kind).toBe("http");
   });
 
-  it.each(["", "   ", "ftp://host/core", "javascript:alert(1)", "core.x", "/mnt/cfs/core", "s3://bucket", "s3:///key", "cfs://", "https://dumps.s3.amazonaws.com/", "https://s3.amazonaws.com/only-bucket", "http://u:p@host/core", "https://dumps.s3.amazonaws.com/%E0%A4%A"])(
-    "refuses %j",
-    (raw) => {
-      let err: unknown;
-      try {
-        parseDumpUrl(raw);
-      } catch (e: unknown) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(PermanentError);
-      expect((err as PermanentError).code).toBe("unsupported_url");
-      // the message never carries the credentials of a refused URL
-      expect((err as Error).message).not.toContain("u:p@");
-    },
-  );
+  it.each([
+    "",
+    "   ",
+    "ftp://host/core",
+    "javascript:alert(1)",
+    "core.x",
+    "/mnt/cfs/core",
+    "s3://bucket",
+    "s3:///key",
+    "cfs://",
+    "https://dumps.s3.amazonaws.com/",
+    "https://s3.amazonaws.com/only-bucket",
+    "http://u:p@host/core",
+    "https://dumps.s3.amazonaws.com/%E0%A4%A",
+  ])("refuses %j", (raw) => {
+    let err: unknown;
+    try {
+      parseDumpUrl(raw);
+    } catch (e: unknown) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).code).toBe("unsupported_url");
+    // the message never carries the credentials of a refused URL
+    expect((err as Error).message).not.toContain("u:p@");
+  });
 });
 
 describe("redactUrl", () => {

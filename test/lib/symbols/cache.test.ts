@@ -86,7 +86,12 @@ describe("SymbolCache", () => {
       if (i < 2) await fs.utimes(path.join(dir, k), t, t);
     }
     // The third insert pushed the total to 300 > 250: key 1 (oldest) went.
-    expect(await fs.access(path.join(dir, keys[0]!)).then(() => true, () => false)).toBe(false);
+    expect(
+      await fs.access(path.join(dir, keys[0]!)).then(
+        () => true,
+        () => false,
+      ),
+    ).toBe(false);
     expect(await cache.size()).toBe(200);
 
     // A hit refreshes recency: use 2, then insert 4: 3 is now the oldest and goes.

@@ -61,9 +61,15 @@ beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), "coresight-image-"));
   reg = await startRegistry();
   tokenReg = await startRegistry({ token: { user: "puller", password: "s3cret" } });
-  const base: TestLayer = { blob: await fs.readFile(path.join(B, "base.tar.zst")), mediaType: "application/vnd.oci.image.layer.v1.tar+zstd", diffId: sha256(await fs.readFile(path.join(B, "base.tar"))) };
+  const base: TestLayer = {
+    blob: await fs.readFile(path.join(B, "base.tar.zst")),
+    mediaType: "application/vnd.oci.image.layer.v1.tar+zstd",
+    diffId: sha256(await fs.readFile(path.join(B, "base.tar"))),
+  };
   const decoy = await fs.readFile("/bin/true"); // an ELF of another build
-  const l1 = gzipLayer(await stage({ "srv/app/crash": await fs.readFile(path.join(B, "crash.stripped")), [`usr/lib/debug/.build-id/${APP_ID.slice(0, 2)}/${APP_ID.slice(2)}.debug`]: decoy }));
+  const l1 = gzipLayer(
+    await stage({ "srv/app/crash": await fs.readFile(path.join(B, "crash.stripped")), [`usr/lib/debug/.build-id/${APP_ID.slice(0, 2)}/${APP_ID.slice(2)}.debug`]: decoy }),
+  );
   const l2 = gzipLayer(
     await stage({
       app: { symlink: "/srv/app" },
@@ -213,17 +219,46 @@ describe("image symbol source", () => {
     expect(missing.result.status).toBe("completed");
     expect(missing.result.warnings).toContainEqual(expect.stringContaining("not used for symbols: not_found: "));
     expect(missing.result.image).toMatchObject({ digest: null });
-    const blocked = await analyze(`${reg.host}/bullseye/crash:1`, symbolsWith(path.join(tmp, "cache-blocked"), { registry: { allowedHosts: [], insecure: [reg.host], mirrors: {}, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 30, timeoutMs: 10_000 } }));
+    const blocked = await analyze(
+      `${reg.host}/bullseye/crash:1`,
+      symbolsWith(path.join(tmp, "cache-blocked"), {
+        registry: { allowedHosts: [], insecure: [reg.host], mirrors: {}, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 30, timeoutMs: 10_000 },
+      }),
+    );
     expect(blocked.result.warnings).toContainEqual(expect.stringMatching(/not_allowed: .*ALLOWED_REGISTRY_HOSTS/));
   }, 60_000);
 
   test("a mirror is asked before the registry; a mirror that is down falls back to the registry", async () => {
     const ref = `registry.invalid/bullseye/crash:1`; // never resolved: the mirror has it
-    const { result } = await analyze(ref, symbolsWith(path.join(tmp, "cache-mirror"), { registry: { allowedHosts: ["127.0.0.1"], insecure: [reg.host], mirrors: { "registry.invalid": [reg.host] }, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 30, timeoutMs: 10_000 } }));
+    const { result } = await analyze(
+      ref,
+      symbolsWith(path.join(tmp, "cache-mirror"), {
+        registry: {
+          allowedHosts: ["127.0.0.1"],
+          insecure: [reg.host],
+          mirrors: { "registry.invalid": [reg.host] },
+          maxManifestBytes: 1 << 20,
+          maxBlobBytes: 1 << 30,
+          timeoutMs: 10_000,
+        },
+      }),
+    );
     expect(result.image).toMatchObject({ digest: manifestDigest });
     expect(crashFrames(result).map(key)).toEqual(expectedFrames());
     // A mirror that refuses connections: the registry itself answers.
-    const down = await analyze(`${reg.host}/bullseye/crash:1`, symbolsWith(path.join(tmp, "cache-mirror-down"), { registry: { allowedHosts: ["127.0.0.1"], insecure: [reg.host, "127.0.0.1:1"], mirrors: { [reg.host]: ["127.0.0.1:1"] }, maxManifestBytes: 1 << 20, maxBlobBytes: 1 << 30, timeoutMs: 10_000 } }));
+    const down = await analyze(
+      `${reg.host}/bullseye/crash:1`,
+      symbolsWith(path.join(tmp, "cache-mirror-down"), {
+        registry: {
+          allowedHosts: ["127.0.0.1"],
+          insecure: [reg.host, "127.0.0.1:1"],
+          mirrors: { [reg.host]: ["127.0.0.1:1"] },
+          maxManifestBytes: 1 << 20,
+          maxBlobBytes: 1 << 30,
+          timeoutMs: 10_000,
+        },
+      }),
+    );
     expect(down.result.image).toMatchObject({ digest: manifestDigest });
     expect(down.result.warnings ?? []).not.toContainEqual(expect.stringContaining("not used for symbols"));
   }, 60_000);

@@ -107,7 +107,16 @@ describe("core notes (pure)", () => {
 
   test("without recognized modules the executable is still listed, by the notes' path and without a build-id", () => {
     const inv = buildInventory([], {
-      machine: "aarch64", is64: true, littleEndian: true, mappings: [], fname: "null", psargs: "./null", pid: null, auxv: new Map(), execfn: null, signo: null,
+      machine: "aarch64",
+      is64: true,
+      littleEndian: true,
+      mappings: [],
+      fname: "null",
+      psargs: "./null",
+      pid: null,
+      auxv: new Map(),
+      execfn: null,
+      signo: null,
     });
     expect(inv.modules).toEqual([{ path: "./null", build_id: null, start: null, end: null, executable: true }]);
   });

@@ -35,7 +35,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("coresight-worker parse", () => {
   it("keeps at most --max-frames frames per thread, marks the cut, and says so", async () => {
-    const deep = ["Program terminated with signal SIGSEGV, Segmentation fault.", "Thread 1 (LWP 7):", ...Array.from({ length: 40 }, (_, i) => `#${i}  0x1 in descend (d=${i}) at r.c:4`)].join("\n");
+    const deep = [
+      "Program terminated with signal SIGSEGV, Segmentation fault.",
+      "Thread 1 (LWP 7):",
+      ...Array.from({ length: 40 }, (_, i) => `#${i}  0x1 in descend (d=${i}) at r.c:4`),
+    ].join("\n");
     const json = io(deep);
     expect(await parseCommand(["-", "--json", "--max-frames", "10"], json)).toBe(EXIT.ok);
     const doc = JSON.parse(json.out) as { threads: Array<{ frames: unknown[]; frames_truncated?: boolean }> };

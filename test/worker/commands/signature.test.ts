@@ -85,7 +85,12 @@ describe("coresight-worker signature explain", () => {
   test("--json: the steps, the signature and the result's own", async () => {
     const io = capture();
     expect(await signatureCommand(["explain", resultFile, "--json"], io)).toBe(0);
-    const j = JSON.parse(io.out) as { crash_thread: number; steps: Array<{ index: number; text: string; kept: boolean; reason: string }>; signature: unknown; result_signature: unknown };
+    const j = JSON.parse(io.out) as {
+      crash_thread: number;
+      steps: Array<{ index: number; text: string; kept: boolean; reason: string }>;
+      signature: unknown;
+      result_signature: unknown;
+    };
     expect(j.crash_thread).toBe(1);
     expect(j.steps.filter((s) => s.kept).map((s) => s.text)).toEqual(["withdraw", "pay_invoice", "main"]);
     expect(j.signature).toEqual(assertResult.signature);

@@ -72,7 +72,10 @@ describe("coresight-worker symbols", () => {
     expect(code).toBe(EXIT.ok);
     const doc = JSON.parse(c.out()) as { store: string; files: Array<{ build_id: string; kinds: string[] }> };
     expect(doc.store).toBe("s3://ci-symbols/app/v1");
-    expect(doc.files.map((f) => [f.build_id, f.kinds])).toEqual([[exeId, ["executable"]], [exeId, ["debuginfo"]]]);
+    expect(doc.files.map((f) => [f.build_id, f.kinds])).toEqual([
+      [exeId, ["executable"]],
+      [exeId, ["debuginfo"]],
+    ]);
   });
 
   test("list --json: modules with status and source, build-ids to upload", async () => {

@@ -55,8 +55,16 @@ describe("parseGoSection", () => {
     expect(p.goid).toBe(1);
     expect(p.panic_message).toBe("runtime error: invalid memory address or nil pointer dereference");
     expect(p.frames.map((f) => f.function)).toEqual([
-      "runtime.systemstack_switch", "runtime.gopanic", "runtime.panicmem", "runtime.sigpanic", "main.parseHeader",
-      "main.(*Server).handle", "main.(*Server).serve", "main.main", "runtime.main", "runtime.goexit",
+      "runtime.systemstack_switch",
+      "runtime.gopanic",
+      "runtime.panicmem",
+      "runtime.sigpanic",
+      "main.parseHeader",
+      "main.(*Server).handle",
+      "main.(*Server).serve",
+      "main.main",
+      "runtime.main",
+      "runtime.goexit",
     ]);
     expect(p.frames[4]).toMatchObject({ file: SRC, line: 29, address: "0x000000000046a285" });
   });
@@ -101,8 +109,14 @@ describe("withPanickingGoroutine", () => {
     const spliced = withPanickingGoroutine(bt, findCrashThread(bt), parseGoSection(goSection)!);
     const crash = spliced.threads.find((t) => t.number === 1)!;
     expect(crash.frames.map((f) => f.function ?? (f.signal_handler ? "<signal>" : "??")).slice(0, 8)).toEqual([
-      "runtime.raise", "runtime.dieFromSignal", "runtime.sigfwdgo", "runtime.sigtrampgo", "runtime.sigtramp", "<signal>",
-      "runtime.systemstack_switch", "runtime.gopanic",
+      "runtime.raise",
+      "runtime.dieFromSignal",
+      "runtime.sigfwdgo",
+      "runtime.sigtrampgo",
+      "runtime.sigtramp",
+      "<signal>",
+      "runtime.systemstack_switch",
+      "runtime.gopanic",
     ]);
     expect(crash.frames.map((f) => f.index)).toEqual(crash.frames.map((_, i) => i));
     const s = summarize(spliced);
