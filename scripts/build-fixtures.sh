@@ -177,7 +177,9 @@ external_kill() {
   rm -f "$dir"/core "$dir"/core.*
   local fifo="$dir/.ready" pid status
   mkfifo "$fifo"
-  (cd "$dir" && ulimit -c unlimited && ulimit -s 512 && exec env -i PATH=/usr/bin:/bin LANG=C.UTF-8 "./$name" >"$fifo" 2>/dev/null) &
+  # --default-signal: a shell without job control starts `&` commands with
+  # SIGQUIT ignored (and CI may hand it down ignored); the program must die of it.
+  (cd "$dir" && ulimit -c unlimited && ulimit -s 512 && exec env -i --default-signal=QUIT PATH=/usr/bin:/bin LANG=C.UTF-8 "./$name" >"$fifo" 2>/dev/null) &
   pid=$!
   if ! timeout 10 head -n1 "$fifo" >/dev/null; then
     kill -KILL "$pid" 2>/dev/null || true
@@ -186,8 +188,14 @@ external_kill() {
     return 0
   fi
   kill -QUIT "$pid"
+  # Never wait forever: a program that does not die of SIGQUIT is killed
+  # after 10 s, and the missing core is reported below.
+  (sleep 10; kill -KILL "$pid" 2>/dev/null) &
+  local guard=$!
   status=0
   wait "$pid" 2>/dev/null || status=$?
+  kill "$guard" 2>/dev/null || true
+  wait "$guard" 2>/dev/null || true
   rm -f "$fifo"
   local found
   found="$(find "$dir" -maxdepth 1 -name 'core*' -type f | head -n1)"

@@ -55,6 +55,12 @@ export interface Variance {
    */
   stackDepthVaries?: boolean;
   /**
+   * The other threads race the crashing one: where each was when the kernel
+   * stopped them differs from run to run (one still in pthread_create, one
+   * already waiting). Their number and state are pinned, their frames not.
+   */
+  otherThreadsRace?: boolean;
+  /**
    * The toolchain's own frames (Rust's panic machinery, linked into the
    * program) differ between releases: only frames of the fixture's source
    * are pinned, without their index, and the quality (a share of frames).
@@ -70,7 +76,7 @@ export interface Variance {
  * program's), the values of
  * locals (an uninitialised local holds whatever the stack held), and the
  * disassembly when the faulting pc is in a system library rather than the
- * program. Addresses and pids go through `scrub` as well.
+ * program, and the order of the modules (by address, so by ASLR). Addresses and pids go through `scrub` as well.
  */
 export function stableResult(r: Result, variance: Variance = {}): unknown {
   const system = (file: string | null | undefined) => !file || !file.startsWith(repoRoot);
@@ -88,7 +94,7 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
     ...t,
     lwp: t.lwp === null ? null : "<lwp>",
     thread_id: t.thread_id === null ? null : "<thread id>",
-    frames: frames(t.frames),
+    frames: variance.otherThreadsRace && !t.crashed ? "<where the thread was>" : frames(t.frames),
   }));
   const systemIds = new Set((r.modules ?? []).filter((m) => system(m.file ?? m.path)).map((m) => m.build_id));
   const buildId = (id: string | null) => (id === null ? null : systemIds.has(id) ? "<system build-id>" : "<build-id>");
@@ -105,7 +111,8 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
     crash_frame: r.crash_frame && frames([r.crash_frame])[0],
     registers: r.registers && Object.fromEntries(Object.keys(r.registers).map((k) => [k, "<value>"])),
     disassembly: r.disassembly && (crash?.frames[0]?.in_app ? r.disassembly : "<system library code>"),
-    modules: r.modules?.map((m) => ({ ...m, build_id: buildId(m.build_id) })),
+    // By path: the inventory lists them by address, and where ASLR put each library is the machine's choice.
+    modules: r.modules?.map((m) => ({ ...m, build_id: buildId(m.build_id) })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
     symbolication: r.symbolication && {
       ...r.symbolication,
       missing_build_ids: r.symbolication.missing_build_ids.map(buildId),

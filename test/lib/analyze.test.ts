@@ -52,6 +52,7 @@ const VARIANCE: Partial<Record<FixtureName, Variance>> = {
   "go-nil-deref": { runtimeChoosesThreads: true },
   "rust-panic": { toolchainChoosesFrames: true },
   "stack-overflow": { stackDepthVaries: true },
+  multithread: { otherThreadsRace: true },
 };
 
 describe("analyzeDump on the fixture cores (golden)", () => {
