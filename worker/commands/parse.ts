@@ -4,6 +4,7 @@
  * Same analysis as `analyze` (lib/gdb/summarize.ts), so the signature of a
  * pasted backtrace matches the one the worker stores for the dump.
  */
+import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { DEFAULT_MAX_FRAMES } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
@@ -52,13 +53,15 @@ Exit codes:
 
 /** Streams the command writes to; tests pass their own. */
 export interface ParseIo {
-  stdout: (s: string) => void;
+  /** May return a promise: the JSON writer waits for it before the next chunk (stdout's backpressure). */
+  stdout: (s: string) => void | Promise<void>;
   stderr: (s: string) => void;
   stdin: () => Promise<string>;
 }
 
 const processIo: ParseIo = {
-  stdout: (s) => void process.stdout.write(s),
+  // A pipe to a slow reader fills: wait for "drain" (once() rejects on an error such as EPIPE) so chunks are not queued in memory.
+  stdout: (s) => (process.stdout.write(s) ? undefined : once(process.stdout, "drain").then(() => undefined)),
   stderr: (s) => void process.stderr.write(s),
   stdin: readStdin,
 };
@@ -103,37 +106,39 @@ export function summaryDocument(s: Summary) {
 /**
  * Writes exactly `JSON.stringify(doc, null, 2) + "\n"`, but built a
  * top-level value or an array element (a thread) at a time and handed to
- * `write` in chunks of about 64 KiB: no string ever holds the whole document.
+ * `write` in chunks of about 64 KiB, each awaited: no string ever holds the
+ * whole document, and a slow reader holds back the writer.
  */
-export function writeJson(doc: Record<string, unknown>, write: (s: string) => void): void {
+export async function writeJson(doc: Record<string, unknown>, write: (s: string) => void | Promise<void>): Promise<void> {
   let buf = "{\n";
-  const put = (s: string) => {
+  const put = async (s: string) => {
     buf += s;
     if (buf.length >= 65536) {
-      write(buf);
+      const chunk = buf;
       buf = "";
+      await write(chunk);
     }
   };
   const keys = Object.keys(doc).filter((k) => doc[k] !== undefined && typeof doc[k] !== "function");
-  keys.forEach((k, i) => {
+  for (const [i, k] of keys.entries()) {
     const v = doc[k];
     const sep = i < keys.length - 1 ? ",\n" : "\n";
     if (Array.isArray(v) && v.length > 0) {
-      put(`  ${JSON.stringify(k)}: [\n`);
-      v.forEach((e: unknown, j) => put(`    ${(JSON.stringify(e, null, 2) ?? "null").replaceAll("\n", "\n    ")}${j < v.length - 1 ? ",\n" : "\n"}`));
-      put(`  ]${sep}`);
+      await put(`  ${JSON.stringify(k)}: [\n`);
+      for (const [j, e] of (v as unknown[]).entries()) await put(`    ${(JSON.stringify(e, null, 2) ?? "null").replaceAll("\n", "\n    ")}${j < v.length - 1 ? ",\n" : "\n"}`);
+      await put(`  ]${sep}`);
     } else {
-      put(`  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replaceAll("\n", "\n  ")}${sep}`);
+      await put(`  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replaceAll("\n", "\n  ")}${sep}`);
     }
-  });
-  write(buf + "}\n");
+  }
+  await write(buf + "}\n");
 }
 
 /** Runs `parse` with explicit I/O; returns the exit code. */
 export async function parseCommand(argv: string[], io: ParseIo = processIo): Promise<number> {
   const args = parseArgs(argv, { flags: ["json", "full"], options: ["max-frames", "locals"] });
   if (args.flags.has("help")) {
-    io.stdout(HELP);
+    await io.stdout(HELP);
     return EXIT.ok;
   }
   if (args.positionals.length > 1) {
@@ -172,9 +177,9 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
   }
   const summary = parseText(text, maxFrames, locals);
   if (args.flags.has("json")) {
-    writeJson(args.flags.has("full") ? { ...summary } : summaryDocument(summary), io.stdout);
+    await writeJson(args.flags.has("full") ? { ...summary } : summaryDocument(summary), io.stdout);
   } else {
-    io.stdout(printable(renderSummary(summary)));
+    await io.stdout(printable(renderSummary(summary)));
   }
   return EXIT.ok;
 }

@@ -173,16 +173,23 @@ describe("writeJson", () => {
   it.each([
     ["a summary", { a: 1, list: [{ x: [1, { y: "a\nb" }] }, null, "s"], empty: [], nested: { deep: [[]] }, gone: undefined, last: null }],
     ["one key", { only: [] }],
-  ])("writes what JSON.stringify(doc, null, 2) does, in chunks: %s", (_, doc) => {
+  ])("writes what JSON.stringify(doc, null, 2) does, in chunks: %s", async (_, doc) => {
     const chunks: string[] = [];
-    writeJson(doc, (s) => chunks.push(s));
+    await writeJson(doc, (s) => void chunks.push(s));
     expect(chunks.join("")).toBe(JSON.stringify(doc, null, 2) + "\n");
   });
 
-  it("never hands over much more than 64 KiB at once", () => {
+  it("never hands over much more than 64 KiB at once, and waits for each chunk", async () => {
     const doc = { threads: Array.from({ length: 2000 }, (_, i) => ({ number: i, frames: ["x".repeat(100)] })) };
     const chunks: string[] = [];
-    writeJson(doc, (s) => chunks.push(s));
+    let pending = 0;
+    await writeJson(doc, async (s) => {
+      expect(pending).toBe(0);
+      pending++;
+      await new Promise((r) => setImmediate(r));
+      chunks.push(s);
+      pending--;
+    });
     expect(chunks.length).toBeGreaterThan(3);
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(65536 + 1000);
     expect(chunks.join("")).toBe(JSON.stringify(doc, null, 2) + "\n");
