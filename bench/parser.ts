@@ -5,7 +5,18 @@
  * single lines that would be quadratic for a backtracking parser.
  *
  * Best of 3 runs per input; the whole bench stays well under a minute.
+ *
+ * The 19 MB text (the issue's size) also runs in separate fresh node
+ * processes, so each peak RSS is its own: the parser with every local as a
+ * string (as before) against locals deferred with the crash thread's filled
+ * (what `parse` does now), and the whole `parse` command, end to end, in its
+ * output modes, interleaved round-robin.
  */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseBacktrace } from "../lib/gdb/parseBacktrace.js";
 import { summarize } from "../lib/gdb/summarize.js";
 import type { BenchTable } from "./table.js";
@@ -78,6 +89,113 @@ export function synthesize(targetBytes: number): { text: string; frames: number;
   return { text: parts.join("\n"), frames, threads };
 }
 
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The child: parses FILE 3 times (LOCALS all, or deferred + the crash thread filled), reports best ms and peak RSS. */
+const PARSE_CHILD = `
+const env = process.env;
+const { parseBacktrace } = await import(env.PARSE_MOD);
+const { summarize } = await import(env.SUMMARIZE_MOD);
+const text = (await import("node:fs")).readFileSync(env.FILE, "utf8");
+const before = process.resourceUsage().maxRSS;
+let best = Infinity;
+for (let i = 0; i < 3; i++) {
+  const t0 = performance.now();
+  const { deferredLocals, ...bt } = parseBacktrace(text, { locals: env.LOCALS });
+  const s = summarize(bt);
+  const crash = s.threads.find((t) => t.crashed);
+  if (crash) deferredLocals?.fill(crash);
+  best = Math.min(best, performance.now() - t0);
+}
+process.stdout.write(JSON.stringify({ ms: best, beforeKb: before, peakKb: process.resourceUsage().maxRSS }) + "\\n");
+`;
+
+/** The child for the whole command: runs the CLI's main module with ARGS, reports its peak RSS at exit. */
+const CLI_CHILD = `
+process.argv.splice(1, 0, "cli");
+process.argv.push(...JSON.parse(process.env.ARGS));
+process.on("exit", () => process.stderr.write("\\nmaxrss " + process.resourceUsage().maxRSS + "\\n"));
+await import(process.env.CLI_MOD);
+`;
+
+function runChild(script: string, env: Record<string, string>): Promise<{ ms: number; stdoutBytes: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdoutBytes = 0;
+    let tail = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => {
+      stdoutBytes += b.length;
+      tail = (tail + b.toString("utf8")).slice(-4096);
+    });
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const ms = performance.now() - t0;
+      if (code !== 0) reject(new Error(`parser bench child failed (${code}): ${stderr.slice(0, 2000)}`));
+      else resolve({ ms, stdoutBytes, stdout: tail, stderr });
+    });
+  });
+}
+
+/** 19 MB in fresh processes: rows for the parser's two locals modes, notes for the `parse` command end to end. */
+async function separateProcesses(rows: Array<Array<string | number>>, notes: string[]): Promise<void> {
+  const gen = synthesize(19 * MB);
+  const bytes = Buffer.byteLength(gen.text);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-parser-"));
+  const file = path.join(dir, "bt.txt");
+  fs.writeFileSync(file, gen.text);
+  const mod = (...p: string[]) => pathToFileURL(path.join(here, "..", ...p)).href;
+  try {
+    const libModes: Array<[string, string]> = [
+      ["all", "every local a string (as before)"],
+      ["deferred", "locals deferred, crash thread's filled (parse now)"],
+    ];
+    const lib = new Map<string, { ms: number; rssKb: number }>();
+    for (let round = 0; round < 2; round++) {
+      for (const [locals] of libModes) {
+        const r = await runChild(PARSE_CHILD, { PARSE_MOD: mod("lib", "gdb", "parseBacktrace.js"), SUMMARIZE_MOD: mod("lib", "gdb", "summarize.js"), FILE: file, LOCALS: locals });
+        const o = JSON.parse(r.stdout.trim().split("\n").pop()!) as { ms: number; beforeKb: number; peakKb: number };
+        const prev = lib.get(locals);
+        lib.set(locals, { ms: Math.min(prev?.ms ?? Infinity, o.ms), rssKb: Math.max(prev?.rssKb ?? 0, o.peakKb - o.beforeKb) });
+      }
+    }
+    for (const [locals, label] of libModes) {
+      const r = lib.get(locals)!;
+      rows.push([`19 MB, own process: ${label}`, (bytes / MB).toFixed(1), gen.threads, gen.frames, r.ms.toFixed(0), (bytes / MB / (r.ms / 1000)).toFixed(1), Math.round(gen.frames / (r.ms / 1000)), "", (r.rssKb / 1024).toFixed(0)]);
+    }
+    const all = lib.get("all")!;
+    const deferred = lib.get("deferred")!;
+    notes.push(`19 MB in own processes (parse + summarize, best of 3 in each of 2 processes per mode, RSS Δ = peak − after reading the text): locals deferred vs all: ${(deferred.rssKb / all.rssKb).toFixed(2)}× the RSS Δ, ${(all.ms / deferred.ms).toFixed(2)}× the speed.`);
+
+    const cliModes: Array<[string, string[]]> = [
+      ["parse (human)", []],
+      ["parse --json (summary)", ["--json"]],
+      ["parse --json --full", ["--json", "--full"]],
+      ["parse --json --full --locals all (the old --json's bytes)", ["--json", "--full", "--locals", "all"]],
+    ];
+    const cli = new Map<string, { ms: number[]; rssKb: number; out: number }>();
+    for (let round = 0; round < 3; round++) {
+      for (const [label, args] of cliModes) {
+        const r = await runChild(CLI_CHILD, { CLI_MOD: mod("worker", "cli.js"), ARGS: JSON.stringify(["parse", file, ...args]) });
+        const rss = Number(/maxrss (\d+)/.exec(r.stderr)?.[1] ?? NaN);
+        const c = cli.get(label) ?? { ms: [], rssKb: 0, out: r.stdoutBytes };
+        c.ms.push(r.ms);
+        c.rssKb = Math.max(c.rssKb, rss);
+        cli.set(label, c);
+      }
+    }
+    for (const [label] of cliModes) {
+      const c = cli.get(label)!;
+      const ms = [...c.ms].sort((a, b) => a - b)[1]!;
+      notes.push(`whole process, 19 MB, ${label}: ${ms.toFixed(0)} ms (median of 3, node start-up included), peak RSS ${(c.rssKb / 1024).toFixed(0)} MB, ${(c.out / MB).toFixed(2)} MB written.`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function bestOf<T>(n: number, fn: () => T): { ms: number; value: T } {
   let best = Infinity;
   let value: T | undefined;
@@ -144,6 +262,8 @@ export default async function benchParser(): Promise<BenchTable> {
       `${label}: ${halfMs.toFixed(1)} ms for half the input, ${full.toFixed(1)} ms for all of it (ratio ${(full / Math.max(halfMs, 0.01)).toFixed(1)}; quadratic would be ~4).`,
     );
   }
+
+  await separateProcesses(rows, notes);
 
   return {
     title: "Backtrace parser (parseBacktrace)",

@@ -25,6 +25,14 @@
  *
  * Text with no thread header at all is one thread: the longest loose frame
  * sequence (the banner's lone `#0` line is a sequence of one).
+ *
+ * Locals: with `locals: "deferred"` a `bt full` local is not stored as a
+ * string on its frame but as its offset and length in the text (two numbers
+ * in one flat array per backtrace, a pair per frame), and
+ * `deferredLocals.fill(thread)` sets them on the threads that are kept
+ * (`parse` keeps the crash thread's, which is known only after parsing).
+ * Every local is a substring of the input (lines are cut, never rewritten),
+ * so the filled frames equal what `locals: "all"` gives.
  */
 import type { Frame, Thread } from "../result.js";
 import { signalName } from "./signal.js";
@@ -44,6 +52,24 @@ export interface Backtrace {
   commandLine: string | null;
   /** `warning: ...` lines, at most MAX_WARNINGS. */
   warnings: string[];
+  /** Only with `locals: "deferred"`: the frames' locals, not set on the frames yet. */
+  deferredLocals?: DeferredLocals;
+}
+
+export interface ParseOptions {
+  /** "all" (default): every frame's `bt full` locals on the frame; "deferred": kept as offsets, see DeferredLocals. */
+  locals?: "all" | "deferred";
+}
+
+/** The locals of a `locals: "deferred"` parse, as offsets into the text. */
+export interface DeferredLocals {
+  /**
+   * Sets `locals` on the frames of `thread`, exactly as `locals: "all"` would
+   * have: a thread of this backtrace (by number) whose frames are the parsed
+   * ones in order, or a prefix of them (a copy made by summarize, frames cut
+   * by a frame limit).
+   */
+  fill(thread: Thread): void;
 }
 
 export const MAX_WARNINGS = 100;
@@ -70,21 +96,54 @@ interface OpenFrame {
   hasLocation: boolean;
   continuations: number;
   indent: number;
+  /** Deferred locals: the frame list's [first, count] pairs and this frame's pair at `pair`. */
+  pairs: number[] | null;
+  pair: number;
 }
 
 /** Parses gdb output; never throws on any text. */
-export function parseBacktrace(text: string): Backtrace {
-  const parser = new BacktraceParser();
+export function parseBacktrace(text: string, options: ParseOptions = {}): Backtrace {
+  const parser = new BacktraceParser(options.locals === "deferred" ? new LocalSpans(text) : null);
   let pos = 0;
   const n = text.length;
   while (pos <= n) {
     let end = text.indexOf("\n", pos);
     if (end === -1) end = n;
     const line = text.slice(pos, end);
+    parser.line(line.endsWith("\r") ? line.slice(0, -1) : line, pos);
     pos = end + 1;
-    parser.line(line.endsWith("\r") ? line.slice(0, -1) : line);
   }
   return parser.finish();
+}
+
+/**
+ * Deferred locals. `spans` holds [start, length] in the text per local; a
+ * frame's locals are consecutive there (only the frame under the cursor gets
+ * locals). Per frame list (a thread's frames, a loose sequence), a parallel
+ * array holds [first pair, count] per frame, count -1 for "no locals field".
+ */
+class LocalSpans implements DeferredLocals {
+  readonly spans: number[] = [];
+  /** Thread number → its frames' [first, count] pairs. */
+  readonly byThread = new Map<number, number[]>();
+  constructor(private readonly text: string) {}
+
+  fill(thread: Thread): void {
+    const pairs = this.byThread.get(thread.number);
+    if (!pairs) return;
+    const frames = thread.frames;
+    for (let i = 0; i < frames.length && 2 * i < pairs.length; i++) {
+      const first = pairs[2 * i]!;
+      const count = pairs[2 * i + 1]!;
+      if (count < 0) continue;
+      const locals: string[] = [];
+      for (let k = first; k < first + count; k++) {
+        const start = this.spans[2 * k]!;
+        locals.push(this.text.slice(start, start + Math.min(this.spans[2 * k + 1]!, MAX_LOCAL_TEXT)));
+      }
+      frames[i]!.locals = locals;
+    }
+  }
 }
 
 /**
@@ -107,9 +166,19 @@ class BacktraceParser {
   private bestLoose: Frame[] = [];
   private last: OpenFrame | null = null;
   private frameSink: "block" | "loose" | "none" = "none";
+  /** Deferred locals: the pairs of the open block's thread, of `loose`, of `bestLoose`. */
+  private blockPairs: number[] = [];
+  private loosePairs: number[] = [];
+  private bestLoosePairs: number[] = [];
 
-  line(raw: string): void {
+  constructor(private readonly deferred: LocalSpans | null = null) {
+    if (deferred) this.result.deferredLocals = deferred;
+  }
+
+  /** One line (without its newline) starting at `offset` in the text. */
+  line(raw: string, offset: number): void {
     let line = raw;
+    let start = offset;
     if (line.length === 0) {
       // A blank line ends a frame's locals but not the thread block: gdb
       // separates blocks with blank lines and headers reopen them.
@@ -120,12 +189,13 @@ class BacktraceParser {
     if (line.startsWith("---Type <return>")) {
       const q = line.indexOf("quit---");
       line = q === -1 ? "" : line.slice(q + 7);
+      start += q + 7;
       if (line.trim() === "") return;
     }
     const indent = leadingSpaces(line);
     const body = indent === 0 ? line : line.slice(indent);
     if (body.charCodeAt(0) === 35 /* # */ && this.frameLine(body, indent)) return;
-    if (this.underFrame(body, indent)) return;
+    if (this.underFrame(body, indent, start + indent)) return;
     // Anything else ends the frame context.
     this.last = null;
     if (body.startsWith("Thread ") && this.threadLine(body)) return;
@@ -136,8 +206,10 @@ class BacktraceParser {
   finish(): Backtrace {
     this.closeLoose();
     if (!this.sawHeader && this.bestLoose.length > 0) {
+      const number = this.result.currentThread ?? this.receivedThread ?? 1;
+      this.deferred?.byThread.set(number, this.bestLoosePairs);
       this.result.threads.push({
-        number: this.result.currentThread ?? this.receivedThread ?? 1,
+        number,
         lwp: this.currentLwp,
         thread_id: this.currentThreadId,
         name: null,
@@ -151,8 +223,12 @@ class BacktraceParser {
   }
 
   private closeLoose(): void {
-    if (this.loose.length > 0 && this.loose.length >= this.bestLoose.length) this.bestLoose = this.loose;
+    if (this.loose.length > 0 && this.loose.length >= this.bestLoose.length) {
+      this.bestLoose = this.loose;
+      this.bestLoosePairs = this.loosePairs;
+    }
     this.loose = [];
+    this.loosePairs = [];
   }
 
   /** `#N ...`: a frame of the open thread block, or of a loose sequence. False when it does not parse as a frame. */
@@ -173,17 +249,24 @@ class BacktraceParser {
       if (prev && frame.index <= prev.index) this.closeLoose();
       this.frameSink = "loose";
     }
+    let pairs: number[] | null = null;
     if (this.frameSink === "block" && this.block) {
-      if (!this.block.ignored) this.block.thread.frames.push(frame);
+      if (!this.block.ignored) {
+        this.block.thread.frames.push(frame);
+        pairs = this.blockPairs;
+      }
     } else {
       this.loose.push(frame);
+      pairs = this.loosePairs;
     }
-    this.last = { frame, text: body, argsOpen: parsed.open, hasLocation: parsed.hasLocation, continuations: 0, indent };
+    if (!this.deferred) pairs = null;
+    const pair = pairs ? pairs.push(0, -1) - 2 : 0;
+    this.last = { frame, text: body, argsOpen: parsed.open, hasLocation: parsed.hasLocation, continuations: 0, indent, pairs, pair };
     return true;
   }
 
   /** An indented line under a frame (a wrapped frame's continuation, or a `bt full` local), or "No locals.". */
-  private underFrame(body: string, indent: number): boolean {
+  private underFrame(body: string, indent: number, bodyStart: number): boolean {
     const last = this.last;
     if (!last) return false;
     if (indent > last.indent) {
@@ -204,17 +287,36 @@ class BacktraceParser {
         }
         return true;
       }
-      addLocal(last.frame, trimmed);
+      if (this.deferred) this.deferLocal(last, trimmed, bodyStart);
+      else addLocal(last.frame, trimmed);
       last.argsOpen = false;
       return true;
     }
     // "No locals." and "No symbol table info available." are printed at column 0 (or at the frame's indent).
     if (body === "No locals." || body.startsWith("No symbol table info available")) {
-      last.frame.locals ??= [];
+      if (this.deferred) this.deferLocal(last, null, bodyStart);
+      else last.frame.locals ??= [];
       last.argsOpen = false;
       return true;
     }
     return false;
+  }
+
+  /** addLocal for deferred locals: `text` (null: "No locals.") at `start` in the text. */
+  private deferLocal(last: OpenFrame, text: string | null, start: number): void {
+    const pairs = last.pairs;
+    if (!pairs) return;
+    const count = pairs[last.pair + 1]!;
+    if (count < 0) {
+      pairs[last.pair] = this.deferred!.spans.length / 2;
+      pairs[last.pair + 1] = 0;
+    }
+    if (text === null || text === "No locals." || text.startsWith("No symbol table info available")) return;
+    const kept = pairs[last.pair + 1]!;
+    if (kept < MAX_LOCALS_PER_FRAME) {
+      this.deferred!.spans.push(start, text.length);
+      pairs[last.pair + 1] = kept + 1;
+    }
   }
 
   /** `Thread N (...):` opens a block; `Thread N "x" received signal ...` names the signal. */
@@ -227,7 +329,11 @@ class BacktraceParser {
       this.seenNumbers.add(header.number);
       const thread: Thread = { ...header, crashed: false, frames: [], backtrace_stopped: null };
       this.block = { thread, ignored };
-      if (!ignored) this.result.threads.push(thread);
+      if (!ignored) {
+        this.result.threads.push(thread);
+        this.blockPairs = [];
+        this.deferred?.byThread.set(thread.number, this.blockPairs);
+      }
       this.frameSink = "block";
       return true;
     }

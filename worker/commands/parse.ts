@@ -4,6 +4,7 @@
  * Same analysis as `analyze` (lib/gdb/summarize.ts), so the signature of a
  * pasted backtrace matches the one the worker stores for the dump.
  */
+import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { DEFAULT_MAX_FRAMES } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
@@ -12,7 +13,10 @@ import { parseBacktrace } from "../../lib/gdb/parseBacktrace.js";
 import { summarize, type Summary } from "../../lib/gdb/summarize.js";
 import { EXIT, parseArgs, type Command } from "../command.js";
 
-const HELP = `Usage: coresight-worker parse [FILE|-] [--json] [--max-frames N]
+/** Frames per thread other than the crash thread in the `parse --json` summary. */
+export const SUMMARY_TOP_FRAMES = 3;
+
+const HELP = `Usage: coresight-worker parse [FILE|-] [--json [--full]] [--locals crash|all] [--max-frames N]
 
 Reads gdb backtrace text (bt, bt full, thread apply all bt [full], with or
 without gdb's core-load banner) from FILE, or from stdin when FILE is "-" or
@@ -20,9 +24,16 @@ absent, and prints the analysis: signal, crash thread, crash frame, the crash
 thread's top frames, signature (text and hash) and symbol quality.
 
 Options:
-  --json       print a JSON object {signal, crash_thread, crash_frame,
-               signature, quality, threads, executable, command_line}
-               (the same fields as an analysis result)
+  --json       print a JSON summary {signal, crash_thread, thread_count,
+               threads, crash_frame, signature, quality, executable,
+               command_line}: the crash thread with all its frames, every
+               other thread with its top ${SUMMARY_TOP_FRAMES} frames and its frame_count
+  --full       with --json: every thread with all its frames, the same
+               fields as an analysis result (written thread by thread)
+  --locals crash|all
+               bt full locals kept on the crash thread's frames only
+               (crash, the default: the others' are dropped while parsing),
+               or on every frame (all)
   --max-frames N
                frames kept per thread (default ${DEFAULT_MAX_FRAMES}, as GDB_MAX_FRAMES
                for analyze); a thread cut says frames_truncated
@@ -31,6 +42,7 @@ Options:
 Examples:
   coresight-worker parse crash.txt
   gdb -batch -ex 'thread apply all bt full' ./app core | coresight-worker parse --json
+  coresight-worker parse crash.txt --json --full --locals all > everything.json
   pbpaste | coresight-worker parse - --json | jq .signature.hash
 
 Exit codes:
@@ -41,13 +53,15 @@ Exit codes:
 
 /** Streams the command writes to; tests pass their own. */
 export interface ParseIo {
-  stdout: (s: string) => void;
+  /** May return a promise: the JSON writer waits for it before the next chunk (stdout's backpressure). */
+  stdout: (s: string) => void | Promise<void>;
   stderr: (s: string) => void;
   stdin: () => Promise<string>;
 }
 
 const processIo: ParseIo = {
-  stdout: (s) => void process.stdout.write(s),
+  // A pipe to a slow reader fills: wait for "drain" (once() rejects on an error such as EPIPE) so chunks are not queued in memory.
+  stdout: (s) => (process.stdout.write(s) ? undefined : once(process.stdout, "drain").then(() => undefined)),
   stderr: (s) => void process.stderr.write(s),
   stdin: readStdin,
 };
@@ -58,18 +72,73 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** The JSON document `parse --json` prints; each thread keeps at most `maxFrames` frames, as gdb's own limit does for analyze. */
-export function parseText(text: string, maxFrames = DEFAULT_MAX_FRAMES): Summary {
-  const bt = parseBacktrace(text);
+/**
+ * The analysis of backtrace text, as `parse --json --full` prints it; each
+ * thread keeps at most `maxFrames` frames, as gdb's own limit does for
+ * analyze. With `locals: "crash"` only the crash thread's frames carry locals:
+ * the parser keeps them as offsets into the text until the crash thread is
+ * known, so the others never become strings.
+ */
+export function parseText(text: string, maxFrames = DEFAULT_MAX_FRAMES, locals: "crash" | "all" = "all"): Summary {
+  const { deferredLocals, ...bt } = parseBacktrace(text, { locals: locals === "crash" ? "deferred" : "all" });
   const threads = bt.threads.map((t) => (t.frames.length > maxFrames ? { ...t, frames: t.frames.slice(0, maxFrames), frames_truncated: true } : t));
-  return summarize({ ...bt, threads });
+  const summary = summarize({ ...bt, threads });
+  const crash = summary.threads.find((t) => t.crashed);
+  if (crash) deferredLocals?.fill(crash);
+  return summary;
+}
+
+/** The default `parse --json` document: the crash thread whole, the other threads' top frames, the thread count. */
+export function summaryDocument(s: Summary) {
+  return {
+    signal: s.signal,
+    crash_thread: s.crash_thread,
+    thread_count: s.threads.length,
+    threads: s.threads.map((t) => ({ ...t, frames: t.crashed ? t.frames : t.frames.slice(0, SUMMARY_TOP_FRAMES), frame_count: t.frames.length })),
+    crash_frame: s.crash_frame,
+    signature: s.signature,
+    quality: s.quality,
+    executable: s.executable,
+    command_line: s.command_line,
+  };
+}
+
+/**
+ * Writes exactly `JSON.stringify(doc, null, 2) + "\n"`, but built a
+ * top-level value or an array element (a thread) at a time and handed to
+ * `write` in chunks of about 64 KiB, each awaited: no string ever holds the
+ * whole document, and a slow reader holds back the writer.
+ */
+export async function writeJson(doc: Record<string, unknown>, write: (s: string) => void | Promise<void>): Promise<void> {
+  let buf = "{\n";
+  const put = async (s: string) => {
+    buf += s;
+    if (buf.length >= 65536) {
+      const chunk = buf;
+      buf = "";
+      await write(chunk);
+    }
+  };
+  const keys = Object.keys(doc).filter((k) => doc[k] !== undefined && typeof doc[k] !== "function");
+  for (const [i, k] of keys.entries()) {
+    const v = doc[k];
+    const sep = i < keys.length - 1 ? ",\n" : "\n";
+    if (Array.isArray(v) && v.length > 0) {
+      await put(`  ${JSON.stringify(k)}: [\n`);
+      for (const [j, e] of (v as unknown[]).entries()) await put(`    ${(JSON.stringify(e, null, 2) ?? "null").replaceAll("\n", "\n    ")}${j < v.length - 1 ? ",\n" : "\n"}`);
+      await put(`  ]${sep}`);
+    } else {
+      await put(`  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replaceAll("\n", "\n  ")}${sep}`);
+    }
+  }
+  await write(buf + "}\n");
 }
 
 /** Runs `parse` with explicit I/O; returns the exit code. */
 export async function parseCommand(argv: string[], io: ParseIo = processIo): Promise<number> {
-  const args = parseArgs(argv, { flags: ["json"], options: ["max-frames"] });
+  const args = parseArgs(argv, { flags: ["json", "full"], options: ["max-frames", "locals"] });
   if (args.flags.has("help")) {
-    io.stdout(HELP);
+    await io.stdout(HELP);
     return EXIT.ok;
   }
   if (args.positionals.length > 1) {
@@ -86,6 +155,15 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
     }
     maxFrames = n;
   }
+  const locals = args.options.get("locals") ?? "crash";
+  if (locals !== "crash" && locals !== "all") {
+    io.stderr(`coresight-worker parse: --locals must be crash or all, got ${JSON.stringify(locals)}\n(see coresight-worker parse --help)\n`);
+    return EXIT.usage;
+  }
+  if (args.flags.has("full") && !args.flags.has("json")) {
+    io.stderr("coresight-worker parse: --full is an option of --json\n(see coresight-worker parse --help)\n");
+    return EXIT.usage;
+  }
   const file = args.positionals[0] ?? "-";
   let text: string;
   try {
@@ -97,11 +175,11 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
     io.stderr(`coresight-worker parse: cannot read ${file}: ${why}\n`);
     return EXIT.noInput;
   }
-  const summary = parseText(text, maxFrames);
+  const summary = parseText(text, maxFrames, locals);
   if (args.flags.has("json")) {
-    io.stdout(JSON.stringify(summary, null, 2) + "\n");
+    await writeJson(args.flags.has("full") ? { ...summary } : summaryDocument(summary), io.stdout);
   } else {
-    io.stdout(printable(renderSummary(summary)));
+    await io.stdout(printable(renderSummary(summary)));
   }
   return EXIT.ok;
 }

@@ -59,7 +59,7 @@ describe("real-world backtrace corpus", () => {
     it("gives the same answer through `parse --json`", async () => {
       let out = "";
       const code = await parseCommand([join(DIR, `${name}.txt`), "--json"], {
-        stdout: (s) => (out += s),
+        stdout: (s) => void (out += s),
         stderr: () => undefined,
         stdin: async () => "",
       });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "@jest/globals";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseBacktrace, parseFrameLine, MAX_LOCALS_PER_FRAME } from "../../../lib/gdb/parseBacktrace.js";
 
 function frame(line: string) {
@@ -327,5 +329,69 @@ describe("parseBacktrace", () => {
     const last = bt.threads[threads - 1]!.frames[19]!;
     expect(last).toMatchObject({ function: "ns::Klass<std::map<int, std::string> >::method19", file: "src/file19.cc", line: 20 });
     expect(last.locals).toEqual(["local = {x = 1, y = {z = 2}}", "other = <optimized out>"]);
+  });
+});
+
+describe('locals: "deferred"', () => {
+  /** Parses both ways; fills every thread of the deferred parse. */
+  function both(text: string) {
+    const all = parseBacktrace(text);
+    const deferred = parseBacktrace(text, { locals: "deferred" });
+    const { deferredLocals, ...rest } = deferred;
+    const bare = structuredClone(rest);
+    for (const t of rest.threads) deferredLocals!.fill(t);
+    return { all, filled: rest, bare };
+  }
+
+  const TRICKY = [
+    "Thread 2 (Thread 0x7f02 (LWP 12)):",
+    "#0  0x1 in a (x=1) at a.c:1\r",
+    "        i = 1\r",
+    "---Type <return> to continue, or q <return> to quit---        j = 2   ",
+    `        big = "${"x".repeat(5000)}"`,
+    "#1  0x2 in wrapped (a=1,",
+    "    b=2) at w.c:3",
+    "        k = 3",
+    "No locals.",
+    "#2  0x3 in none () from /lib/libc.so.6",
+    "No symbol table info available.",
+    "#3  0x4 in many () at m.c:1",
+    ...Array.from({ length: MAX_LOCALS_PER_FRAME + 5 }, (_, i) => `        v${i} = ${i}`),
+    "",
+    "Thread 2 (Thread 0x7f02 (LWP 12)):",
+    "#0  0x9 in ignored () at i.c:1",
+    "        dropped = 1",
+    "",
+    "Thread 1 (Thread 0x7f01 (LWP 11)):",
+    "#0  0x5 in main () at main.c:9",
+    "        argc = 1",
+  ].join("\n");
+
+  const LOOSE = ["#0  0x1 in short () at s.c:1", "        s = 1", "", "#0  0x1 in f () at f.c:1", "        a = 1", "#1  0x2 in g () at g.c:2", "No locals.", "#2  0x3 in h () at h.c:3", "        b = {c = 2}"].join("\n");
+
+  it.each([
+    ["thread blocks, wrapped frames, pager prompts, long and many locals, a repeated block", TRICKY],
+    ["loose frame sequences (the longest is the thread)", LOOSE],
+  ])("fills the same locals as locals: \"all\": %s", (_, text) => {
+    const { all, filled, bare } = both(text);
+    expect(filled).toEqual(all);
+    expect(bare.threads.flatMap((t) => t.frames).some((f) => f.locals !== undefined)).toBe(false);
+  });
+
+  it("equals locals: \"all\" on every backtrace of the corpus", () => {
+    const dir = join(process.cwd(), "fixtures", "backtraces");
+    for (const name of readdirSync(dir).filter((f) => f.endsWith(".txt"))) {
+      const { all, filled } = both(readFileSync(join(dir, name), "utf8"));
+      expect({ name, bt: filled }).toEqual({ name, bt: all });
+    }
+  });
+
+  it("fills a prefix of a thread's frames (a copy cut by the frame limit)", () => {
+    const bt = parseBacktrace(TRICKY, { locals: "deferred" });
+    const t = bt.threads[0]!;
+    const cut = { ...t, frames: t.frames.slice(0, 2).map((f) => ({ ...f })) };
+    bt.deferredLocals!.fill(cut);
+    expect(cut.frames.map((f) => f.locals)).toEqual([["i = 1", "j = 2", expect.stringMatching(/^big = "x{4000,}/)], ["k = 3"]]);
+    expect(t.frames[0]!.locals).toBeUndefined();
   });
 });
