@@ -163,11 +163,23 @@ async function separateProcesses(rows: Array<Array<string | number>>, notes: str
     }
     for (const [locals, label] of libModes) {
       const r = lib.get(locals)!;
-      rows.push([`19 MB, own process: ${label}`, (bytes / MB).toFixed(1), gen.threads, gen.frames, r.ms.toFixed(0), (bytes / MB / (r.ms / 1000)).toFixed(1), Math.round(gen.frames / (r.ms / 1000)), "", (r.rssKb / 1024).toFixed(0)]);
+      rows.push([
+        `19 MB, own process: ${label}`,
+        (bytes / MB).toFixed(1),
+        gen.threads,
+        gen.frames,
+        r.ms.toFixed(0),
+        (bytes / MB / (r.ms / 1000)).toFixed(1),
+        Math.round(gen.frames / (r.ms / 1000)),
+        "",
+        (r.rssKb / 1024).toFixed(0),
+      ]);
     }
     const all = lib.get("all")!;
     const deferred = lib.get("deferred")!;
-    notes.push(`19 MB in own processes (parse + summarize, best of 3 in each of 2 processes per mode, RSS Δ = peak − after reading the text): locals deferred vs all: ${(deferred.rssKb / all.rssKb).toFixed(2)}× the RSS Δ, ${(all.ms / deferred.ms).toFixed(2)}× the speed.`);
+    notes.push(
+      `19 MB in own processes (parse + summarize, best of 3 in each of 2 processes per mode, RSS Δ = peak − after reading the text): locals deferred vs all: ${(deferred.rssKb / all.rssKb).toFixed(2)}× the RSS Δ, ${(all.ms / deferred.ms).toFixed(2)}× the speed.`,
+    );
 
     const cliModes: Array<[string, string[]]> = [
       ["parse (human)", []],
@@ -189,7 +201,9 @@ async function separateProcesses(rows: Array<Array<string | number>>, notes: str
     for (const [label] of cliModes) {
       const c = cli.get(label)!;
       const ms = [...c.ms].sort((a, b) => a - b)[1]!;
-      notes.push(`whole process, 19 MB, ${label}: ${ms.toFixed(0)} ms (median of 3, node start-up included), peak RSS ${(c.rssKb / 1024).toFixed(0)} MB, ${(c.out / MB).toFixed(2)} MB written.`);
+      notes.push(
+        `whole process, 19 MB, ${label}: ${ms.toFixed(0)} ms (median of 3, node start-up included), peak RSS ${(c.rssKb / 1024).toFixed(0)} MB, ${(c.out / MB).toFixed(2)} MB written.`,
+      );
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -367,18 +367,28 @@ describe('locals: "deferred"', () => {
     "        argc = 1",
   ].join("\n");
 
-  const LOOSE = ["#0  0x1 in short () at s.c:1", "        s = 1", "", "#0  0x1 in f () at f.c:1", "        a = 1", "#1  0x2 in g () at g.c:2", "No locals.", "#2  0x3 in h () at h.c:3", "        b = {c = 2}"].join("\n");
+  const LOOSE = [
+    "#0  0x1 in short () at s.c:1",
+    "        s = 1",
+    "",
+    "#0  0x1 in f () at f.c:1",
+    "        a = 1",
+    "#1  0x2 in g () at g.c:2",
+    "No locals.",
+    "#2  0x3 in h () at h.c:3",
+    "        b = {c = 2}",
+  ].join("\n");
 
   it.each([
     ["thread blocks, wrapped frames, pager prompts, long and many locals, a repeated block", TRICKY],
     ["loose frame sequences (the longest is the thread)", LOOSE],
-  ])("fills the same locals as locals: \"all\": %s", (_, text) => {
+  ])('fills the same locals as locals: "all": %s', (_, text) => {
     const { all, filled, bare } = both(text);
     expect(filled).toEqual(all);
     expect(bare.threads.flatMap((t) => t.frames).some((f) => f.locals !== undefined)).toBe(false);
   });
 
-  it("equals locals: \"all\" on every backtrace of the corpus", () => {
+  it('equals locals: "all" on every backtrace of the corpus', () => {
     const dir = join(process.cwd(), "fixtures", "backtraces");
     for (const name of readdirSync(dir).filter((f) => f.endsWith(".txt"))) {
       const { all, filled } = both(readFileSync(join(dir, name), "utf8"));
