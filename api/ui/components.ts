@@ -15,34 +15,19 @@ export interface PageContext {
 
 export function page(ctx: PageContext, title: string, body: SafeHtml, opts: { head?: SafeHtml } = {}): SafeHtml {
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="color-scheme" content="light dark" />
-        <title>${title} · CoreSight</title>
-        <link rel="stylesheet" href="/ui/static/app.css" />
-        <link rel="icon" href="data:," />
-        ${opts.head}
-      </head>
-      <body>
-        <header>
-          <nav>
-            <a class="brand" href="/ui/groups">CoreSight</a>${
-              ctx.role
-                ? html`<a href="/ui/groups">Crash groups</a><a href="/ui/queue">Queue</a><span class="muted small">${ctx.role} token</span>
-                    <form class="inline" method="post" action="/ui/logout">${csrfField(ctx)}<button type="submit">Sign out</button></form>`
-                : null
-            }
-          </nav>
-        </header>
-        <main>${body}</main>
-      </body>
-    </html> `;
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
+<title>${title} · CoreSight</title><link rel="stylesheet" href="/ui/static/app.css"><link rel="icon" href="data:,">${opts.head}</head>
+<body><header><nav><a class="brand" href="/ui/groups">CoreSight</a>${
+    ctx.role
+      ? html`<a href="/ui/groups">Crash groups</a><a href="/ui/queue">Queue</a><span class="muted small">${ctx.role} token</span><form class="inline" method="post" action="/ui/logout">${csrfField(ctx)}<button type="submit">Sign out</button></form>`
+      : null
+  }</nav></header>
+<main>${body}</main></body></html>
+`;
 }
 
 export function csrfField(ctx: PageContext): SafeHtml {
-  return html`<input type="hidden" name="csrf" value="${ctx.csrf}" />`;
+  return html`<input type="hidden" name="csrf" value="${ctx.csrf}">`;
 }
 
 /** `2025-12-12 15:30 UTC` with a relative hint; the machine-readable time in the element. */
@@ -109,50 +94,19 @@ export function location(f: Pick<Frame, "file" | "line" | "library">): string | 
 
 export function frameTable(frames: readonly Frame[], crashIndex: number | null): SafeHtml {
   if (frames.length === 0) return html`<p class="muted">No frames.</p>`;
-  return html`<table class="stack frames">
-    <thead>
-      <tr>
-        <th>#</th>
-        <th>function</th>
-        <th>args</th>
-        <th>where</th>
-        <th>address</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${frames.map(
-        (f) =>
-          html`<tr class="${f.index === crashIndex ? "crash" : ""}">
-              <td class="num" data-label="#">${f.index}</td>
-              <td data-label="function">
-                <code class="fn">${f.signal_handler ? "<signal handler called>" : (f.function ?? "??")}</code>${f.inline ? html` <span class="muted small">inline</span>` : null}
-              </td>
-              <td data-label="args"><code>${f.args ?? ""}</code></td>
-              <td data-label="where" class="mono">${location(f)}</td>
-              <td data-label="address" class="mono muted">${f.address}</td>
-            </tr>
-            ${
-              f.locals && f.locals.length > 0
-                ? html`<tr>
-                    <td></td>
-                    <td colspan="4">
-                      <details>
-                        <summary class="small">locals</summary>
-                        <pre>${f.locals.join("\n")}</pre>
-                      </details>
-                    </td>
-                  </tr>`
-                : null
-            }`,
-      )}
-    </tbody>
-  </table>`;
+  return html`<table class="stack frames"><thead><tr><th>#</th><th>function</th><th>args</th><th>where</th><th>address</th></tr></thead><tbody>${frames.map(
+    (f) =>
+      html`<tr class="${f.index === crashIndex ? "crash" : ""}"><td class="num" data-label="#">${f.index}</td><td data-label="function"><code class="fn">${f.signal_handler ? "<signal handler called>" : (f.function ?? "??")}</code>${f.inline ? html` <span class="muted small">inline</span>` : null}</td><td data-label="args"><code>${f.args ?? ""}</code></td><td data-label="where" class="mono">${location(f)}</td><td data-label="address" class="mono muted">${f.address}</td></tr>${
+        f.locals && f.locals.length > 0
+          ? html`<tr><td></td><td colspan="4"><details><summary class="small">locals</summary><pre>${f.locals.join("\n")}</pre></details></td></tr>`
+          : null
+      }`,
+  )}</tbody></table>`;
 }
 
 export function threadTitle(t: Thread): HtmlValue {
   const top = t.frames.find((f) => !f.signal_handler);
-  return html`Thread
-    ${t.number}${t.name ? html` <code>${t.name}</code>` : null}${t.lwp !== null ? html` <span class="muted small">LWP ${t.lwp}</span>` : null}${
-      top ? html` — <code>${top.function ?? "??"}</code>` : null
-    } <span class="muted small">${t.frames.length} frames</span>`;
+  return html`Thread ${t.number}${t.name ? html` <code>${t.name}</code>` : null}${t.lwp !== null ? html` <span class="muted small">LWP ${t.lwp}</span>` : null}${
+    top ? html` — <code>${top.function ?? "??"}</code>` : null
+  } <span class="muted small">${t.frames.length} frames</span>`;
 }

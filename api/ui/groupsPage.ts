@@ -92,39 +92,32 @@ export interface GroupListData {
 function select(name: string, label: string, current: string | undefined, options: ReadonlyArray<string | [string, string]>, any = "any"): SafeHtml {
   const opts = options.map((o) => (typeof o === "string" ? ([o, o] as const) : o));
   if (current !== undefined && !opts.some(([v]) => v === current)) opts.push([current, current]);
-  return html`<label
-    >${label}<select name="${name}">
-      <option value="">${any}</option>
-      ${opts.map(([v, text]) => html`<option value="${v}" ${v === current ? html` selected` : null}>${text}</option>`)}
-    </select></label
-  >`;
+  return html`<label>${label}<select name="${name}"><option value="">${any}</option>${opts.map(
+    ([v, text]) => html`<option value="${v}"${v === current ? html` selected` : null}>${text}</option>`,
+  )}</select></label>`;
 }
 
 export function groupsPage(ctx: PageContext, d: GroupListData): SafeHtml {
   const { q } = d;
   const filters = html`<form class="filters" method="get" action="/ui/groups">
-    ${select("namespace", "namespace", q.namespace, d.facets.namespaces)} ${select("image", "image", q.image, d.facets.images)} ${select("signal", "signal", q.signal, SIGNALS)}
-    ${select("status", "status", q.status, [["open", "open (not resolved)"], "new", "ongoing", "regressed", "resolved"])}
-    ${select(
-      "since",
-      "seen in",
-      q.since,
-      [
-        ["1h", "last hour"],
-        ["24h", "last 24 h"],
-        ["7d", "last 7 days"],
-        ["30d", "last 30 days"],
-      ],
-      "all time",
-    )}
-    <label
-      >sort<select name="sort">
-        <option value="last_seen" ${q.sort === "last_seen" ? html` selected` : null}>last seen</option>
-        <option value="count" ${q.sort === "count" ? html` selected` : null}>count</option>
-      </select></label
-    >
-    <button class="primary" type="submit">Apply</button> <a href="/ui/groups">clear</a>
-  </form>`;
+${select("namespace", "namespace", q.namespace, d.facets.namespaces)}
+${select("image", "image", q.image, d.facets.images)}
+${select("signal", "signal", q.signal, SIGNALS)}
+${select("status", "status", q.status, [["open", "open (not resolved)"], "new", "ongoing", "regressed", "resolved"])}
+${select(
+  "since",
+  "seen in",
+  q.since,
+  [
+    ["1h", "last hour"],
+    ["24h", "last 24 h"],
+    ["7d", "last 7 days"],
+    ["30d", "last 30 days"],
+  ],
+  "all time",
+)}
+<label>sort<select name="sort"><option value="last_seen"${q.sort === "last_seen" ? html` selected` : null}>last seen</option><option value="count"${q.sort === "count" ? html` selected` : null}>count</option></select></label>
+<button class="primary" type="submit">Apply</button> <a href="/ui/groups">clear</a></form>`;
   const rows = d.rows.map((g) => {
     const best = d.best.get(g.signature_hash);
     const f = best?.doc?.crash_frame ?? null;
@@ -132,50 +125,21 @@ export function groupsPage(ctx: PageContext, d: GroupListData): SafeHtml {
     const sig = best?.doc?.signal ?? null;
     const counts = d.days.map((day) => d.perDay.get(g.signature_hash)?.get(day) ?? 0);
     return html`<tr>
-      <td data-label="crash frame">
-        <a class="group-link" href="${hrefOf(`/ui/groups/${seg(g.signature_hash)}`)}"><code class="fn">${fn}</code></a>
-        <div class="mono small muted">${f ? location(f) : null}</div>
-      </td>
-      <td data-label="signal">
-        <strong>${sig?.name ?? "–"}</strong>
-        <div class="small muted">${signalMeaning(sig?.name, sig?.description)}</div>
-      </td>
-      <td class="num" data-label="count">${g.count}</td>
-      <td data-label="last ${String(d.days.length)} days">${sparkline(counts, d.days)}</td>
-      <td class="num small" data-label="pods / ns / images">${g.pods} / ${g.namespaces} / ${g.images}</td>
-      <td class="small" data-label="first seen">${time(g.first_seen, ctx.now)}</td>
-      <td class="small" data-label="last seen">${time(g.last_seen, ctx.now)}</td>
-      <td data-label="state">${badge(g.state)}</td>
-    </tr>`;
+<td data-label="crash frame"><a class="group-link" href="${hrefOf(`/ui/groups/${seg(g.signature_hash)}`)}"><code class="fn">${fn}</code></a><div class="mono small muted">${f ? location(f) : null}</div></td>
+<td data-label="signal"><strong>${sig?.name ?? "–"}</strong><div class="small muted">${signalMeaning(sig?.name, sig?.description)}</div></td>
+<td class="num" data-label="count">${g.count}</td>
+<td data-label="last ${String(d.days.length)} days">${sparkline(counts, d.days)}</td>
+<td class="num small" data-label="pods / ns / images">${g.pods} / ${g.namespaces} / ${g.images}</td>
+<td class="small" data-label="first seen">${time(g.first_seen, ctx.now)}</td>
+<td class="small" data-label="last seen">${time(g.last_seen, ctx.now)}</td>
+<td data-label="state">${badge(g.state)}</td></tr>`;
   });
-  const pager = html`<div class="pager">
-    ${q.page > 1 ? html`<a rel="prev" href="${hrefOf("/ui/groups", listParams(q, { page: q.page - 1 }))}">← newer</a>` : null}<span class="muted">page ${q.page} of ${d.pages}</span
-    >${q.page < d.pages ? html`<a rel="next" href="${hrefOf("/ui/groups", listParams(q, { page: q.page + 1 }))}">next →</a>` : null}
-  </div>`;
-  const body = html`<h1>Crash groups</h1>
-    ${filters}
-    <p class="muted" id="group-count">${d.total} ${d.total === 1 ? "group" : "groups"}</p>
-    ${
-      d.rows.length === 0
-        ? html`<p>No crash group matches these filters.</p>`
-        : html`<table class="stack groups">
-            <thead>
-              <tr>
-                <th>crash frame</th>
-                <th>signal</th>
-                <th class="num">count</th>
-                <th>last ${d.days.length} days</th>
-                <th class="num">pods / ns / images</th>
-                <th>first seen</th>
-                <th>last seen</th>
-                <th>state</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows}
-            </tbody>
-          </table>`
-    }
-    ${pager}`;
+  const pager = html`<div class="pager">${q.page > 1 ? html`<a rel="prev" href="${hrefOf("/ui/groups", listParams(q, { page: q.page - 1 }))}">← newer</a>` : null}<span class="muted">page ${q.page} of ${d.pages}</span>${
+    q.page < d.pages ? html`<a rel="next" href="${hrefOf("/ui/groups", listParams(q, { page: q.page + 1 }))}">next →</a>` : null
+  }</div>`;
+  const body = html`<h1>Crash groups</h1>${filters}
+<p class="muted" id="group-count">${d.total} ${d.total === 1 ? "group" : "groups"}</p>
+${d.rows.length === 0 ? html`<p>No crash group matches these filters.</p>` : html`<table class="stack groups"><thead><tr><th>crash frame</th><th>signal</th><th class="num">count</th><th>last ${d.days.length} days</th><th class="num">pods / ns / images</th><th>first seen</th><th>last seen</th><th>state</th></tr></thead><tbody>${rows}</tbody></table>`}
+${pager}`;
   return page(ctx, "Crash groups", body);
 }

@@ -40,46 +40,16 @@ const LABELS: Array<[keyof QueueCounts, string]> = [
 
 export function queuePage(ctx: PageContext, counts: QueueCounts, running: AnalysisWithDump[]): SafeHtml {
   const body = html`<h1>Queue</h1>
-    <div class="cards">
-      ${LABELS.map(
-        ([k, label]) =>
-          html`<div class="card">
-            <div class="n" data-count="${k}">${counts[k]}</div>
-            <div class="muted">${label}</div>
-          </div>`,
-      )}
-    </div>
-    <p class="small muted" id="updated">as of ${ctx.now.toISOString().slice(11, 19)} UTC</p>
-    <h2>Running now</h2>
-    ${
-      running.length === 0
-        ? html`<p class="muted">Nothing is running.</p>`
-        : html`<table class="stack">
-            <thead>
-              <tr>
-                <th>analysis</th>
-                <th>pod</th>
-                <th>started</th>
-                <th>worker</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${running.map(
-                (a) =>
-                  html`<tr>
-                    <td>
-                      <a href="${hrefOf(`/ui/analyses/${seg(a.analysis_id)}`)}"><code>${a.analysis_id}</code></a>
-                    </td>
-                    <td><code>${a.dump.pod}</code></td>
-                    <td>${time(a.started_at, ctx.now)}</td>
-                    <td>${a.worker_id}</td>
-                  </tr>`,
-              )}
-            </tbody>
-          </table>`
-    }`;
-  return page(ctx, "Queue", body, {
-    head: html`<script src="/ui/static/queue.js" defer></script>
-      <noscript><meta http-equiv="refresh" content="10" /></noscript>`,
-  });
+<div class="cards">${LABELS.map(([k, label]) => html`<div class="card"><div class="n" data-count="${k}">${counts[k]}</div><div class="muted">${label}</div></div>`)}</div>
+<p class="small muted" id="updated">as of ${ctx.now.toISOString().slice(11, 19)} UTC</p>
+<h2>Running now</h2>
+${
+  running.length === 0
+    ? html`<p class="muted">Nothing is running.</p>`
+    : html`<table class="stack"><thead><tr><th>analysis</th><th>pod</th><th>started</th><th>worker</th></tr></thead><tbody>${running.map(
+        (a) =>
+          html`<tr><td><a href="${hrefOf(`/ui/analyses/${seg(a.analysis_id)}`)}"><code>${a.analysis_id}</code></a></td><td><code>${a.dump.pod}</code></td><td>${time(a.started_at, ctx.now)}</td><td>${a.worker_id}</td></tr>`,
+      )}</tbody></table>`
+}`;
+  return page(ctx, "Queue", body, { head: html`<script src="/ui/static/queue.js" defer></script><noscript><meta http-equiv="refresh" content="10"></noscript>` });
 }
