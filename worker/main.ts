@@ -106,6 +106,8 @@ export async function main(argv: string[]): Promise<number> {
     const { toError } = await import("../lib/errors.js");
     const { ConfigError } = await import("../lib/config.js");
     const err = toError(e);
+    // The reader closed the pipe (`parse --json | head`): it has what it wanted; like other Unix tools, stop quietly.
+    if ((err as NodeJS.ErrnoException).code === "EPIPE") return EXIT.ok;
     if (err instanceof UsageError) {
       process.stderr.write(`coresight-worker ${name}: ${err.message}\n(see coresight-worker ${name} --help)\n`);
       return EXIT.usage;

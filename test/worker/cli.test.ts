@@ -4,6 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from "@jest/globals";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { CONFIG_VARIABLES } from "../../lib/config.js";
@@ -154,5 +155,36 @@ process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(seen) +
     const loaded = await loadedModules([...args]);
     expect(loaded.filter((u) => u.includes("/node_modules/"))).toEqual([]);
     expect(loaded.filter((u) => u.includes("/dist/lib/"))).toEqual([]);
+  });
+});
+
+describe("a reader that stops early", () => {
+  it("parse --json --full | head: exits 0 with nothing on stderr once the pipe closes", async () => {
+    // Enough output to fill the pipe many times over: 4,000 threads of one corpus backtrace.
+    const one = fs.readFileSync(path.join(repoRoot, "fixtures/backtraces/ceph-rcache-signal11-wrapped.txt"), "utf8");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "coresight-epipe-"));
+    const input = path.join(dir, "bt.txt");
+    fs.writeFileSync(
+      input,
+      Array.from({ length: 4000 }, (_, i) => `Thread ${i + 1} (LWP ${i + 100}):\n#0  0x1 in f${i} (a=1) at x.c:${i + 1}\n#1  0x2 in main () at x.c:1\n`).join("\n") + one,
+    );
+    try {
+      const child = execa(process.execPath, [cliPath, "parse", "--json", "--full", input], {
+        env: BASE_ENV,
+        extendEnv: false,
+        reject: false,
+        stdin: "ignore",
+        buffer: false,
+        timeout: 60_000,
+      });
+      let stderr = "";
+      child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+      await new Promise<void>((resolve) => child.stdout?.once("data", () => resolve()));
+      child.stdout?.destroy();
+      const r = await child;
+      expect({ code: r.exitCode, stderr, timedOut: r.timedOut }).toEqual({ code: 0, stderr: "", timedOut: false });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
