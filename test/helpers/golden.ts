@@ -111,8 +111,14 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
     crash_frame: r.crash_frame && frames([r.crash_frame])[0],
     registers: r.registers && Object.fromEntries(Object.keys(r.registers).map((k) => [k, "<value>"])),
     disassembly: r.disassembly && (crash?.frames[0]?.in_app ? r.disassembly : "<system library code>"),
-    // By path: the inventory lists them by address, and where ASLR put each library is the machine's choice.
-    modules: r.modules?.map((m) => ({ ...m, build_id: buildId(m.build_id) })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+    // By path as the golden shows it (`<repo>/...`, not the checkout's own path, which sorts differently on every machine):
+    // the inventory lists them by address, and where ASLR put each library is the machine's choice.
+    modules: r.modules
+      ?.map((m) => ({ ...m, build_id: buildId(m.build_id) }))
+      .sort((a, b) => {
+        const [x, y] = [scrub(a.path), scrub(b.path)];
+        return x < y ? -1 : x > y ? 1 : 0;
+      }),
     symbolication: r.symbolication && {
       ...r.symbolication,
       missing_build_ids: r.symbolication.missing_build_ids.map(buildId),
