@@ -32,6 +32,7 @@ import { coreAddressSignature, type AddressSignature } from "./dedup/addressSign
 import { deduplicatedResult, type JobDedup } from "./dedup/store.js";
 import { CoreSightError, PermanentError, toError } from "./errors.js";
 import { parseBacktrace, type Backtrace } from "./gdb/parseBacktrace.js";
+import { indexCacheRun, type IndexCacheOptions } from "./gdb/indexCache.js";
 import { runGdb, type GdbRun, type GdbRunOptions } from "./gdb/run.js";
 import { ERRORS_KEY } from "./gdb/sections.js";
 import { parseDisassembly, parseRegisters } from "./gdb/registers.js";
@@ -89,6 +90,8 @@ export interface AnalyzeDumpOptions extends Pick<GdbRunOptions, "gdbPath" | "tim
   groupingRules?: GroupingRules;
   /** This job's crash-storm deduplicator (lib/dedup/store.ts); absent: always a full analysis. */
   dedup?: JobDedup;
+  /** gdb's index cache, shared by the jobs (GDB_INDEX_CACHE*, lib/gdb/indexCache.ts); absent: gdb reads all DWARF itself. */
+  gdbIndexCache?: IndexCacheOptions | null;
 }
 
 export interface AnalyzeTimings {
@@ -124,6 +127,7 @@ export function analysisSettings(config: Config, s3: SymbolsOptions["s3"] = null
     sysroot: config.symbols.sysroot ?? null,
     symbols: { ...config.symbols, s3 },
     groupingRules: compileGroupingRules(config.signatureRules),
+    gdbIndexCache: config.gdb.indexCache,
   };
 }
 
@@ -231,6 +235,7 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
   const foreign = prepared?.foreign ?? (dump.info.machine ? isForeign(dump.info.machine) : false);
   const urls = prepared?.debuginfodUrls ?? [];
 
+  const index = await indexCacheRun(opts.gdbIndexCache, prepared?.modules ?? [], path.join(workDir, "gdb-index"));
   let run: GdbRun;
   try {
     run = await runGdb({
@@ -252,12 +257,14 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
       // In this run, not a second gdb: each probe is silent unless the crash
       // thread threw (C++) or a goroutine is panicking (Go).
       extraSections: [runtimeProbeSection(), goProbeSection()],
+      indexCacheDir: index?.dir ?? null,
     });
   } catch (e: unknown) {
     if (opts.signal?.aborted) throw e;
     throw e instanceof CoreSightError ? e : new PermanentError("gdb_failed", `gdb could not run: ${toError(e).message}`, { cause: e });
   }
   timings.gdbMs = run.durationMs;
+  await index?.finish();
   const result = resultOf(run, dump.original, dump.info, notes, exe, {
     tree,
     modules: prepared?.modules ?? null,

@@ -189,6 +189,8 @@ const ConfigSchema = z.object({
     timeoutMs: z.number().int().positive(),
     maxOutputBytes: z.number().int().positive(),
     maxFrames: z.number().int().positive(),
+    /** GDB_INDEX_CACHE*: null when off. */
+    indexCache: z.object({ dir: z.string(), maxBytes: z.number().int().positive() }).nullable(),
   }),
   s3: z.object({
     endpoint: z.string().optional(),
@@ -277,6 +279,9 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["GDB_TIMEOUT_MS", "300000", "kill gdb's process group after this"],
   ["GDB_MAX_OUTPUT_BYTES", "67108864", "cap on gdb output (result marked truncated)"],
   ["GDB_MAX_FRAMES", "256", "frames per thread"],
+  ["GDB_INDEX_CACHE", "true", "keep the DWARF indexes gdb builds for libraries, across jobs (scoped by where each file came from)"],
+  ["GDB_INDEX_CACHE_DIR", "$WORK_DIR/gdb-index", "gdb index cache directory"],
+  ["GDB_INDEX_CACHE_MAX_BYTES", "1073741824 (1 GiB)", "gdb index cache size bound (LRU)"],
   ["SIGNATURE_RULES", "", "JSON file of grouping rules: frames to skip, in-app / not in-app frames, max_frames (docs/api.md)"],
   ["S3_ENDPOINT", "", "S3-compatible endpoint (MinIO, COS, OSS)"],
   ["S3_REGION", "us-east-1 (or AWS_REGION)", "S3 region"],
@@ -317,6 +322,13 @@ export const CONFIG_VARIABLES: ReadonlyArray<readonly [string, string, string]> 
   ["DEDUP_TTL_MS", "86400000 (24 h)", "how long an address signature's analysis is referenced (the KV bucket's TTL)"],
   ["DEDUP_BUCKET", "coresight_dedup", "JetStream KV bucket of address signatures, shared by the pool"],
 ];
+
+/** GDB_INDEX_CACHE*: every variable checked, also when the cache is off (a typo must not wait for the day it is turned on). */
+function gdbIndexCache(env: NodeJS.ProcessEnv, workDir: string): { dir: string; maxBytes: number } | null {
+  const on = boolean("GDB_INDEX_CACHE", true)(env.GDB_INDEX_CACHE);
+  const maxBytes = integer("GDB_INDEX_CACHE_MAX_BYTES", GiB, 1)(env.GDB_INDEX_CACHE_MAX_BYTES);
+  return on ? { dir: path.resolve(env.GDB_INDEX_CACHE_DIR || path.join(workDir, "gdb-index")), maxBytes } : null;
+}
 
 /** REGISTRY_MIRRORS: `registry=mirror` pairs; a registry may be named more than once (mirrors in order). */
 function mirrors(raw: string | undefined): Record<string, string[]> {
@@ -380,6 +392,7 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: integer("GDB_TIMEOUT_MS", 300_000, 1)(env.GDB_TIMEOUT_MS),
       maxOutputBytes: integer("GDB_MAX_OUTPUT_BYTES", 64 * MiB, 1024)(env.GDB_MAX_OUTPUT_BYTES),
       maxFrames: integer("GDB_MAX_FRAMES", DEFAULT_MAX_FRAMES, 1)(env.GDB_MAX_FRAMES),
+      indexCache: gdbIndexCache(env, workDir),
     },
     s3: {
       endpoint: url("S3_ENDPOINT")(env.S3_ENDPOINT),

@@ -75,7 +75,7 @@ function rawPathArg(what: string, p: string): string {
 }
 
 /** Settings that take the rest of the line verbatim cannot hold a newline; lists cannot hold ':'. */
-function checkPath(what: string, p: string, inList: boolean): string {
+export function checkPath(what: string, p: string, inList: boolean): string {
   if (/[\r\n\0]/.test(p)) throw new PermanentError("invalid_input", `${what} contains a newline or NUL: ${JSON.stringify(p)}`);
   if (inList && p.includes(":")) throw new PermanentError("invalid_input", `${what} contains ':', the list separator: ${JSON.stringify(p)}`);
   return p;

@@ -27,7 +27,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa, type Result } from "execa";
 import { GdbTimeoutError, PermanentError, toError } from "../errors.js";
-import { buildCommandFile, newNonce, type CommandFileOptions } from "./commandFile.js";
+import { buildCommandFile, checkPath, newNonce, type CommandFileOptions } from "./commandFile.js";
 import { splitSections } from "./sections.js";
 
 /** One gdb run; the core and where its files are pass straight through to the command file (CommandFileOptions). */
@@ -53,6 +53,8 @@ export interface GdbRunOptions extends Pick<CommandFileOptions, "core" | "exe" |
   tmpDir?: string;
   /** Extra sections (name + CLI commands) appended to the command file: diagnostics and tests. */
   extraSections?: Array<{ name: string; commands: string[] }>;
+  /** gdb's index cache directory for this run (lib/gdb/indexCache.ts builds it); off when absent. */
+  indexCacheDir?: string | null;
 }
 
 export interface GdbRun {
@@ -161,7 +163,7 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
   try {
     await fs.writeFile(file, commandFile, { mode: 0o600 });
     const started = performance.now();
-    const [command, commandArgs] = deathBound(gdbPath, gdbArgs(file, opts.debuginfod ?? null));
+    const [command, commandArgs] = deathBound(gdbPath, gdbArgs(file, opts.debuginfod ?? null, opts.indexCacheDir ?? null));
     const subprocess = execa(command, commandArgs, {
       reject: false,
       stdin: "ignore",
@@ -204,8 +206,9 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
 }
 
 /** gdb's arguments: no init files, batch, nothing auto-loaded, debuginfod only when configured, our command file. */
-function gdbArgs(commandFile: string, debuginfod: GdbRunOptions["debuginfod"] | null): string[] {
-  return ["-nx", "-nh", "-batch", "-iex", "set auto-load off", "-iex", `set debuginfod enabled ${debuginfod ? "on" : "off"}`, "-x", commandFile];
+function gdbArgs(commandFile: string, debuginfod: GdbRunOptions["debuginfod"] | null, indexCacheDir: string | null): string[] {
+  const index = indexCacheDir ? ["-iex", `set index-cache directory ${checkPath("index cache directory", indexCacheDir, false)}`, "-iex", "set index-cache enabled on"] : [];
+  return ["-nx", "-nh", "-batch", "-iex", "set auto-load off", "-iex", `set debuginfod enabled ${debuginfod ? "on" : "off"}`, ...index, "-x", commandFile];
 }
 
 /** gdb's environment on top of ours: the C locale (parsable English), and no Python code from the environment. */

@@ -284,8 +284,8 @@ describe("helm template with the default values", () => {
     const c = pod.containers[0];
     const work = pod.volumes.find((v: { name: string }) => v.name === "work").emptyDir.sizeLimit as string;
     const tmp = pod.volumes.find((v: { name: string }) => v.name === "tmp").emptyDir.sizeLimit as string;
-    // 2 x 16 GiB dumps + 2 GiB symbol cache + 2 GiB image cache + 1 GiB headroom; 2 x 64 MiB gdb output + 512 MiB.
-    expect(mi(work)).toBe((2 * 16 + 2 + 2 + 1) * 1024 * MiB);
+    // 2 x 16 GiB dumps + 2 GiB symbol cache + 2 GiB image cache + 512 MiB gdb index cache + 1 GiB headroom; 2 x 64 MiB gdb output + 512 MiB.
+    expect(mi(work)).toBe((2 * 16 + 2 + 2 + 1) * 1024 * MiB + 512 * MiB);
     expect(mi(tmp)).toBe((2 * 64 + 512) * MiB);
     const eph = c.resources.requests["ephemeral-storage"] as string;
     expect(c.resources.limits["ephemeral-storage"]).toBe(eph);
@@ -317,7 +317,17 @@ describe("helm template with the default values", () => {
     const pod = one(render("--set", "worker.concurrency=3", "--set", "worker.maxDumpSize=4Gi"), "Deployment", "coresight-worker").spec.template.spec;
     expect(envOf(pod.containers[0]).get("WORKER_CONCURRENCY")?.value).toBe("3");
     expect(envOf(pod.containers[0]).get("MAX_DUMP_BYTES")?.value).toBe(String(4 * 1024 * MiB));
-    expect(mi(pod.volumes[0].emptyDir.sizeLimit)).toBe((3 * 4 + 2 + 2 + 1) * 1024 * MiB);
+    expect(mi(pod.volumes[0].emptyDir.sizeLimit)).toBe((3 * 4 + 2 + 2 + 1) * 1024 * MiB + 512 * MiB);
+  });
+
+  it("the gdb index cache: on, bounded and counted in the work dir; 0 turns it off", () => {
+    const dflt = envOf(one(objects, "Deployment", "coresight-worker").spec.template.spec.containers[0]);
+    expect(dflt.get("GDB_INDEX_CACHE")?.value).toBe("true");
+    expect(dflt.get("GDB_INDEX_CACHE_MAX_BYTES")?.value).toBe(String(512 * MiB));
+    const off = one(render("--set", "gdb.indexCacheMaxSize=0"), "Deployment", "coresight-worker").spec.template.spec;
+    expect(envOf(off.containers[0]).get("GDB_INDEX_CACHE")?.value).toBe("false");
+    expect(envOf(off.containers[0]).has("GDB_INDEX_CACHE_MAX_BYTES")).toBe(false);
+    expect(mi(off.volumes[0].emptyDir.sizeLimit)).toBe((2 * 16 + 2 + 2 + 1) * 1024 * MiB);
   });
 
   it("the image source: on with its cache counted in the work dir; registry settings and a dockerconfigjson Secret as REGISTRY_AUTH_FILE", () => {
@@ -327,7 +337,7 @@ describe("helm template with the default values", () => {
     const off = one(render("--set", "symbols.image.enabled=false"), "Deployment", "coresight-worker").spec.template.spec;
     expect(envOf(off.containers[0]).get("IMAGE_SYMBOLS")?.value).toBe("false");
     expect(envOf(off.containers[0]).has("IMAGE_CACHE_MAX_BYTES")).toBe(false);
-    expect(mi(off.volumes[0].emptyDir.sizeLimit)).toBe((2 * 16 + 2 + 1) * 1024 * MiB);
+    expect(mi(off.volumes[0].emptyDir.sizeLimit)).toBe((2 * 16 + 2 + 1) * 1024 * MiB + 512 * MiB);
     const pod = one(
       render(
         "--set", "symbols.image.pullSecret.name=regcred",
@@ -575,7 +585,7 @@ describe("values the chart refuses", () => {
   it("dumps x concurrency over the ephemeral storage limit", () => {
     const msg = refusal("--set", "worker.concurrency=4", "--set", "worker.maxDumpSize=16Gi", "--set", "worker.ephemeralStorageLimit=50Gi");
     expect(msg).toContain("worker storage does not fit worker.ephemeralStorageLimit (50Gi): worker.concurrency 4 x worker.maxDumpSize 16Gi");
-    expect(msg).toContain("needs 71936Mi"); // 4 x 16 GiB + 2 GiB symbol cache + 2 GiB image cache + headroom
+    expect(msg).toContain("needs 72448Mi"); // 4 x 16 GiB + 2 GiB symbol cache + 2 GiB image cache + 512 MiB gdb index cache + headroom
   });
 
   it("the http sink without an API URL", () => {

@@ -14,16 +14,16 @@ export interface Crash {
 }
 
 /**
- * Builds `source` as `<dir>/<name>` and runs `./<name> ...args` in `dir`
+ * Builds `source` as `<dir>/<name>` (linked with `libs`, given after it) and runs `./<name> ...args` in `dir`
  * until it dumps core. Throws when no core appeared.
  */
-export async function crashProgram(opts: { dir: string; source: string; name?: string; args?: string[]; cflags?: string[] }): Promise<Crash> {
+export async function crashProgram(opts: { dir: string; source: string; name?: string; args?: string[]; cflags?: string[]; libs?: string[] }): Promise<Crash> {
   const name = opts.name ?? "p";
   await fs.mkdir(opts.dir, { recursive: true });
   const src = path.join(opts.dir, `${name}.c`);
   const exe = path.join(opts.dir, name);
   await fs.writeFile(src, opts.source);
-  await execa("gcc", ["-g", "-O0", "-pthread", ...(opts.cflags ?? []), "-o", exe, src]);
+  await execa("gcc", ["-g", "-O0", "-pthread", ...(opts.cflags ?? []), "-o", exe, src, ...(opts.libs ?? [])]);
   const core = path.join(opts.dir, "core");
   await fs.rm(core, { force: true });
   // "$@" keeps each argument whole, newlines included.

@@ -43,7 +43,14 @@ describe("loadConfig defaults", () => {
     expect(c.workDir).toBe(path.join(os.tmpdir(), "coresight-worker"));
     expect(c.maxDumpBytes).toBe(64 * 1024 ** 3);
     expect(c.download).toEqual({ timeoutMs: 4 * 3600_000, minBytesPerSecond: 64 * 1024, rateWindowMs: 60_000 });
-    expect(c.gdb).toEqual({ path: "gdb", multiarchPath: "gdb-multiarch", timeoutMs: 300_000, maxOutputBytes: 64 * 1024 ** 2, maxFrames: 256 });
+    expect(c.gdb).toEqual({
+      path: "gdb",
+      multiarchPath: "gdb-multiarch",
+      timeoutMs: 300_000,
+      maxOutputBytes: 64 * 1024 ** 2,
+      maxFrames: 256,
+      indexCache: { dir: path.join(os.tmpdir(), "coresight-worker", "gdb-index"), maxBytes: 1024 ** 3 },
+    });
     expect(c.s3).toEqual({ endpoint: undefined, region: "us-east-1", accessKeyId: undefined, secretAccessKey: undefined, forcePathStyle: false });
     expect(c.allowedDumpHosts).toEqual([]);
     expect(c.allowedFileRoots).toEqual([]);
@@ -178,6 +185,8 @@ describe("loadConfig rejects bad values, naming the variable and the value", () 
     ["METRICS_PORT", " "],
     ["SHUTDOWN_GRACE_MS", "30s"],
     ["SYMBOL_CACHE_MAX_BYTES", "0"],
+    ["GDB_INDEX_CACHE", "maybe"],
+    ["GDB_INDEX_CACHE_MAX_BYTES", "0"],
     ["DEDUP", "maybe"],
     ["DEDUP_AFTER", "0"],
     ["DEDUP_TTL_MS", "5"],
@@ -331,6 +340,9 @@ describe("CONFIG_VARIABLES", () => {
       LOG_LEVEL: "debug",
       METRICS_PORT: "1",
       SHUTDOWN_GRACE_MS: "5",
+      GDB_INDEX_CACHE: "false",
+      GDB_INDEX_CACHE_DIR: "/gdb-index",
+      GDB_INDEX_CACHE_MAX_BYTES: "5",
       SYMBOL_STORE: "/store",
       SYMBOL_CACHE_DIR: "/cache",
       SYMBOL_CACHE_MAX_BYTES: "5",

@@ -99,13 +99,14 @@ The worker pod's storage, as a dict of byte counts:
 {{- $dump := include "coresight.bytes" $w.maxDumpSize | int64 -}}
 {{- $cache := include "coresight.bytes" .Values.symbols.cacheMaxSize | int64 -}}
 {{- $gdbOut := include "coresight.bytes" .Values.gdb.maxOutputSize | int64 -}}
+{{- $gdbIndex := include "coresight.bytes" .Values.gdb.indexCacheMaxSize | int64 -}}
 {{- $imageCache := 0 -}}
 {{- if .Values.symbols.image.enabled }}{{ $imageCache = include "coresight.bytes" .Values.symbols.image.cacheMaxSize | int64 }}{{ end -}}
-{{- $workDir := add (mul $n $dump) $cache $imageCache (include "coresight.bytes" $w.workDirHeadroom | int64) -}}
+{{- $workDir := add (mul $n $dump) $cache $imageCache $gdbIndex (include "coresight.bytes" $w.workDirHeadroom | int64) -}}
 {{- $tmp := add (mul $n $gdbOut) (include "coresight.bytes" $w.tmpHeadroom | int64) -}}
 {{- $ephemeral := add $workDir $tmp (include "coresight.bytes" $w.logHeadroom | int64) -}}
 {{- $limit := include "coresight.bytes" $w.ephemeralStorageLimit | int64 -}}
-{{- toJson (dict "dump" $dump "cache" $cache "imageCache" $imageCache "gdbOut" $gdbOut "workDir" $workDir "tmp" $tmp "ephemeral" $ephemeral "limit" $limit) -}}
+{{- toJson (dict "dump" $dump "cache" $cache "imageCache" $imageCache "gdbOut" $gdbOut "gdbIndex" $gdbIndex "workDir" $workDir "tmp" $tmp "ephemeral" $ephemeral "limit" $limit) -}}
 {{- end }}
 
 {{/*
@@ -136,7 +137,7 @@ of this release when api.enabled; "" when the http sink is off.
 {{- end -}}
 {{- $s := include "coresight.worker.storage" . | fromJson -}}
 {{- if gt (int64 $s.ephemeral) (int64 $s.limit) -}}
-{{- fail (printf "worker storage does not fit worker.ephemeralStorageLimit (%s): worker.concurrency %d x worker.maxDumpSize %s + symbols.cacheMaxSize %s + symbols.image.cacheMaxSize (when enabled) + headroom needs %s (work dir %s, /tmp %s, logs); lower worker.concurrency or worker.maxDumpSize, or raise worker.ephemeralStorageLimit" (toString $v.worker.ephemeralStorageLimit) (int64 $v.worker.concurrency) (toString $v.worker.maxDumpSize) (toString $v.symbols.cacheMaxSize) (include "coresight.mebibytes" $s.ephemeral) (include "coresight.mebibytes" $s.workDir) (include "coresight.mebibytes" $s.tmp)) -}}
+{{- fail (printf "worker storage does not fit worker.ephemeralStorageLimit (%s): worker.concurrency %d x worker.maxDumpSize %s + symbols.cacheMaxSize %s + symbols.image.cacheMaxSize (when enabled) + gdb.indexCacheMaxSize + headroom needs %s (work dir %s, /tmp %s, logs); lower worker.concurrency or worker.maxDumpSize, or raise worker.ephemeralStorageLimit" (toString $v.worker.ephemeralStorageLimit) (int64 $v.worker.concurrency) (toString $v.worker.maxDumpSize) (toString $v.symbols.cacheMaxSize) (include "coresight.mebibytes" $s.ephemeral) (include "coresight.mebibytes" $s.workDir) (include "coresight.mebibytes" $s.tmp)) -}}
 {{- end -}}
 {{- if and (hasPrefix "s3://" $v.symbols.store) (not $v.s3.credentials.secretName) -}}
 {{- fail "symbols.store is an s3:// store: it needs s3.credentials.secretName (the worker refuses to start without S3 credentials)" -}}
