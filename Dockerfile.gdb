@@ -10,7 +10,8 @@
 #     -e CORESIGHT_API_TOKEN=... coresight-worker
 #
 # Ships what `run`, `analyze`, `api` and the other operator commands need:
-# dist/lib, dist/api, dist/worker (tsconfig.build.json), never dev/ (the
+# dist/lib, dist/api, dist/worker (tsconfig.build.json) and the binary bundled
+# from them, dist/bundle/cli.js (scripts/bundle.mjs), never dev/ (the
 # stand-ins and demo of `make demo`: private nats-server, s3rver) or bench/,
 # which .dockerignore keeps out of the context; production node_modules only.
 
@@ -27,7 +28,9 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY lib ./lib
 COPY worker ./worker
 COPY api ./api
+COPY scripts/bundle.mjs ./scripts/
 RUN npx tsc -p tsconfig.build.json \
+ && node scripts/bundle.mjs \
  && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
@@ -59,5 +62,5 @@ USER 10001
 EXPOSE 9464
 # METRICS_PORT, not a fixed 9464: `docker run -e METRICS_PORT=...` moves the probes.
 HEALTHCHECK --interval=30s --timeout=5s CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.METRICS_PORT||9464}/healthz`).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/worker/cli.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/bundle/cli.js"]
 CMD ["run"]

@@ -11,14 +11,17 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
-# dist/ for the service (lib, worker, api: what the image ships) ...
+# dist/ for the service (lib, worker, api: what the image ships), and the
+# binary bundled from it, dist/bundle/cli.js (scripts/bundle.mjs) ...
 build: deps
 	npx tsc -p tsconfig.build.json
+	node scripts/bundle.mjs
 
 # ... and also the dev stand-ins and the demo (dev/) and the benchmarks
 # (bench/), for make demo, make test and make bench only.
 build-dev: deps
 	npx tsc -p tsconfig.dev.json
+	node scripts/bundle.mjs
 
 typecheck: deps
 	npx tsc --noEmit -p tsconfig.json
@@ -53,9 +56,9 @@ bench: build-dev fixtures
 	node dist/bench/run.js
 
 schema: build
-	node dist/worker/cli.js schema > docs/result.schema.json
-	node dist/worker/cli.js schema --document > docs/result-document.schema.json
-	node dist/worker/cli.js schema --openapi > docs/openapi.json
+	node dist/bundle/cli.js schema > docs/result.schema.json
+	node dist/bundle/cli.js schema --document > docs/result-document.schema.json
+	node dist/bundle/cli.js schema --openapi > docs/openapi.json
 
 # The version of each tool the targets use, one per line.
 versions:

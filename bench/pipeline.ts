@@ -27,7 +27,7 @@ export default async function benchPipeline(): Promise<BenchTable> {
   const cores = ["null-deref", "multithread", "cxx-uncaught"];
   const perCore = 5;
   const logFile = path.join(tmp, "worker.log");
-  const worker = spawn(process.execPath, [path.join(root, "dist/worker/cli.js"), "run"], {
+  const worker = spawn(process.execPath, [path.join(root, "dist/bundle/cli.js"), "run"], {
     env: {
       PATH: process.env.PATH ?? "",
       NATS_URL: nats.url,

@@ -72,7 +72,7 @@ async function main(): Promise<number> {
     stops.push(["nats-server", () => nats.stop()]);
     const s3 = await startS3Server();
     stops.push(["s3 server", () => s3.stop()]);
-    const cli = path.join(root, "dist/worker/cli.js");
+    const cli = path.join(root, "dist/bundle/cli.js");
     const apiUrl = `http://127.0.0.1:${await freePort()}`;
     const apiChild = await startApi(
       cli,
@@ -222,7 +222,7 @@ async function main(): Promise<number> {
     say(`worker.log: ${path.relative(process.cwd(), logFile) || logFile}   (tail -f ${path.relative(process.cwd(), logFile)} | grep "Received coredump.uploaded")`);
     say(`results:    ${path.relative(process.cwd(), path.join(out, "results"))}/<analysis_id>.json`);
     say(
-      `crash browser: ${apiUrl}/ui/groups  (up while the demo runs; afterwards: DATABASE_URL=sqlite:demo-output/coresight.db CORESIGHT_READ_TOKENS=<token> node dist/worker/cli.js api, then http://127.0.0.1:8000/ui/groups)`,
+      `crash browser: ${apiUrl}/ui/groups  (up while the demo runs; afterwards: DATABASE_URL=sqlite:demo-output/coresight.db CORESIGHT_READ_TOKENS=<token> node dist/bundle/cli.js api, then http://127.0.0.1:8000/ui/groups)`,
     );
     return 0;
   } finally {

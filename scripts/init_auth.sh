@@ -15,8 +15,8 @@ if command -v coresight-worker >/dev/null 2>&1; then
   cli=(coresight-worker)
 else
   [ -x "$here/.tools/node/bin/node" ] && export PATH="$here/.tools/node/bin:$PATH"
-  [ -f "$here/dist/worker/cli.js" ] || (cd "$here" && npx tsc -p tsconfig.build.json)
-  cli=(node "$here/dist/worker/cli.js")
+  [ -f "$here/dist/bundle/cli.js" ] || (cd "$here" && npx tsc -p tsconfig.build.json && node scripts/bundle.mjs)
+  cli=(node "$here/dist/bundle/cli.js")
 fi
 err="$(mktemp)"
 trap 'rm -f "$err"' EXIT

@@ -2,8 +2,17 @@
 /**
  * The coresight-worker binary. Checks the Node version first, with nothing
  * else loaded, then hands over to the dispatcher (worker/main.ts).
+ *
+ * V8's compile cache is on (node:module enableCompileCache, in
+ * NODE_COMPILE_CACHE or the OS temp dir; a read-only or missing directory
+ * only turns it off): compiling the command's modules is much of a one-shot
+ * command's start-up, and the cache keeps it to the first run of a build.
  */
+import module from "node:module";
 import { unsupportedNode } from "./runtime.js";
+
+// Absent before Node 22.1: the version check below then says what to install.
+module.enableCompileCache?.();
 
 const problem = unsupportedNode(process.versions.node);
 if (problem) {

@@ -1,5 +1,5 @@
 /**
- * Spawns real worker processes (`node dist/worker/cli.js run`, the shipped
+ * Spawns real worker processes (`node dist/bundle/cli.js run`, the shipped
  * binary, built by `make test` before jest) and reads their JSON log lines.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -9,7 +9,7 @@ import path from "node:path";
 import { repoRoot } from "./fixtures.js";
 
 export { repoRoot };
-export const cliPath = path.join(repoRoot, "dist/worker/cli.js");
+export const cliPath = path.join(repoRoot, "dist/bundle/cli.js");
 
 export interface WorkerProcess {
   child: ChildProcess;

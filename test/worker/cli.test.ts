@@ -1,5 +1,5 @@
 /**
- * The shipped binary, `node dist/worker/cli.js` (built by `make test` before
+ * The shipped binary, `node dist/bundle/cli.js` (built by `make test` before
  * jest): help texts, exit codes, configuration errors on stderr.
  */
 import { beforeAll, describe, expect, it } from "@jest/globals";
@@ -149,12 +149,34 @@ process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(seen) +
     return JSON.parse(line.slice("LOADED ".length)) as string[];
   }
 
+  /** The source modules inside the bundle's chunks that were loaded (esbuild's metafile, written by scripts/bundle.mjs). */
+  function bundledSources(loaded: string[]): string[] {
+    const meta = JSON.parse(fs.readFileSync(path.join(repoRoot, "dist/bundle.meta.json"), "utf8")) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+    const chunks = loaded.filter((u) => u.includes("/dist/bundle/")).map((u) => path.relative(repoRoot, new URL(u).pathname));
+    return chunks.flatMap((c) => {
+      const out = meta.outputs[c];
+      if (!out) throw new Error(`${c} is not in dist/bundle.meta.json: rebuild (make build)`);
+      return Object.keys(out.inputs);
+    });
+  }
+
   // What the help must not cost is module loading (zod, execa and the AWS SDK
   // were most of `--help`'s time); the time itself is measured in bench/, not here.
   it.each([["--help"], ["analyze", "--help"], ["symbols", "--help"]].map((a) => [a.join(" "), a] as const))("%s loads no dependency and no analysis code", async (_label, args) => {
     const loaded = await loadedModules([...args]);
     expect(loaded.filter((u) => u.includes("/node_modules/"))).toEqual([]);
-    expect(loaded.filter((u) => u.includes("/dist/lib/"))).toEqual([]);
+    const sources = bundledSources(loaded);
+    expect(sources.length).toBeGreaterThan(0); // the bundle's own chunks were seen: the check below is not empty by accident
+    expect(sources.filter((s) => s.includes("node_modules/") || s.startsWith("dist/lib/"))).toEqual([]);
+  });
+
+  it("the bundle holds the dependencies (analyze loads them from it, not from node_modules)", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "coresight-bundle-"));
+    const loaded = await loadedModules(["analyze", path.join(dir, "missing-core")]);
+    expect(loaded.filter((u) => u.includes("/node_modules/"))).toEqual([]);
+    const sources = bundledSources(loaded);
+    expect(sources.some((s) => s.includes("node_modules/zod/"))).toBe(true);
+    expect(sources.some((s) => s.startsWith("dist/lib/"))).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * Start-up, shutdown and the queue's owner, with real worker processes
- * (dist/worker/cli.js) against a real nats-server: NATS down at start, a
+ * (dist/bundle/cli.js) against a real nats-server: NATS down at start, a
  * missing stream with NATS_CREATE_STREAM=false, a dump larger than the free
  * space, a second SIGTERM and a SIGKILL while gdb runs, `queue apply`.
  * Dumps come from file:// URLs and results go to the file sink, so no S3 or
