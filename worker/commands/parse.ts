@@ -1,13 +1,15 @@
 /**
  * `coresight-worker parse`: analyze backtrace text someone already has (a
  * paste from a ticket, gdb output saved by hand) without a dump or gdb.
- * Same analysis as `analyze` (lib/gdb/summarize.ts), so the signature of a
- * pasted backtrace matches the one the worker stores for the dump.
+ * Same analysis as `analyze` (lib/gdb/summarize.ts), with the same grouping
+ * rules (SIGNATURE_RULES), so the signature of a pasted backtrace matches
+ * the one the worker stores for the dump.
  */
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
-import { DEFAULT_MAX_FRAMES } from "../../lib/config.js";
+import { ConfigError, DEFAULT_MAX_FRAMES, signatureRules } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
+import { compileGroupingRules, type GroupingRules } from "../../lib/gdb/groupingRules.js";
 import type { Frame } from "../../lib/result.js";
 import { parseBacktrace } from "../../lib/gdb/parseBacktrace.js";
 import { summarize, type Summary } from "../../lib/gdb/summarize.js";
@@ -39,6 +41,9 @@ Options:
                for analyze); a thread cut says frames_truncated
   -h, --help   show this help
 
+The signature follows SIGNATURE_RULES (the grouping rules file the worker
+uses), so a pasted backtrace groups as the worker's analysis of its dump.
+
 Examples:
   coresight-worker parse crash.txt
   gdb -batch -ex 'thread apply all bt full' ./app core | coresight-worker parse --json
@@ -48,6 +53,7 @@ Examples:
 Exit codes:
   0  parsed (even if no frame was found: see "threads: 0")
   2  usage error (unknown option, more than one FILE)
+  3  SIGNATURE_RULES names a missing or invalid rules file
   5  FILE missing or unreadable
 `;
 
@@ -57,6 +63,8 @@ export interface ParseIo {
   stdout: (s: string) => void | Promise<void>;
   stderr: (s: string) => void;
   stdin: () => Promise<string>;
+  /** Where SIGNATURE_RULES is read from; default none. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const processIo: ParseIo = {
@@ -64,6 +72,7 @@ const processIo: ParseIo = {
   stdout: (s) => (process.stdout.write(s) ? undefined : once(process.stdout, "drain").then(() => undefined)),
   stderr: (s) => void process.stderr.write(s),
   stdin: readStdin,
+  env: process.env,
 };
 
 async function readStdin(): Promise<string> {
@@ -79,10 +88,10 @@ async function readStdin(): Promise<string> {
  * the parser keeps them as offsets into the text until the crash thread is
  * known, so the others never become strings.
  */
-export function parseText(text: string, maxFrames = DEFAULT_MAX_FRAMES, locals: "crash" | "all" = "all"): Summary {
+export function parseText(text: string, maxFrames = DEFAULT_MAX_FRAMES, locals: "crash" | "all" = "all", rules?: GroupingRules): Summary {
   const { deferredLocals, ...bt } = parseBacktrace(text, { locals: locals === "crash" ? "deferred" : "all" });
   const threads = bt.threads.map((t) => (t.frames.length > maxFrames ? { ...t, frames: t.frames.slice(0, maxFrames), frames_truncated: true } : t));
-  const summary = summarize({ ...bt, threads });
+  const summary = summarize({ ...bt, threads }, rules ? { rules } : {});
   const crash = summary.threads.find((t) => t.crashed);
   if (crash) deferredLocals?.fill(crash);
   return summary;
@@ -164,6 +173,15 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
     io.stderr("coresight-worker parse: --full is an option of --json\n(see coresight-worker parse --help)\n");
     return EXIT.usage;
   }
+  let rules: GroupingRules | undefined;
+  try {
+    const data = signatureRules(io.env?.SIGNATURE_RULES);
+    if (data) rules = compileGroupingRules(data);
+  } catch (e: unknown) {
+    if (!(e instanceof ConfigError)) throw e;
+    io.stderr(`coresight-worker parse: ${e.message}\n`);
+    return EXIT.config;
+  }
   const file = args.positionals[0] ?? "-";
   let text: string;
   try {
@@ -175,7 +193,7 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
     io.stderr(`coresight-worker parse: cannot read ${file}: ${why}\n`);
     return EXIT.noInput;
   }
-  const summary = parseText(text, maxFrames, locals);
+  const summary = parseText(text, maxFrames, locals, rules);
   if (args.flags.has("json")) {
     await writeJson(args.flags.has("full") ? { ...summary } : summaryDocument(summary), io.stdout);
   } else {

@@ -17,13 +17,14 @@ const TEXT = [
   "#1  0x2 in main () at src/main.c:9",
 ].join("\n");
 
-function io(stdin = ""): ParseIo & { out: string; err: string } {
+function io(stdin = "", env: NodeJS.ProcessEnv = {}): ParseIo & { out: string; err: string } {
   const r = {
     out: "",
     err: "",
     stdout: (s: string) => void (r.out += s),
     stderr: (s: string) => void (r.err += s),
     stdin: async () => stdin,
+    env,
   };
   return r;
 }
@@ -36,6 +37,21 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("coresight-worker parse", () => {
+  it("follows SIGNATURE_RULES as the worker does; a bad rules file exits 3 naming the variable", async () => {
+    const plain = io(TEXT);
+    expect(await parseCommand(["--json"], plain)).toBe(EXIT.ok);
+    expect(JSON.parse(plain.out).signature.text).toBe("store | main");
+    const rules = join(dir, "rules.json");
+    writeFileSync(rules, JSON.stringify({ skip: [{ function: "^store$" }] }));
+    const ruled = io(TEXT, { SIGNATURE_RULES: rules });
+    expect(await parseCommand(["--json"], ruled)).toBe(EXIT.ok);
+    expect(JSON.parse(ruled.out).signature.text).toBe("main");
+    const bad = io(TEXT, { SIGNATURE_RULES: join(dir, "missing.json") });
+    expect(await parseCommand(["--json"], bad)).toBe(EXIT.config);
+    expect(bad.err).toMatch(/SIGNATURE_RULES/);
+    expect(bad.out).toBe("");
+  });
+
   it("keeps at most --max-frames frames per thread, marks the cut, and says so", async () => {
     const deep = [
       "Program terminated with signal SIGSEGV, Segmentation fault.",
