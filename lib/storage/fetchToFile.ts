@@ -5,11 +5,15 @@
  * Why not fetch() + pipeline: a fetch body is a web stream, and bridging it
  * back (`Readable.fromWeb`) through metering transforms into a write stream
  * cost 2–4× curl's CPU on a loopback download (GC and undici's body handling
- * dominated the profile; issue 15). Here the body is node's own
- * `IncomingMessage` (or the SDK's, which is one too), read with one loop that
- * counts, caps, hashes and hands the chunks, as received and uncopied, to
- * `writev` in batches of BATCH bytes, one write at a time, reading on while
- * the disk works: memory stays under MAX_PENDING whatever the size.
+ * dominated the profile; issue 15). Here the body is a node Readable: for
+ * http, plainGet's (the socket reads into 1 MiB buffers handed back once
+ * written, see plainGet.ts); for https and the SDK, node's `IncomingMessage`.
+ * One loop, on the chunks as pushed (not `for await`, which concatenates),
+ * counts, caps, hashes and hands them, uncopied, to `writev` in batches of
+ * BATCH bytes, one write at a time, reading on while the disk works: memory
+ * stays under MAX_PENDING whatever the size. The md5 stays on this thread: a
+ * worker-thread hash was measured and cost more CPU than it saved on a busy
+ * 2-core machine (bench/download.ts states md5's own rate beside curl's).
  *
  * The hostile-input rules are the callers' and stay theirs: each redirect hop
  * is checked against the host policy and connected to the checked address
