@@ -8,7 +8,7 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
 import { afterEach, describe, expect, test } from "@jest/globals";
-import { plainGet } from "../../../lib/storage/plainGet.js";
+import { plainGet, recycle, type Recyclable } from "../../../lib/storage/plainGet.js";
 
 const servers: net.Server[] = [];
 afterEach(async () => {
@@ -75,6 +75,33 @@ describe("plainGet", () => {
     const res = await plainGet(url, ["127.0.0.1"]);
     expect(res.status).toBe(200);
     expect((await readAll(res.body)).equals(Buffer.concat([a, b]))).toBe(true);
+  });
+
+  test("buffers handed back are read into again, and what was read before is never overwritten while held", async () => {
+    const body = randomBytes(40 * 1024 * 1024 + 5);
+    const { url } = await serve([latin(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), ...pieces(body, 3 * 1024 * 1024)]);
+    const res = await plainGet(url, ["127.0.0.1"]);
+    const giveBack = (res.body as Recyclable)[recycle]!;
+    const copies: Buffer[] = [];
+    const held: Array<{ view: Buffer; copy: Buffer }> = [];
+    const buffers = new Set<ArrayBufferLike>();
+    // 'data' (flowing mode) sees each chunk as pushed; `for await` may concatenate.
+    res.body.on("data", (view: Buffer) => {
+      buffers.add(view.buffer);
+      copies.push(Buffer.from(view));
+      // Hold a few views (as writes in flight do), give the oldest back.
+      held.push({ view, copy: copies.at(-1)! });
+      if (held.length > 8) {
+        const old = held.shift()!;
+        expect(old.view.equals(old.copy)).toBe(true);
+        giveBack([old.view]);
+      }
+    });
+    await new Promise((resolve, reject) => res.body.once("end", resolve).once("error", reject));
+    for (const h of held) expect(h.view.equals(h.copy)).toBe(true);
+    expect(Buffer.concat(copies).equals(body)).toBe(true);
+    // 40 MiB read into far fewer than 40 buffers of 1 MiB.
+    expect(buffers.size).toBeLessThan(20);
   });
 
   test("a body without Content-Length or chunked coding is read to the connection's end", async () => {
