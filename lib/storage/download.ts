@@ -2,12 +2,13 @@
  * Downloads a dump to a job directory, streaming (a dump can be tens of GB
  * and never sits in memory):
  *
- *   source → writeToFile (md5, transferred bytes, MAX, 8 MiB writes) → <dir>/<name>.part → rename
+ *   source → writeToFile (md5, transferred bytes, MAX, 1 MiB writes) → <dir>/<name>.part → rename
  *   source → meter (md5, transferred bytes, MAX) → [node:zlib gunzip | zstd] → meter (decompressed bytes, MAX) → <dir>/<name>.part → rename
  *
  * The first line is an uncompressed dump, the common case, at the disk's
- * speed (fetchToFile.ts: node's response body, no web-stream bridge, one
- * pass); the second a compressed one (the decompressor and its meter:
+ * speed (fetchToFile.ts and plainGet.ts: the socket read into large buffers
+ * for http, node's response body for https, no web-stream bridge, one pass);
+ * the second a compressed one (the decompressor and its meter:
  * lib/core/decompress.ts, shared with `analyze`; a dump still compressed
  * after its layer is `unsupported_compression`).
  *

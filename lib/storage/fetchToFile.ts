@@ -5,11 +5,15 @@
  * Why not fetch() + pipeline: a fetch body is a web stream, and bridging it
  * back (`Readable.fromWeb`) through metering transforms into a write stream
  * cost 2–4× curl's CPU on a loopback download (GC and undici's body handling
- * dominated the profile; issue 15). Here the body is node's own
- * `IncomingMessage` (or the SDK's, which is one too), read with one loop that
- * counts, caps, hashes and hands the chunks, as received and uncopied, to
- * `writev` in batches of BATCH bytes, one write at a time, reading on while
- * the disk works: memory stays under MAX_PENDING whatever the size.
+ * dominated the profile; issue 15). Here the body is a node Readable: for
+ * http, plainGet's (the socket reads into 1 MiB buffers handed back once
+ * written, see plainGet.ts); for https and the SDK, node's `IncomingMessage`.
+ * One loop, on the chunks as pushed (not `for await`, which concatenates),
+ * counts, caps, hashes and hands them, uncopied, to `writev` in batches of
+ * BATCH bytes, one write at a time, reading on while the disk works: memory
+ * stays under MAX_PENDING whatever the size. The md5 stays on this thread: a
+ * worker-thread hash was measured and cost more CPU than it saved on a busy
+ * 2-core machine (bench/download.ts states md5's own rate beside curl's).
  *
  * The hostile-input rules are the callers' and stay theirs: each redirect hop
  * is checked against the host policy and connected to the checked address
@@ -26,6 +30,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { PermanentError, toError } from "../errors.js";
 import { checkHostAllowed } from "./hostPolicy.js";
 import { pinnedRequest } from "./pinnedFetch.js";
+import { plainGet, recycle, type PlainResponse, type Recyclable } from "./plainGet.js";
 
 /**
  * Bytes per write: 1 MiB (measured against 256 KiB, 2 and 8 MiB on loopback:
@@ -60,6 +65,51 @@ async function writeAll(fh: FileHandle, bufs: Buffer[], length: number): Promise
 }
 
 /**
+ * Calls `onChunk` with each chunk of `src` as it was pushed (flowing mode),
+ * pausing `src` while a promise `onChunk` returned is pending; resolves at the
+ * end, rejects with the stream's error, `onChunk`'s, or a premature close.
+ * Not `for await`: that reads with `read()`, which concatenates everything
+ * buffered into a new Buffer (a copy of the body: 240 ms and most of the GC in
+ * a 256 MiB download's profile, issue 15).
+ */
+function eachChunk(src: Readable, onChunk: (b: Buffer) => Promise<void> | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    const finish = (e?: unknown) => {
+      if (done) return;
+      done = true;
+      // 'error' and 'close' stay listened to: the caller destroys `src` next, maybe with an error.
+      src.off("data", onData);
+      if (e === undefined) resolve();
+      else reject(toError(e));
+    };
+    const onData = (c: Buffer | Uint8Array) => {
+      if (done) return;
+      let wait: Promise<void> | undefined;
+      try {
+        wait = onChunk(Buffer.isBuffer(c) ? c : Buffer.from(c));
+      } catch (e: unknown) {
+        return finish(e);
+      }
+      if (!wait) return;
+      src.pause();
+      wait.then(() => {
+        if (!done) src.resume();
+      }, finish);
+    };
+    const onClose = () => finish(src.readableEnded ? undefined : Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    if (src.errored) return finish(src.errored);
+    if (src.readableEnded) return finish();
+    if (src.destroyed) return onClose();
+    src.on("data", onData);
+    src.on("end", () => finish());
+    src.on("error", finish);
+    src.on("close", onClose);
+    src.resume();
+  });
+}
+
+/**
  * Streams `src` into `file` (created or truncated): sizes capped and hashed in
  * the same pass, large writes. On any failure `src` is destroyed, the file
  * removed and the error rethrown as it was (callers classify).
@@ -70,6 +120,8 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   const fh = await fsp.open(file, "w");
+  // plainGet's body reads into buffers it can reuse once written.
+  const giveBack = (src as Recyclable)[recycle];
   let bytes = 0;
   let batch: Buffer[] = [];
   let batchBytes = 0;
@@ -85,7 +137,10 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
     const length = batchBytes;
     batch = [];
     batchBytes = 0;
-    tail = tail.then(() => writeAll(fh, bufs, length));
+    tail = tail.then(async () => {
+      await writeAll(fh, bufs, length);
+      giveBack?.(bufs);
+    });
     // Seen at once (no unhandled rejection while the loop waits on the socket), thrown by the loop's next chunk.
     void tail.catch((error: unknown) => {
       if (!write.failed) Object.assign(write, { failed: true, error });
@@ -93,26 +148,26 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
     pending.push({ done: tail, length });
     pendingBytes += length;
   };
-  const settleOldest = async () => {
-    const w = pending.shift()!;
-    await w.done;
-    pendingBytes -= w.length;
+  const drain = async () => {
+    while (pendingBytes > MAX_PENDING) {
+      const w = pending.shift()!;
+      await w.done;
+      pendingBytes -= w.length;
+    }
   };
   try {
-    for await (const chunk of src) {
+    await eachChunk(src, (b) => {
       if (write.failed) throw toError(write.error);
-      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
       bytes += b.length;
       if (bytes > opts.maxBytes) throw opts.tooLarge(bytes);
       hash?.update(b);
       opts.onBytes?.(bytes);
       batch.push(b);
       batchBytes += b.length;
-      if (batchBytes >= BATCH) {
-        flush();
-        while (pendingBytes > MAX_PENDING) await settleOldest();
-      }
-    }
+      if (batchBytes < BATCH) return undefined;
+      flush();
+      return pendingBytes > MAX_PENDING ? drain() : undefined;
+    });
     flush();
     await tail;
     await fh.close();
@@ -153,15 +208,15 @@ export interface OpenGetOptions {
   what?: string;
 }
 
-function fromNode(res: IncomingMessage, url: URL): OpenedGet {
+function fromNode(res: IncomingMessage | PlainResponse, url: URL): OpenedGet {
   const headers: IncomingHttpHeaders = res.headers;
   return {
-    status: res.statusCode ?? 0,
+    status: "status" in res ? res.status : (res.statusCode ?? 0),
     header: (name) => {
       const v = headers[name.toLowerCase()];
       return v === undefined ? null : Array.isArray(v) ? (v[0] ?? null) : v;
     },
-    body: res,
+    body: "body" in res ? res.body : res,
     url,
   };
 }
@@ -192,7 +247,7 @@ export async function openGet(url: URL, opts: OpenGetOptions = {}): Promise<Open
     const checked = opts.allowedHosts ? await checkHostAllowed(current, opts.allowedHosts) : [];
     const res = opts.fetch
       ? fromFetch(await opts.fetch(current, { redirect: "manual", headers, ...(opts.signal ? { signal: opts.signal } : {}) }), current)
-      : fromNode(await pinnedRequest(current, checked, { headers, ...(opts.signal ? { signal: opts.signal } : {}) }), current);
+      : fromNode(await (current.protocol === "http:" ? plainGet : pinnedRequest)(current, checked, { headers, ...(opts.signal ? { signal: opts.signal } : {}) }), current);
     if (!REDIRECTS.has(res.status)) return res;
     const location = res.header("location");
     res.body.destroy();
