@@ -20,17 +20,31 @@
  *
  * States of one response: head → body (length | chunked | close) → done.
  */
+import type * as Http from "node:http";
 import type { IncomingHttpHeaders } from "node:http";
-import { validateHeaderName, validateHeaderValue } from "node:http";
+import { createRequire } from "node:module";
 import net from "node:net";
 import { Readable } from "node:stream";
 import { toError } from "../errors.js";
+
+// node:http's header checks are loaded at the first request, with require: an ES
+// import of a built-in evaluates every export of its facade (node:http's includes
+// undici: tens of ms of start-up for a one-shot command that never makes a request).
+const load = createRequire(import.meta.url);
 
 /** Bytes of one read buffer: the socket reads into its free tail until less than MIN_READ is left. */
 const SLAB = 1 << 20;
 const MIN_READ = 64 << 10;
 /** A response head larger than this is refused (node:http's default is 16 KiB). */
 const MAX_HEAD = 64 << 10;
+/**
+ * Interim (1xx) responses accepted before the final one. A server that sends
+ * them without end would otherwise be parsed one after another from the same
+ * read, each re-copying what is left of it: event-loop time quadratic in the
+ * read (a 1 MiB read of 55,000 `100 Continue`s), with no body byte for the
+ * watchdogs to count.
+ */
+const MAX_INTERIM = 16;
 /** Body bytes buffered ahead of the reader before the socket is paused. */
 const BODY_HWM = 4 << 20;
 /** Slabs kept for reuse: what a reader holds (writeToFile's MAX_PENDING, BODY_HWM) with room to spare. */
@@ -192,6 +206,7 @@ function requestHead(url: URL, headers: Record<string, string>): string {
   }
   for (const [name, value] of Object.entries(extra)) {
     if (/^(host|connection|content-length|transfer-encoding)$/i.test(name)) continue;
+    const { validateHeaderName, validateHeaderValue } = load("node:http") as typeof Http;
     validateHeaderName(name);
     validateHeaderValue(name, value);
     lines.push(`${name}: ${value}`);
@@ -221,6 +236,7 @@ export function plainGet(url: URL, addresses: string[], init: { signal?: AbortSi
     const pool = new SlabPool();
     let head: Buffer[] = [];
     let headBytes = 0;
+    let interim = 0;
     let framing: Framing | null = null;
     const dechunk = new Dechunker();
     let body: Readable | null = null;
@@ -288,6 +304,7 @@ export function plainGet(url: URL, addresses: string[], init: { signal?: AbortSi
       const parsed = parseHead(all.toString("latin1", 0, end));
       const rest = region.subarray(region.length - (headBytes - (end + 4)));
       if (parsed.status >= 100 && parsed.status < 200) {
+        if (++interim > MAX_INTERIM) throw new HttpProtocolError(`more than ${MAX_INTERIM} interim (1xx) responses`);
         head = [];
         headBytes = 0;
         return rest.length > 0 ? onRead(rest) : true;

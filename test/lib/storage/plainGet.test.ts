@@ -19,6 +19,8 @@ afterEach(async () => {
 async function serve(parts: Buffer[], opts: { end?: boolean } = {}): Promise<{ url: URL; requests: string[] }> {
   const requests: string[] = [];
   const server = net.createServer((sock) => {
+    // A client that gives up mid-response (the refusals below) resets the connection under the writes.
+    sock.on("error", () => undefined);
     sock.once("data", async (d) => {
       requests.push(d.toString("latin1"));
       for (const p of parts) {
@@ -75,6 +77,16 @@ describe("plainGet", () => {
     const res = await plainGet(url, ["127.0.0.1"]);
     expect(res.status).toBe(200);
     expect((await readAll(res.body)).equals(Buffer.concat([a, b]))).toBe(true);
+  });
+
+  test("a server that sends interim (1xx) responses without end is refused after 16, in one read or many", async () => {
+    const flood = latin("HTTP/1.1 100 Continue\r\n\r\n".repeat(50_000) + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx");
+    const { url } = await serve([flood]);
+    await expect(plainGet(url, ["127.0.0.1"])).rejects.toThrow(/more than 16 interim \(1xx\) responses/);
+    // Sixteen are still fine.
+    const { url: few } = await serve([latin("HTTP/1.1 103 Early Hints\r\n\r\n".repeat(16) + "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")]);
+    const res = await plainGet(few, ["127.0.0.1"]);
+    expect((await readAll(res.body)).toString()).toBe("x");
   });
 
   test("buffers handed back are read into again, and what was read before is never overwritten while held", async () => {
