@@ -33,11 +33,17 @@
  * DNS rebinding: checkHostAllowed returns the addresses it checked and the
  * download connects to one of them (pinnedFetch.ts), never resolving again.
  */
-import dns from "node:dns";
+import type * as Dns from "node:dns";
 import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
+import { createRequire } from "node:module";
+
+// Loaded at the first lookup, with require, not an ES import: loading node:dns
+// reads the resolver's configuration (/etc/resolv.conf), also in a command
+// that never resolves a name.
+const load = createRequire(import.meta.url);
 import { PermanentError, TransientError } from "../errors.js";
 
 const ALWAYS_BLOCKED = (() => {
@@ -181,7 +187,7 @@ function covered(p: Policy, addr: string): boolean {
 async function resolve(host: string, noun: string): Promise<string[]> {
   if (net.isIP(host)) return [host];
   try {
-    const found = await dns.promises.lookup(host, { all: true, verbatim: true });
+    const found = await (load("node:dns") as typeof Dns).promises.lookup(host, { all: true, verbatim: true });
     return found.map((a) => a.address);
   } catch (e: unknown) {
     // ENOTFOUND can be a DNS outage as well as a typo: let the retries decide.

@@ -8,11 +8,19 @@
  * lookup, hence this small client for the one request shape downloads make:
  * a GET, manual redirects, a streamed body.
  */
-import http from "node:http";
-import https from "node:https";
+import type * as Http from "node:http";
+import type { IncomingMessage } from "node:http";
+import type * as Https from "node:https";
+import { createRequire } from "node:module";
 import net from "node:net";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+
+// Loaded at the first request, with require, not an ES import: an ES import of a
+// built-in evaluates every export of its facade (node:http's includes undici), and
+// node:https loads TLS and the CA store; tens of ms of start-up for a one-shot
+// command, such as analyze, that never makes a request.
+const load = createRequire(import.meta.url);
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
 
@@ -23,10 +31,10 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Arra
  * itself, whose body is a plain Readable (downloads stream it to disk without
  * a web-stream bridge: see fetchToFile.ts); never follows redirects.
  */
-export function pinnedRequest(url: URL, addresses: string[], init: { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<http.IncomingMessage> {
+export function pinnedRequest(url: URL, addresses: string[], init: { signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<IncomingMessage> {
   const pinned = addresses[0];
-  const lib = url.protocol === "https:" ? https : http;
-  return new Promise<http.IncomingMessage>((resolve, reject) => {
+  const lib = url.protocol === "https:" ? (load("node:https") as typeof Https) : (load("node:http") as typeof Http);
+  return new Promise<IncomingMessage>((resolve, reject) => {
     const req = lib.request(
       url,
       {

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
 import { CONFIG_VARIABLES } from "../../lib/config.js";
+import { requireFixture } from "../helpers/fixtures.js";
 import { cliPath, repoRoot } from "../helpers/workerProcess.js";
 
 const COMMANDS = ["analyze", "parse", "run", "replay", "symbols", "schema"];
@@ -168,6 +169,13 @@ process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(seen) +
     const sources = bundledSources(loaded);
     expect(sources.length).toBeGreaterThan(0); // the bundle's own chunks were seen: the check below is not empty by accident
     expect(sources.filter((s) => s.includes("node_modules/") || s.startsWith("dist/lib/"))).toEqual([]);
+  });
+
+  it("analyze of a core without a network source loads no network module (node:http, https, tls, dns)", async () => {
+    const f = requireFixture("null-deref");
+    const loaded = await loadedModules(["analyze", f.core, "--exe", f.exe]);
+    expect(loaded).toContain("node:child_process"); // the hook saw the run's built-ins (gdb was started)
+    expect(loaded.filter((u) => /^node:(http|https|tls|dns)(\/|$)/.test(u))).toEqual([]);
   });
 
   it("the bundle holds the dependencies (analyze loads them from it, not from node_modules)", async () => {
