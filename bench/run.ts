@@ -18,6 +18,7 @@ const benches: Array<[string, () => Promise<{ default: () => Promise<BenchTable>
   ["download", () => import("./download.js")],
   ["pipeline", () => import("./pipeline.js")],
   ["storm", () => import("./storm.js")],
+  ["pool", () => import("./pool.js")],
   ["symbols", () => import("./symbols.js")],
   ["image", () => import("./image.js")],
   ["ingest", () => import("./ingest.js")],
