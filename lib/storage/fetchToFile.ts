@@ -119,7 +119,15 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
   const onAbort = () => src.destroy(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error("aborted"));
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
-  const fh = await fsp.open(file, "w");
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(file, "w");
+  } catch (e: unknown) {
+    // The same as any later failure: the body is destroyed and the signal let go of.
+    opts.signal?.removeEventListener("abort", onAbort);
+    src.destroy();
+    throw e;
+  }
   // plainGet's body reads into buffers it can reuse once written.
   const giveBack = (src as Recyclable)[recycle];
   let bytes = 0;

@@ -11,7 +11,9 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { fetchToFile } from "../../../lib/storage/fetchToFile.js";
+import { getEventListeners } from "node:events";
+import { Readable } from "node:stream";
+import { fetchToFile, writeToFile } from "../../../lib/storage/fetchToFile.js";
 import { debuginfodFetch } from "../../../lib/symbols/debuginfod.js";
 
 const BODY = randomBytes(20 * 1024 * 1024 + 123);
@@ -78,6 +80,17 @@ describe("fetchToFile", () => {
     const r = await fetchToFile(new URL(`${base}/missing`), file, { maxBytes: 1e9, tooLarge });
     expect(r).toMatchObject({ status: 404, text: "no such thing" });
     await expect(fs.stat(file)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe("writeToFile", () => {
+  test("a file that cannot be created: the error as it was, the body destroyed, the signal let go of", async () => {
+    const src = Readable.from([Buffer.from("x")]);
+    const ac = new AbortController();
+    const file = path.join(dir, "no-such-dir", "out");
+    await expect(writeToFile(src, file, { maxBytes: 10, tooLarge, signal: ac.signal })).rejects.toMatchObject({ code: "ENOENT" });
+    expect(src.destroyed).toBe(true);
+    expect(getEventListeners(ac.signal, "abort")).toHaveLength(0);
   });
 });
 
