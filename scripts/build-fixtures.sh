@@ -187,6 +187,24 @@ external_kill() {
     fail "$name" "$dir" "the program never said ready"
     return 0
   fi
+  # "ready" is printed just before the call that blocks, not inside it: on a
+  # loaded machine the signal could land in printf's write or in run_worker
+  # itself (a different crash frame). Send it once the thread is in the sleep:
+  # /proc/PID/syscall names the system call it is blocked in (x86_64:
+  # 230 clock_nanosleep, 35 nanosleep), for at most 10 s.
+  local nr waited=0
+  while (( waited < 100 )); do
+    read -r nr _ <"/proc/$pid/syscall" 2>/dev/null || nr=""
+    [[ "$nr" == 230 || "$nr" == 35 ]] && break
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  if [[ "$nr" != 230 && "$nr" != 35 ]]; then
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$fifo"
+    fail "$name" "$dir" "the program did not block in sleep within 10 s (/proc/$pid/syscall: ${nr:-unreadable})"
+    return 0
+  fi
   kill -QUIT "$pid"
   # Never wait forever: a program that does not die of SIGQUIT is killed
   # after 10 s, and the missing core is reported below.
