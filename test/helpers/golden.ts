@@ -50,8 +50,11 @@ export interface Variance {
   runtimeChoosesThreads?: boolean;
   /**
    * How deep a runaway recursion got depends on the stack the kernel gave the
-   * process (its environment and auxv come first): numbers in arguments are
-   * not pinned.
+   * process (its environment and auxv come first, and the stack's start is
+   * randomized): numbers in arguments are not pinned. Nor is where in the
+   * last frame the guard page was hit (the prologue's first store, with the
+   * arguments not yet written, or the push of a later call): the line and
+   * arguments of frame #0 and the disassembly at the faulting pc.
    */
   stackDepthVaries?: boolean;
   /**
@@ -87,6 +90,7 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
         ...f,
         ...(variance.toolchainChoosesFrames ? { index: "<index>" } : {}),
         ...(variance.stackDepthVaries && f.args ? { args: f.args.replace(/=\d+/g, "=<n>") } : {}),
+        ...(variance.stackDepthVaries && f.index === 0 ? { line: "<where the guard page was hit>", args: "<where the guard page was hit>" } : {}),
         locals: f.locals?.map((l) => l.replace(/ = [\s\S]*$/, " = <value>")),
       }));
   const crash = r.threads.find((t) => t.crashed);
@@ -110,7 +114,7 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
     ...(r.goroutines ? { goroutines: variance.runtimeChoosesThreads ? r.goroutines.filter((g) => g.frames.some((f) => f.function?.startsWith("main."))) : r.goroutines } : {}),
     crash_frame: r.crash_frame && frames([r.crash_frame])[0],
     registers: r.registers && Object.fromEntries(Object.keys(r.registers).map((k) => [k, "<value>"])),
-    disassembly: r.disassembly && (crash?.frames[0]?.in_app ? r.disassembly : "<system library code>"),
+    disassembly: r.disassembly && (variance.stackDepthVaries ? "<where the guard page was hit>" : crash?.frames[0]?.in_app ? r.disassembly : "<system library code>"),
     // By path as the golden shows it (`<repo>/...`, not the checkout's own path, which sorts differently on every machine):
     // the inventory lists them by address, and where ASLR put each library is the machine's choice.
     modules: r.modules
