@@ -183,12 +183,14 @@ export interface IndexCacheRun {
 
 /**
  * Sets up `runDir` for one gdb run on `modules`, or null (no cache
- * configured, or it could not be set up: the run goes on without one).
+ * configured, no entry to share, or it could not be set up: the run goes on without one).
  */
 export async function indexCacheRun(opts: IndexCacheOptions | null | undefined, modules: readonly ResolvedModule[], runDir: string): Promise<IndexCacheRun | null> {
-  if (!opts) return null;
+  const entries = opts ? indexEntries(modules) : [];
+  // Nothing this run could share (no resolution, only the executable has DWARF): no cache at all, so gdb
+  // does not write indexes that would never be adopted.
+  if (!opts || entries.length === 0) return null;
   const cache = new GdbIndexCache(opts);
-  const entries = indexEntries(modules);
   try {
     await cache.prepare(runDir, entries);
   } catch {
