@@ -16,6 +16,7 @@ describe("noiseRuleOf", () => {
     ["perl: warning: Setting locale failed.", "setlocale"],
     ["71\t../sysdeps/unix/sysv/linux/clock_nanosleep.c: No such file or directory.", "no-source"],
     ["warning: Section `.reg-xstate/2716' in core file too small.", "xstate"],
+    ["warning: Unexpected size of section `.reg-xstate/7200' in core file.", "xstate"],
     ["warning: Error disabling address space randomization: Operation not permitted", "aslr"],
     // Kept: what says something about the crash or the symbols.
     ["warning: Can't open file /app/lib/libplugin.so during file-backed mapping note processing", null],
