@@ -253,7 +253,6 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
       ...(opts.maxFrames !== undefined ? { maxFrames: opts.maxFrames } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-      tmpDir: workDir,
       // In this run, not a second gdb: each probe is silent unless the crash
       // thread threw (C++) or a goroutine is panicking (Go).
       extraSections: [runtimeProbeSection(), goProbeSection()],

@@ -17,6 +17,24 @@ interface Entry {
   load: () => Promise<Command>;
   /** The command's help without loading the command, where it has a text-only help module. */
   help?: () => Promise<string>;
+  /** Work started before the command's modules load (their loading is most of a short command's time); undone by `after`. */
+  before?: (args: string[]) => Promise<void>;
+  after?: () => Promise<void>;
+}
+
+/**
+ * The gdb an `analyze` will most likely run: --gdb's, with the defaults of
+ * GDB_MAX_OUTPUT_BYTES and of gdb's debuginfod (off). A guess made before the
+ * configuration is loaded: runGdb uses the prestarted gdb only when its real
+ * launch is equal (lib/gdb/launch.ts), and the guess is killed otherwise.
+ */
+function likelyGdb(args: string[]): { gdbPath: string; debuginfod: null; maxOutputBytes: number } {
+  let gdbPath = "gdb";
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--gdb" && args[i + 1] !== undefined) gdbPath = args[i + 1]!;
+    else if (args[i]!.startsWith("--gdb=")) gdbPath = args[i]!.slice("--gdb=".length);
+  }
+  return { gdbPath, debuginfod: null, maxOutputBytes: 64 * 1024 * 1024 };
 }
 
 const COMMANDS: Record<string, Entry> = {
@@ -24,6 +42,9 @@ const COMMANDS: Record<string, Entry> = {
     summary: "Analyze a core dump as the worker does: signal, crash frame, signature, symbols",
     load: async () => (await import("./commands/analyze.js")).default,
     help: async () => (await import("./commands/analyze.help.js")).HELP,
+    // gdb starts (~70 ms: its binary, libraries, Python) while the command's modules load and the core's modules are found.
+    before: async (args) => void (await import("../lib/gdb/launch.js")).prestartGdb(likelyGdb(args)),
+    after: async () => (await import("../lib/gdb/launch.js")).stopPrestartedGdb(),
   },
   parse: {
     summary: "Analyze gdb backtrace text (file or stdin): signal, crash frame, signature",
@@ -99,8 +120,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(help.trimEnd() + "\n");
     return EXIT.ok;
   }
-  const cmd = await entry.load();
+  await entry.before?.(rest);
   try {
+    const cmd = await entry.load();
     return await cmd.run(rest);
   } catch (e: unknown) {
     const { toError } = await import("../lib/errors.js");
@@ -118,5 +140,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`coresight-worker ${name}: ${err.stack ?? err.message}\n`);
     return EXIT.failed;
+  } finally {
+    await entry.after?.();
   }
 }

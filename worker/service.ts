@@ -22,6 +22,7 @@ import { makeS3Client } from "../lib/storage/s3.js";
 import { sweepWorkDir } from "../lib/storage/workDir.js";
 import { VERSION } from "../lib/version.js";
 import { analysisSettings, analyzeDump } from "../lib/analyze.js";
+import { prestartGdb, stopPrestartedGdb } from "../lib/gdb/launch.js";
 import { QueueConsumer } from "./consumer.js";
 import { startProbeServer, workDirWritable, type ProbeServer } from "./http.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -212,6 +213,8 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
       }),
   });
 
+  // gdb's start-up overlaps the wait for the next message and its download (lib/gdb/launch.ts).
+  if (config.gdb.prestart) prestartGdb({ gdbPath: config.gdb.path, debuginfod: null, maxOutputBytes: config.gdb.maxOutputBytes }, { keep: true });
   const consumer = new QueueConsumer({ consumer: natsConsumer, config, logger, pipeline, metrics });
   const done = consumer.start();
   phase = null;
@@ -224,6 +227,7 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
       logger.info({ in_flight: consumer.activeJobs, grace_ms: config.shutdownGraceMs }, "shutting down: no new messages; draining in-flight jobs");
       const steps: Array<[string, () => Promise<unknown>]> = [
         ["consumer", () => consumer.stop(config.shutdownGraceMs)],
+        ["gdb", async () => stopPrestartedGdb()],
         ["nats", () => conn.drain()],
         ["probes", async () => probe?.close()],
       ];

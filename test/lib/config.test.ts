@@ -50,6 +50,7 @@ describe("loadConfig defaults", () => {
       maxOutputBytes: 64 * 1024 ** 2,
       maxFrames: 256,
       indexCache: { dir: path.join(os.tmpdir(), "coresight-worker", "gdb-index"), maxBytes: 1024 ** 3 },
+      prestart: true,
     });
     expect(c.s3).toEqual({ endpoint: undefined, region: "us-east-1", accessKeyId: undefined, secretAccessKey: undefined, forcePathStyle: false });
     expect(c.allowedDumpHosts).toEqual([]);
@@ -186,6 +187,7 @@ describe("loadConfig rejects bad values, naming the variable and the value", () 
     ["SHUTDOWN_GRACE_MS", "30s"],
     ["SYMBOL_CACHE_MAX_BYTES", "0"],
     ["GDB_INDEX_CACHE", "maybe"],
+    ["GDB_PRESTART", "maybe"],
     ["GDB_INDEX_CACHE_MAX_BYTES", "0"],
     ["DEDUP", "maybe"],
     ["DEDUP_AFTER", "0"],
@@ -340,6 +342,7 @@ describe("CONFIG_VARIABLES", () => {
       LOG_LEVEL: "debug",
       METRICS_PORT: "1",
       SHUTDOWN_GRACE_MS: "5",
+      GDB_PRESTART: "false",
       GDB_INDEX_CACHE: "false",
       GDB_INDEX_CACHE_DIR: "/gdb-index",
       GDB_INDEX_CACHE_MAX_BYTES: "5",

@@ -27,7 +27,6 @@ async function probeRun(name: FixtureName) {
   return runGdb({
     core: f.core,
     exe: f.exe,
-    tmpDir: tmp,
     timeoutMs: 60_000,
     extraSections: [runtimeProbeSection(), { name: "after", commands: ["show language"] }],
   });
