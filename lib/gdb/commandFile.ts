@@ -107,10 +107,8 @@ export function sectionCommands(opts: CommandFileOptions): Array<{ name: string;
     // disassembly works even where the core holds no text pages.
     "set trust-readonly-sections on",
   ];
-  // Before the executable and the core are read: gdb reads an index from the cache, or writes one, as it opens each file.
-  if (opts.indexCacheDir) {
-    settings.push(`set index-cache directory ${checkPath("index cache directory", opts.indexCacheDir, false)}`, "set index-cache enabled on");
-  }
+  // Before any file is read: gdb reads an index from the cache, or writes one, as it opens each file.
+  if (opts.indexCacheDir) settings.push(`set index-cache directory ${checkPath("index cache directory", opts.indexCacheDir, false)}`);
   if (opts.sysroot) settings.push(`set sysroot ${checkPath("sysroot", opts.sysroot, false)}`);
   if (opts.solibSearchPath?.length) {
     settings.push(`set solib-search-path ${opts.solibSearchPath.map((p) => checkPath("solib-search-path entry", p, true)).join(":")}`);
@@ -120,6 +118,10 @@ export function sectionCommands(opts: CommandFileOptions): Array<{ name: string;
   }
   const load: string[] = [];
   if (opts.exe) load.push(`file ${quoteGdbArg(checkPath("executable path", opts.exe, false))}`);
+  // The cache is for the libraries, which `core-file` loads: the executable's own index is never kept
+  // (indexCache.ts), and gdb 13 writes it while `file` reads the executable when the cache is on, on
+  // every run (~60-90 ms for a Rust program's DWARF). A gdb that wrote it later would only waste the write.
+  if (opts.indexCacheDir) load.push("set index-cache enabled on");
   load.push(`core-file ${rawPathArg("core path", opts.core)}`);
   return [
     { name: "version", commands: ["show version"] },

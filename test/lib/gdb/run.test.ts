@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { GdbTimeoutError, PermanentError } from "../../../lib/errors.js";
 import { runGdb } from "../../../lib/gdb/run.js";
 import { ERRORS_KEY } from "../../../lib/gdb/sections.js";
+import { readBuildId } from "../../../lib/elf/buildId.js";
 import { fixture, requireFixture, requireFixtures } from "../../helpers/fixtures.js";
 
 /**
@@ -112,6 +113,25 @@ describe("runGdb", () => {
     expect(run.sections[ERRORS_KEY]).toBeUndefined();
     expect(run.sections.banner).toMatch(/Program terminated with signal SIGFPE/);
     expect(run.sections.backtrace).toMatch(/in average \(/);
+    await fs.rm(dir, { recursive: true });
+  });
+
+  test("with an index cache, gdb writes the libraries' indexes and not the executable's (never kept, so never written)", async () => {
+    const f = fixture("rust-panic");
+    const dir = path.join(tmp, "index-cache");
+    await fs.mkdir(dir);
+    const run = await runGdb({ core: f.core, exe: f.exe, indexCacheDir: dir });
+    expect(run.sections.backtrace).toMatch(/port_config::main/);
+    const written = await fs.readdir(dir);
+    const exeId = await readBuildId(f.exe);
+    expect(exeId).toMatch(/^[0-9a-f]{40}$/);
+    expect(written).not.toContain(`${exeId}.gdb-index`);
+    // libc's: the cache is on for what core-file loads (written where this machine has libc's DWARF, libc6-dbg).
+    const libc = run.sections.sharedlibrary!.match(/(\/\S*libc\.so\.6)/)?.[1];
+    const libcId = libc ? await readBuildId(libc) : null;
+    if (libcId && (await fs.stat(`/usr/lib/debug/.build-id/${libcId.slice(0, 2)}/${libcId.slice(2)}.debug`).catch(() => null))) {
+      expect(written).toContain(`${libcId}.gdb-index`);
+    }
     await fs.rm(dir, { recursive: true });
   });
 
