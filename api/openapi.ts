@@ -4,7 +4,7 @@
  * event and result schemas of lib/). Served at /api/v1/openapi.json and
  * committed as docs/openapi.json (`make schema`; a test fails on drift).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { CoredumpUploadedEventSchema } from "../lib/events.js";
 import { ResultDocumentSchema } from "../lib/results/document.js";
 import * as S from "./schemas.js";

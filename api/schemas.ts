@@ -4,7 +4,7 @@
  * (api/openapi.ts) is generated from them, so the document cannot drift
  * from what the routes answer without tsc or the drift test noticing.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const ErrorBodySchema = z.object({
   error: z.string().meta({ description: "stable code: unauthorized, forbidden, invalid_event, invalid_json, payload_too_large, …" }),

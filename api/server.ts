@@ -18,7 +18,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { z } from "zod";
+import * as z from "zod";
 import { toError } from "../lib/errors.js";
 import { issueText, type EventContext } from "../lib/events.js";
 import type { Logger } from "../lib/log.js";

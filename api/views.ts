@@ -4,7 +4,7 @@
  * URL) is never part of a view.
  */
 import type { AnalysisWithDump, GroupDetail, GroupFacts } from "./db/queries.js";
-import type { z } from "zod";
+import type * as z from "zod";
 import { groupState } from "./groups.js";
 import type { AnalysisDetailSchema, AnalysisSummarySchema, GroupDetailSchema, GroupSchema } from "./schemas.js";
 

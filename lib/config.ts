@@ -6,7 +6,14 @@
 import os from "node:os";
 import fs from "node:fs";
 import path from "node:path";
-import { z } from "zod";
+import * as z from "zod";
+
+// zod compiles each object schema to a function (new Function) at its first
+// parse: ~10 ms for the configuration schema alone, paid on every start of a
+// one-shot command, for parses that each take microseconds either way. Off,
+// for every schema of the process (the configuration is loaded first by every
+// command), and no code is generated at run time.
+z.config({ jitless: true });
 import { GroupingRulesSchema, parseGroupingRules, type GroupingRulesData } from "./gdb/groupingRules.js";
 
 export class ConfigError extends Error {

@@ -18,7 +18,7 @@
  */
 
 import { types } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 
 /** Every code an error, and so a failed result's `error.code`, can carry (docs/api.md lists their meaning). */
 export const ErrorCodeSchema = z.enum([

@@ -16,7 +16,7 @@
  * and `redactEvent` drops every secret-looking key.
  */
 import { createHash } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { PermanentError, toError } from "./errors.js";
 import { redactUrl } from "./storage/url.js";
 

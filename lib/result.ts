@@ -24,7 +24,7 @@
  *   offset, from the core alone before gdb (lib/dedup/): the same binaries
  *   crashing at the same code through the same calls.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ErrorCodeSchema, type ErrorCode } from "./errors.js";
 
 export const SCHEMA_VERSION = 1 as const;

@@ -3,7 +3,7 @@
  * page live in the query string, so a view is a link; the filter form is a
  * plain GET form that produces the same URL.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { BrowseFilters, BrowseGroup } from "../db/queries.js";
 import { groupState, type GroupState } from "../groups.js";
 import type { ResultDocument } from "../../lib/results/document.js";

@@ -19,7 +19,7 @@
  * that allows no inline script or style and nothing from another origin.
  */
 import type http from "node:http";
-import { z } from "zod";
+import * as z from "zod";
 import { toError } from "../../lib/errors.js";
 import type { Logger } from "../../lib/log.js";
 import type { ResultDocument } from "../../lib/results/document.js";

@@ -27,7 +27,7 @@
  * error naming the entry), applied by signature.ts's explainSignature(),
  * the one pure function that decides every frame.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 /** How many frames a signature takes when the rules say nothing. */
 export const DEFAULT_SIGNATURE_FRAMES = 5;

@@ -28,7 +28,7 @@ import fs from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { z } from "zod";
+import * as z from "zod";
 import { isPermanent, toError } from "../errors.js";
 import { checkHostAllowed, type PolicyName } from "../storage/hostPolicy.js";
 import { pinnedFetch } from "../storage/pinnedFetch.js";

@@ -5,7 +5,7 @@
  * read without its `additionalProperties: false` on the top level, and the
  * envelope is described by `ResultDocumentSchema` (docs/api.md).
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { EventContext } from "../events.js";
 import { scrubSecrets } from "../log.js";
 import { ResultSchema, type Result } from "../result.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ResultSchema } from "../../lib/result.js";
 import { ResultDocumentSchema } from "../../lib/results/document.js";
 import { parseArgs, type Command } from "../command.js";
