@@ -163,7 +163,7 @@ export function prestartGdb(launch: GdbLaunch, opts: { keep?: boolean } = {}): n
   keepOneReady = opts.keep ?? false;
   if (waiting && sameLaunch(waiting.launch, launch) && alive(waiting)) return waiting.pid;
   stopPrestartedGdb({ keep: keepOneReady });
-  waiting = startGdb(launch);
+  waiting = idle(startGdb(launch));
   return waiting.pid;
 }
 
@@ -173,6 +173,28 @@ export function stopPrestartedGdb(opts: { keep?: boolean } = {}): void {
   const w = waiting;
   waiting = null;
   if (w) killGroup(w.pid);
+}
+
+/**
+ * A waiting gdb does not keep this process alive: a command that ends
+ * without taking it (a start-up that failed, an analysis that never reached
+ * gdb) exits, and the kernel kills the gdb (pdeathsig). Taken, it does again:
+ * the run awaits it.
+ */
+function idle(g: StartedGdb): StartedGdb {
+  for (const h of handles(g)) h.unref?.();
+  return g;
+}
+
+function busy(g: StartedGdb): StartedGdb {
+  for (const h of handles(g)) h.ref?.();
+  return g;
+}
+
+/** The child and its pipes (net.Socket, typed as plain streams), each of which holds the event loop. */
+function handles(g: StartedGdb): Array<{ ref?: () => unknown; unref?: () => unknown }> {
+  const s = g.subprocess;
+  return [s, s.stdin, s.stdout, s.stderr] as Array<{ ref?: () => unknown; unref?: () => unknown }>;
 }
 
 function alive(g: StartedGdb): boolean {
@@ -191,10 +213,10 @@ export function takeGdb(launch: GdbLaunch): StartedGdb {
     if (alive(w)) {
       if (keepOneReady) {
         setImmediate(() => {
-          if (keepOneReady && waiting === null) waiting = startGdb(launch);
+          if (keepOneReady && waiting === null) waiting = idle(startGdb(launch));
         });
       }
-      return w;
+      return busy(w);
     }
     killGroup(w.pid);
   }

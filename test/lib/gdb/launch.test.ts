@@ -1,7 +1,10 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import { killAllGdb, prestartGdb, startGdb, stopPrestartedGdb, takeGdb, type GdbLaunch } from "../../../lib/gdb/launch.js";
 import { runGdb } from "../../../lib/gdb/run.js";
-import { fixture, requireFixtures, type FixtureName } from "../../helpers/fixtures.js";
+import { fixture, repoRoot, requireFixtures, type FixtureName } from "../../helpers/fixtures.js";
 
 const LAUNCH: GdbLaunch = { gdbPath: "gdb", debuginfod: null, maxOutputBytes: 64 * 1024 * 1024 };
 
@@ -102,6 +105,30 @@ describe("a prestarted gdb", () => {
     const after = await runOn("null-deref");
     expect(after.ok).toBe(true);
     expect(after.pid).not.toBe(pid);
+  });
+
+  test("does not keep its process alive: a process that never takes it exits, and the gdb dies with it", async () => {
+    // The compiled module, as the CLI runs it (make test builds dist/ first).
+    const launch = pathToFileURL(path.join(repoRoot, "dist", "lib", "gdb", "launch.js")).href;
+    const script = `const { prestartGdb } = await import(${JSON.stringify(launch)}); process.stdout.write(String(prestartGdb(${JSON.stringify(LAUNCH)})));`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    // A process the waiting gdb kept alive would never exit: give up after 30 s (no speed is measured here).
+    const code = await new Promise<number | string | null>((resolve) => {
+      const t = setTimeout(() => {
+        child.kill("SIGKILL");
+        resolve("still running after 30 s");
+      }, 30_000);
+      child.on("exit", (c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
+    expect(code).toBe(0);
+    const pid = Number(out);
+    expect(pid).toBeGreaterThan(0);
+    expect(await gone(pid)).toBe(true);
   });
 
   test("a gdb that does not exist fails as before (gdb_not_installed), prestarted or not", async () => {
