@@ -36,11 +36,14 @@ interface Setup {
   label: string;
   workers: number;
   concurrency: number;
+  env?: Record<string, string>;
 }
 
 const SETUPS: Setup[] = [
   { label: "2 workers × WORKER_CONCURRENCY=1", workers: 2, concurrency: 1 },
   { label: "1 worker × WORKER_CONCURRENCY=2", workers: 1, concurrency: 2 },
+  // The same as the first, each gdb started with its job: what the gdb started ahead (lib/gdb/launch.ts) is worth.
+  { label: "2 workers × 1, GDB_PRESTART=false", workers: 2, concurrency: 1, env: { GDB_PRESTART: "false" } },
 ];
 
 /** Uploads N distinct objects, fixture i % 4 each; their presigned URLs. */
@@ -96,7 +99,7 @@ async function pool(stack: BenchStack, dumps: Dump[], setup: Setup, tag: string)
   const subject = `pool.${tag}.uploaded`;
   const workers = Array.from({ length: setup.workers }, (_, w) => {
     const dir = path.join(stack.tmp, tag, `w${w}`);
-    return spawnWorker(stack, dir, { NATS_STREAM: stream, NATS_SUBJECT: subject, WORKER_CONCURRENCY: String(setup.concurrency) });
+    return spawnWorker(stack, dir, { NATS_STREAM: stream, NATS_SUBJECT: subject, WORKER_CONCURRENCY: String(setup.concurrency), ...setup.env });
   });
   try {
     await Promise.all(workers.map((w) => w.ready()));
@@ -176,6 +179,7 @@ export default async function benchPool(): Promise<BenchTable> {
         `${n} distinct S3 objects, fixtures ${KINDS.join(", ")} in turn; DEDUP=off so every job runs gdb; rounds alternate the order (anchors first in even rounds, last in odd ones).`,
         "anchor 2 starts gdb as the worker does (no init files, no auto-loaded scripts such as libstdc++'s pretty printers): bare gdb's start-up without what the worker switches off for safety.",
         "pool wall: first publish to the last result stored (stand-in API); workers started and ready before. gdb and overhead (total − gdb − download) per job from the workers' own log lines, all rounds.",
+        "GDB_PRESTART=false: every gdb starts when its job reaches it, as before the gdb started ahead; the first row, with it, is the default.",
         "the worker's gdb runs more than the anchor's (registers, disassembly, shared libraries, the C++/Go probes) in the job's symbol tree; the anchor discards gdb's output unparsed.",
         ...notes,
       ],
