@@ -34,8 +34,8 @@ export const GDB_STDERR_NOISE: readonly NoiseRule[] = [
   },
   // A source line gdb wanted to show next to frame #0: the worker has no sources by design.
   { name: "no-source", pattern: /^\d+\t.*: No such file or directory\.$/ },
-  // The kernel's xstate note is not the size gdb 13 expects: shorter, or an XSAVE layout it does not know
-  // (AVX-512 on AMD Zen 4, where gdb reads the mask registers k0-k7 from the wrong place). The general
+  // The kernel's xstate note is not the size gdb 13 expects: shorter, or longer with state components it
+  // does not know (AMX tiles on Intel Sapphire Rapids, the machine this rule was added on). The general
   // registers, the unwinding and the backtrace come from the .reg note and are unaffected.
   { name: "xstate", pattern: /^warning: (Section `\.reg-xstate\/\d+' in core file too small|Unexpected size of section `\.reg-xstate\/\d+' in core file)\.$/ },
   // Only about starting a live process, which the worker never does.
