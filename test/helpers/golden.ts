@@ -114,7 +114,13 @@ export function stableResult(r: Result, variance: Variance = {}): unknown {
     ...(r.goroutines ? { goroutines: variance.runtimeChoosesThreads ? r.goroutines.filter((g) => g.frames.some((f) => f.function?.startsWith("main."))) : r.goroutines } : {}),
     crash_frame: r.crash_frame && frames([r.crash_frame])[0],
     // Which registers: gdb's general group, plus the AVX-512 mask registers k0-k7 on a CPU that has them (the machine's, not the core's).
-    registers: r.registers && Object.fromEntries(Object.keys(r.registers).filter((k) => !/^k[0-7]$/.test(k)).map((k) => [k, "<value>"])),
+    registers:
+      r.registers &&
+      Object.fromEntries(
+        Object.keys(r.registers)
+          .filter((k) => !/^k[0-7]$/.test(k))
+          .map((k) => [k, "<value>"]),
+      ),
     disassembly: r.disassembly && (variance.stackDepthVaries ? "<where the guard page was hit>" : crash?.frames[0]?.in_app ? r.disassembly : "<system library code>"),
     // By path as the golden shows it (`<repo>/...`, not the checkout's own path, which sorts differently on every machine):
     // the inventory lists them by address, and where ASLR put each library is the machine's choice.
