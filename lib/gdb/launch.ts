@@ -167,6 +167,11 @@ export function prestartGdb(launch: GdbLaunch, opts: { keep?: boolean } = {}): n
   return waiting.pid;
 }
 
+/** The pid of the gdb waiting for a run, if one is alive (diagnostics, tests). */
+export function prestartedGdbPid(): number | undefined {
+  return waiting && alive(waiting) ? waiting.pid : undefined;
+}
+
 /** Kills the waiting gdb, if any; stops starting new ones unless `keep`. */
 export function stopPrestartedGdb(opts: { keep?: boolean } = {}): void {
   keepOneReady = opts.keep ?? false;
@@ -203,21 +208,20 @@ function alive(g: StartedGdb): boolean {
 
 /**
  * A gdb for a run with this launch: the prestarted one when it matches and
- * is alive (then, with `keep`, the next one is started once this call's
- * caller has written its command file), else a new one.
+ * is alive, else a new one. With `keep`, taking a matching one (alive or
+ * not) starts the next, once this call's caller has written its command file.
  */
 export function takeGdb(launch: GdbLaunch): StartedGdb {
   const w = waiting;
   if (w && sameLaunch(w.launch, launch)) {
     waiting = null;
-    if (alive(w)) {
-      if (keepOneReady) {
-        setImmediate(() => {
-          if (keepOneReady && waiting === null) waiting = idle(startGdb(launch));
-        });
-      }
-      return busy(w);
+    // The next one, also when this one died while waiting (an OOM kill): the worker keeps one ready from then on.
+    if (keepOneReady) {
+      setImmediate(() => {
+        if (keepOneReady && waiting === null) waiting = idle(startGdb(launch));
+      });
     }
+    if (alive(w)) return busy(w);
     killGroup(w.pid);
   }
   return startGdb(launch);

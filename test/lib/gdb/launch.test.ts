@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeAll, describe, expect, test } from "@jest/globals";
-import { killAllGdb, prestartGdb, startGdb, stopPrestartedGdb, takeGdb, type GdbLaunch } from "../../../lib/gdb/launch.js";
+import { killAllGdb, prestartedGdbPid, prestartGdb, startGdb, stopPrestartedGdb, takeGdb, type GdbLaunch } from "../../../lib/gdb/launch.js";
 import { runGdb } from "../../../lib/gdb/run.js";
 import { fixture, repoRoot, requireFixtures, type FixtureName } from "../../helpers/fixtures.js";
 
@@ -83,13 +83,20 @@ describe("a prestarted gdb", () => {
     expect(matching.pid).toBe(pid);
   });
 
-  test("that died while waiting is not used: the run starts its own and completes", async () => {
-    const pid = prestartGdb(LAUNCH)!;
+  test("that died while waiting is not used: the run starts its own and completes; with keep, the next one waits again", async () => {
+    const pid = prestartGdb(LAUNCH, { keep: true })!;
     process.kill(-pid, "SIGKILL");
     expect(await gone(pid)).toBe(true);
     const r = await runOn("abort-assert");
     expect(r.ok).toBe(true);
     expect(r.pid).not.toBe(pid);
+    // Taking the dead one started the next: it waits, and the next run uses it.
+    const waiting = prestartedGdbPid();
+    expect(waiting).toBeDefined();
+    expect([pid, r.pid]).not.toContain(waiting);
+    const next = await runOn("null-deref");
+    expect(next.ok).toBe(true);
+    expect(next.pid).toBe(waiting);
   });
 
   test("is killed by stopPrestartedGdb, and counted by killAllGdb while it waits", async () => {
