@@ -120,11 +120,18 @@ export function queueEnv(natsUrl: string, id: string, dir: string): Record<strin
   };
 }
 
-/** A gdb wrapper that writes its pid (= its process group) to a marker file, waits, then runs gdb. */
+/** A gdb wrapper that, once given its command file, writes its pid (= its process group) to a marker file, waits, then runs gdb on it. */
 export async function slowGdb(dir: string, seconds: number): Promise<{ gdb: string; marker: string }> {
   const gdb = path.join(dir, "slow-gdb.sh");
   const marker = path.join(dir, "gdb-started");
   // The start-up check (gdb --version) passes straight through.
-  await fsp.writeFile(gdb, `#!/bin/sh\n[ "$1" = "--version" ] && exec gdb "$@"\necho $$ > "${marker}"\nsleep ${seconds}\nexec gdb "$@"\n`, { mode: 0o755 });
+  // The marker is written once a job's command file has arrived on stdin (lib/gdb/launch.ts), not when the
+  // process starts: the worker starts its next gdb ahead, before any message (GDB_PRESTART).
+  const commands = path.join(dir, "slow-gdb-commands");
+  await fsp.writeFile(
+    gdb,
+    `#!/bin/sh\n[ "$1" = "--version" ] && exec gdb "$@"\ncat > "${commands}.$$"\necho $$ > "${marker}"\nsleep ${seconds}\nexec gdb "$@" < "${commands}.$$"\n`,
+    { mode: 0o755 },
+  );
   return { gdb, marker };
 }

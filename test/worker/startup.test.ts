@@ -201,7 +201,8 @@ describe("gdb dies with its worker", () => {
     w.kill("SIGTERM");
     const exit = await w.exited;
     expect(exit.code).toBe(130);
-    expect(w.lines.find((l) => String(l.msg).startsWith("second signal"))?.gdb_killed).toBe(1);
+    // The job's gdb and the one started ahead for the next job (GDB_PRESTART, the default).
+    expect(w.lines.find((l) => String(l.msg).startsWith("second signal"))?.gdb_killed).toBe(2);
     await eventually(async () => ((await alive(pid)) ? undefined : true), 10_000, "gdb gone");
     // Its whole group, the wrapper's sleep too.
     await eventually(async () => ((await groupMembers(pid)).length === 0 ? true : undefined), 10_000, "gdb's group gone");
