@@ -24,17 +24,17 @@ interface Entry {
 
 /**
  * The gdb an `analyze` will most likely run: --gdb's, with the defaults of
- * GDB_MAX_OUTPUT_BYTES and of gdb's debuginfod (off). A guess made before the
+ * GDB_MAX_OUTPUT_BYTES (`maxOutputBytes`) and of gdb's debuginfod (off). A guess made before the
  * configuration is loaded: runGdb uses the prestarted gdb only when its real
  * launch is equal (lib/gdb/launch.ts), and the guess is killed otherwise.
  */
-function likelyGdb(args: string[]): { gdbPath: string; debuginfod: null; maxOutputBytes: number } {
+function likelyGdb(args: string[], maxOutputBytes: number): { gdbPath: string; debuginfod: null; maxOutputBytes: number } {
   let gdbPath = "gdb";
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--gdb" && args[i + 1] !== undefined) gdbPath = args[i + 1]!;
     else if (args[i]!.startsWith("--gdb=")) gdbPath = args[i]!.slice("--gdb=".length);
   }
-  return { gdbPath, debuginfod: null, maxOutputBytes: 64 * 1024 * 1024 };
+  return { gdbPath, debuginfod: null, maxOutputBytes };
 }
 
 const COMMANDS: Record<string, Entry> = {
@@ -43,7 +43,10 @@ const COMMANDS: Record<string, Entry> = {
     load: async () => (await import("./commands/analyze.js")).default,
     help: async () => (await import("./commands/analyze.help.js")).HELP,
     // gdb starts (~70 ms: its binary, libraries, Python) while the command's modules load and the core's modules are found.
-    before: async (args) => void (await import("../lib/gdb/launch.js")).prestartGdb(likelyGdb(args)),
+    before: async (args) => {
+      const launch = await import("../lib/gdb/launch.js");
+      launch.prestartGdb(likelyGdb(args, launch.DEFAULT_GDB_MAX_OUTPUT_BYTES));
+    },
     after: async () => (await import("../lib/gdb/launch.js")).stopPrestartedGdb(),
   },
   parse: {

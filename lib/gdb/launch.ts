@@ -31,6 +31,9 @@ import { execa, type ResultPromise } from "execa";
 /** Reads the command file from stdin as bytes (UTF-8 source, as `-x` reads a file), then runs it. */
 const BOOTSTRAP = 'python import sys; exec(compile(sys.stdin.buffer.read(), "coresight-commands.py", "exec"))';
 
+/** gdb's output cap when none is configured (GDB_MAX_OUTPUT_BYTES' default): 64 MiB. */
+export const DEFAULT_GDB_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+
 /** What a started gdb cannot change once started; a run can use a gdb only when its launch is equal. */
 export interface GdbLaunch {
   /** The gdb binary (a name on PATH or a path). */
@@ -162,7 +165,7 @@ let keepOneReady = false;
 export function prestartGdb(launch: GdbLaunch, opts: { keep?: boolean } = {}): number | undefined {
   keepOneReady = opts.keep ?? false;
   if (waiting && sameLaunch(waiting.launch, launch) && alive(waiting)) return waiting.pid;
-  stopPrestartedGdb({ keep: keepOneReady });
+  killWaiting();
   waiting = idle(startGdb(launch));
   return waiting.pid;
 }
@@ -172,9 +175,13 @@ export function prestartedGdbPid(): number | undefined {
   return waiting && alive(waiting) ? waiting.pid : undefined;
 }
 
-/** Kills the waiting gdb, if any; stops starting new ones unless `keep`. */
-export function stopPrestartedGdb(opts: { keep?: boolean } = {}): void {
-  keepOneReady = opts.keep ?? false;
+/** Kills the waiting gdb, if any, and stops starting new ones. */
+export function stopPrestartedGdb(): void {
+  keepOneReady = false;
+  killWaiting();
+}
+
+function killWaiting(): void {
   const w = waiting;
   waiting = null;
   if (w) killGroup(w.pid);

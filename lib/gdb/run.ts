@@ -28,7 +28,7 @@ import { DEFAULT_MAX_FRAMES } from "../config.js";
 import type { Result } from "execa";
 import { GdbTimeoutError, PermanentError, toError } from "../errors.js";
 import { buildCommandFile, newNonce, type CommandFileOptions } from "./commandFile.js";
-import { killGroup, takeGdb } from "./launch.js";
+import { DEFAULT_GDB_MAX_OUTPUT_BYTES, killGroup, takeGdb } from "./launch.js";
 import { splitSections } from "./sections.js";
 
 /** One gdb run; the core and where its files are pass straight through to the command file (CommandFileOptions). */
@@ -71,7 +71,7 @@ export interface GdbRun {
 }
 
 export const DEFAULT_TIMEOUT_MS = 300_000;
-export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_OUTPUT_BYTES = DEFAULT_GDB_MAX_OUTPUT_BYTES;
 export { DEFAULT_MAX_FRAMES };
 
 export { killAllGdb, prestartGdb, stopPrestartedGdb } from "./launch.js";
@@ -109,18 +109,17 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
   const { subprocess, pid } = takeGdb({ gdbPath, debuginfod: opts.debuginfod ?? null, maxOutputBytes });
   const onAbort = () => killGroup(pid);
   try {
-    const started = performance.now();
-    subprocess.stdin.end(commandFile);
-    if (pid !== undefined) opts.onSpawn?.(pid);
     // The job's own timer and abort listener kill the whole group at once
     // (execa's timeout and cancelSignal would reach gdb only, and a
     // prestarted gdb was started before its job had either).
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const started = performance.now();
+    subprocess.stdin.end(commandFile);
+    if (pid !== undefined) opts.onSpawn?.(pid);
     timer = setTimeout(() => {
       timedOut = true;
       killGroup(pid);
     }, timeoutMs);
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    if (opts.signal?.aborted) killGroup(pid);
     if (opts.onProgress) progress = setInterval(opts.onProgress, opts.progressIntervalMs ?? 2000);
     const r = await subprocess;
     const durationMs = Math.round(performance.now() - started);

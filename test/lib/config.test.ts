@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import fs from "node:fs/promises";
 import { writeFileSync } from "node:fs";
+import { DEFAULT_GDB_MAX_OUTPUT_BYTES } from "../../lib/gdb/launch.js";
 import { CONFIG_VARIABLES, ConfigError, concurrencyFromCgroup, defaultConcurrency, loadConfig, readCgroupCpuFiles, requireResultSink } from "../../lib/config.js";
 
 /** Runs loadConfig and returns the ConfigError it throws (fails the test if it does not). */
@@ -21,6 +22,10 @@ function configError(env: Record<string, string>): ConfigError {
 }
 
 describe("loadConfig defaults", () => {
+  it("GDB_MAX_OUTPUT_BYTES' default is the one analyze guesses for the gdb it starts ahead (lib/gdb/launch.ts)", () => {
+    expect(loadConfig({}).gdb.maxOutputBytes).toBe(DEFAULT_GDB_MAX_OUTPUT_BYTES);
+  });
+
   it("fills every default from an empty environment", () => {
     const c = loadConfig({});
     expect(c.nats).toEqual({

@@ -58,10 +58,9 @@ def program():
     # runtime symbols are looked up there only. A global lookup would search
     # every library's DWARF too (libc6-dbg: ~20 ms of every non-Go core).
     exe = gdb.current_progspace().filename
-    for o in gdb.objfiles():
-        if exe is not None and o.filename == exe:
-            return o
-    return None
+    if exe is None:
+        return None
+    return next((o for o in gdb.objfiles() if o.filename == exe), None)
 
 PROGRAM = program()
 
