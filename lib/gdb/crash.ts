@@ -30,7 +30,15 @@ export function parseSelectedThread(text: string | undefined): { number: number;
  * the kernel writes first); a thread showing the signal trampoline or
  * raise/abort machinery; thread 1; the first thread.
  */
-export function findCrashThread(bt: Backtrace, hints: { lwp?: number | null; selected?: number | null } = {}): number | null {
+export function findCrashThread(
+  bt: Backtrace,
+  hints: {
+    lwp?: number | null;
+    selected?: number | null;
+    /** showsSignal of a thread's frames when they are not all at hand (a lean parse keeps a digest: lib/gdb/summarize.ts). */
+    showsSignal?: (t: Thread) => boolean;
+  } = {},
+): number | null {
   const threads = bt.threads;
   if (threads.length === 0) return null;
   if (hints.selected != null && threads.some((t) => t.number === hints.selected)) return hints.selected;
@@ -40,10 +48,15 @@ export function findCrashThread(bt: Backtrace, hints: { lwp?: number | null; sel
     const byLwp = threads.find((t) => t.lwp === lwp);
     if (byLwp) return byLwp.number;
   }
-  const signalled = threads.find((t) => t.frames.slice(0, 12).some((f) => f.signal_handler || isRaiseFrame(f)));
+  const signalled = threads.find((t) => (hints.showsSignal ? hints.showsSignal(t) : showsSignal(t.frames)));
   if (signalled) return signalled.number;
   if (threads.some((t) => t.number === 1)) return 1;
   return threads[0]!.number;
+}
+
+/** A thread's first 12 frames show the signal trampoline or raise/abort: findCrashThread's last clue before thread 1. */
+export function showsSignal(frames: Frame[]): boolean {
+  return frames.slice(0, 12).some((f) => f.signal_handler || isRaiseFrame(f));
 }
 
 /** What the signal says about where the crash is. */

@@ -32,7 +32,19 @@
  * `deferredLocals.fill(thread)` sets them on the threads that are kept
  * (`parse` keeps the crash thread's, which is known only after parsing).
  * Every local is a substring of the input (lines are cut, never rewritten),
- * so the filled frames equal what `locals: "all"` gives.
+ * so the filled frames equal what `locals: "all"` gives. With `locals:
+ * "none"` no frame gets locals.
+ *
+ * A lean parse (`keepFrames`, for `parse`'s summaries): a thread block keeps
+ * only its first frames, enough for the crash thread's choice, the quality
+ * and a summary (see ParseOptions.keepFrames); later frames are counted and
+ * skipped without being parsed. `blocks` gives where each thread header line
+ * starts, so the one block that is needed whole (the crash thread's) can be
+ * parsed again on its own: a block runs from its header line to the next
+ * header line, and its frames depend on nothing before it.
+ *
+ * Text can come a line at a time (`backtraceLineParser`): `parseBacktrace` is
+ * that over a string.
  */
 import type { Frame, Thread } from "../result.js";
 import { signalName } from "./signal.js";
@@ -54,11 +66,34 @@ export interface Backtrace {
   warnings: string[];
   /** Only with `locals: "deferred"`: the frames' locals, not set on the frames yet. */
   deferredLocals?: DeferredLocals;
+  /** Only with `keepFrames`: each kept thread's number of frames, the skipped ones included. */
+  frameCounts?: Map<number, number>;
+  /** Only with `keepFrames`: every thread header line (duplicates too), in order, with the offset its line starts at. */
+  blocks?: Array<{ number: number; offset: number }>;
 }
 
 export interface ParseOptions {
-  /** "all" (default): every frame's `bt full` locals on the frame; "deferred": kept as offsets, see DeferredLocals. */
-  locals?: "all" | "deferred";
+  /**
+   * "all" (default): every frame's `bt full` locals on the frame; "deferred":
+   * kept as offsets, see DeferredLocals; "none": not kept.
+   */
+  locals?: "all" | "deferred" | "none";
+  /**
+   * Lean parse: a thread block keeps its first `keepFrames` frames, and more
+   * until `keepFrames` of the kept ones are not `<signal handler called>`;
+   * the rest are counted (`frameCounts`) but not parsed. Whatever reads only
+   * a thread's first frames (findCrashThread: 12, qualityOf: the first 10
+   * other than signal handlers, a summary's top frames) gives the same answer
+   * on them. Loose sequences are kept whole.
+   */
+  keepFrames?: number;
+  /**
+   * Called when a kept thread block ends (at the next header or the end of
+   * the text) with its thread, whose frames are final then: a lean parse's
+   * caller takes what it needs of them and may replace `thread.frames` with
+   * fewer, so what is parsed is not all kept until the end.
+   */
+  onBlockEnd?: (thread: Thread) => void;
 }
 
 /** The locals of a `locals: "deferred"` parse, as offsets into the text. */
@@ -88,7 +123,10 @@ interface Block {
 
 /** The frame that following indented lines belong to, and how its text stands. */
 interface OpenFrame {
-  frame: Frame;
+  /** null: a lean parse's skipped frame (counted only): every line under it is passed over. */
+  frame: Frame | null;
+  /** Its `bt full` locals are kept (false: `locals: "none"` on a block's frame). */
+  keepLocals: boolean;
   /** The frame's text so far (joined continuations). */
   text: string;
   /** Its argument list is not closed yet: gdb wrapped the line. */
@@ -103,17 +141,34 @@ interface OpenFrame {
 
 /** Parses gdb output; never throws on any text. */
 export function parseBacktrace(text: string, options: ParseOptions = {}): Backtrace {
-  const parser = new BacktraceParser(options.locals === "deferred" ? new LocalSpans(text) : null);
+  const parser = new BacktraceParser(options.locals === "deferred" ? new LocalSpans(text) : null, options);
   let pos = 0;
   const n = text.length;
   while (pos <= n) {
     let end = text.indexOf("\n", pos);
     if (end === -1) end = n;
-    const line = text.slice(pos, end);
-    parser.line(line.endsWith("\r") ? line.slice(0, -1) : line, pos);
+    parser.line(text.slice(pos, end), pos);
     pos = end + 1;
   }
   return parser.finish();
+}
+
+/** The parser fed a line at a time: what `parseBacktrace` does over a string. */
+export interface BacktraceLineParser {
+  /**
+   * One line without its "\n" (a trailing "\r" is dropped here), starting at
+   * `offset`: any measure of position the caller keeps (a byte offset in a
+   * file), only handed back in `blocks`. The last line of a text ending in
+   * "\n" is "", as in `parseBacktrace`.
+   */
+  line(line: string, offset: number): void;
+  finish(): Backtrace;
+}
+
+/** A parser fed line by line; `locals: "deferred"` needs the whole text, so it is `parseBacktrace`'s only. */
+export function backtraceLineParser(options: Omit<ParseOptions, "locals"> & { locals?: "all" | "none" } = {}): BacktraceLineParser {
+  const parser = new BacktraceParser(null, options);
+  return { line: (line, offset) => parser.line(line, offset), finish: () => parser.finish() };
 }
 
 /**
@@ -170,14 +225,32 @@ class BacktraceParser {
   private blockPairs: number[] = [];
   private loosePairs: number[] = [];
   private bestLoosePairs: number[] = [];
+  /** Frame number of the open block's last frame, kept or skipped (-1: none yet). */
+  private blockLastIndex = -1;
+  /** Lean parse: frames the open block kept, and how many of them are not signal handlers. */
+  private blockKept = 0;
+  private blockKeptReal = 0;
+  private readonly keepFrames: number;
+  private readonly onBlockEnd: ((thread: Thread) => void) | null;
+  private readonly dropLocals: boolean;
 
-  constructor(private readonly deferred: LocalSpans | null = null) {
+  constructor(
+    private readonly deferred: LocalSpans | null = null,
+    options: ParseOptions = {},
+  ) {
     if (deferred) this.result.deferredLocals = deferred;
+    this.keepFrames = options.keepFrames ?? Infinity;
+    this.onBlockEnd = options.onBlockEnd ?? null;
+    this.dropLocals = options.locals === "none";
+    if (options.keepFrames !== undefined) {
+      this.result.frameCounts = new Map();
+      this.result.blocks = [];
+    }
   }
 
-  /** One line (without its newline) starting at `offset` in the text. */
+  /** One line (without its newline; a trailing "\r" is dropped) starting at `offset` in the text. */
   line(raw: string, offset: number): void {
-    let line = raw;
+    let line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     let start = offset;
     if (line.length === 0) {
       // A blank line ends a frame's locals but not the thread block: gdb
@@ -198,12 +271,13 @@ class BacktraceParser {
     if (this.underFrame(body, indent, start + indent)) return;
     // Anything else ends the frame context.
     this.last = null;
-    if (body.startsWith("Thread ") && this.threadLine(body)) return;
+    if (body.startsWith("Thread ") && this.threadLine(body, offset)) return;
     if (body.startsWith("[")) return this.bracketLine(body);
     this.bannerLine(body);
   }
 
   finish(): Backtrace {
+    this.endBlock();
     this.closeLoose();
     if (!this.sawHeader && this.bestLoose.length > 0) {
       const number = this.result.currentThread ?? this.receivedThread ?? 1;
@@ -233,13 +307,26 @@ class BacktraceParser {
 
   /** `#N ...`: a frame of the open thread block, or of a loose sequence. False when it does not parse as a frame. */
   private frameLine(body: string, indent: number): boolean {
+    const counted = this.block && this.frameSink === "block" && this.blockKept >= this.keepFrames && this.blockKeptReal >= this.keepFrames;
+    if (counted) {
+      // Lean parse, past the block's kept frames: only the number matters (a frame number that does not grow ends the block).
+      const index = frameNumber(body);
+      if (index === -1) return false;
+      if (index > this.blockLastIndex) {
+        this.sawFrames = true;
+        this.blockLastIndex = index;
+        this.countFrame();
+        this.last = { frame: null, keepLocals: false, text: body, argsOpen: false, hasLocation: true, continuations: 0, indent, pairs: null, pair: 0 };
+        return true;
+      }
+      // A second backtrace pasted after this block: parse it as the loose sequence it starts.
+    }
     const parsed = parseFrameLine(body);
     if (!parsed) return false;
     this.sawFrames = true;
     const frame = parsed.frame;
     if (this.block && this.frameSink === "block") {
-      const prev = this.block.thread.frames.at(-1);
-      if (prev && frame.index <= prev.index) {
+      if (this.blockLastIndex !== -1 && frame.index <= this.blockLastIndex) {
         // A second backtrace pasted after this block: it is not this thread's.
         this.frameSink = "loose";
         this.closeLoose();
@@ -252,7 +339,12 @@ class BacktraceParser {
     let pairs: number[] | null = null;
     if (this.frameSink === "block" && this.block) {
       if (!this.block.ignored) {
+        // (An ignored block never ends this way: it keeps no frame to compare with.)
+        this.blockLastIndex = frame.index;
         this.block.thread.frames.push(frame);
+        this.countFrame();
+        this.blockKept++;
+        if (!frame.signal_handler) this.blockKeptReal++;
         pairs = this.blockPairs;
       }
     } else {
@@ -261,15 +353,30 @@ class BacktraceParser {
     }
     if (!this.deferred) pairs = null;
     const pair = pairs ? pairs.push(0, -1) - 2 : 0;
-    this.last = { frame, text: body, argsOpen: parsed.open, hasLocation: parsed.hasLocation, continuations: 0, indent, pairs, pair };
+    this.last = { frame, keepLocals: !this.dropLocals, text: body, argsOpen: parsed.open, hasLocation: parsed.hasLocation, continuations: 0, indent, pairs, pair };
     return true;
+  }
+
+  /** The open block ends: ParseOptions.onBlockEnd. */
+  private endBlock(): void {
+    if (this.block && !this.block.ignored) this.onBlockEnd?.(this.block.thread);
+  }
+
+  /** Lean parse: one more frame of the open (kept) block. */
+  private countFrame(): void {
+    const counts = this.result.frameCounts;
+    if (!counts || !this.block || this.block.ignored) return;
+    const n = this.block.thread.number;
+    counts.set(n, (counts.get(n) ?? 0) + 1);
   }
 
   /** An indented line under a frame (a wrapped frame's continuation, or a `bt full` local), or "No locals.". */
   private underFrame(body: string, indent: number, bodyStart: number): boolean {
     const last = this.last;
     if (!last) return false;
+    const frame = last.frame;
     if (indent > last.indent) {
+      if (!frame) return true;
       const trimmed = body.trimEnd();
       const tail = !last.hasLocation && isLocationTail(trimmed);
       if ((last.argsOpen || tail) && last.continuations < MAX_CONTINUATION_LINES && last.text.length + trimmed.length < MAX_FRAME_TEXT) {
@@ -279,23 +386,27 @@ class BacktraceParser {
         last.text = `${head.trimEnd()} ${trimmed}`;
         const reparsed = parseFrameLine(last.text);
         if (reparsed) {
-          const locals = last.frame.locals;
-          Object.assign(last.frame, reparsed.frame);
-          if (locals) last.frame.locals = locals;
+          const locals = frame.locals;
+          Object.assign(frame, reparsed.frame);
+          if (locals) frame.locals = locals;
           last.argsOpen = reparsed.open;
           last.hasLocation = reparsed.hasLocation;
         }
         return true;
       }
-      if (this.deferred) this.deferLocal(last, trimmed, bodyStart);
-      else addLocal(last.frame, trimmed);
+      if (last.keepLocals) {
+        if (this.deferred) this.deferLocal(last, trimmed, bodyStart);
+        else addLocal(frame, trimmed);
+      }
       last.argsOpen = false;
       return true;
     }
     // "No locals." and "No symbol table info available." are printed at column 0 (or at the frame's indent).
     if (body === "No locals." || body.startsWith("No symbol table info available")) {
-      if (this.deferred) this.deferLocal(last, null, bodyStart);
-      else last.frame.locals ??= [];
+      if (frame && last.keepLocals) {
+        if (this.deferred) this.deferLocal(last, null, bodyStart);
+        else frame.locals ??= [];
+      }
       last.argsOpen = false;
       return true;
     }
@@ -319,16 +430,22 @@ class BacktraceParser {
     }
   }
 
-  /** `Thread N (...):` opens a block; `Thread N "x" received signal ...` names the signal. */
-  private threadLine(body: string): boolean {
+  /** `Thread N (...):` (its line at `offset`) opens a block; `Thread N "x" received signal ...` names the signal. */
+  private threadLine(body: string, offset: number): boolean {
     const header = parseThreadHeader(body);
     if (header) {
       this.sawHeader = true;
       this.closeLoose();
+      this.endBlock();
       const ignored = this.seenNumbers.has(header.number);
       this.seenNumbers.add(header.number);
       const thread: Thread = { ...header, crashed: false, frames: [], backtrace_stopped: null };
       this.block = { thread, ignored };
+      this.blockLastIndex = -1;
+      this.blockKept = 0;
+      this.blockKeptReal = 0;
+      this.result.blocks?.push({ number: header.number, offset });
+      if (!ignored) this.result.frameCounts?.set(header.number, 0);
       if (!ignored) {
         this.result.threads.push(thread);
         this.blockPairs = [];
@@ -403,6 +520,16 @@ class BacktraceParser {
       }
     }
   }
+}
+
+/** The number of a frame line (`#N` then a blank or the end), as parseFrameLine reads it; -1 when it is not one. */
+function frameNumber(body: string): number {
+  let i = 1;
+  const n = body.length;
+  while (i < n && body.charCodeAt(i) >= 48 && body.charCodeAt(i) <= 57) i++;
+  if (i === 1 || i - 1 > 9) return -1;
+  if (i < n && body.charCodeAt(i) !== 32 && body.charCodeAt(i) !== 9) return -1;
+  return Number(body.slice(1, i));
 }
 
 function leadingSpaces(line: string): number {

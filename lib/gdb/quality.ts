@@ -22,8 +22,23 @@ function scored(frames: Frame[]): Frame[] {
   return frames.filter((f) => !f.signal_handler).slice(0, TOP_FRAMES);
 }
 
-/** Quality of a backtrace; 0 when there are no frames at all. */
-export function qualityOf(threads: Thread[], crashThread: number | null): number {
+/** What a thread other than the crash thread adds to the quality: its scored frames' sum and count. */
+export function otherThreadScore(frames: Frame[]): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (const f of scored(frames)) {
+    sum += frameScore(f);
+    count++;
+  }
+  return { sum, count };
+}
+
+/**
+ * Quality of a backtrace; 0 when there are no frames at all. `scoreOf`
+ * gives otherThreadScore for threads whose frames are not all at hand (a
+ * lean parse's digests, lib/gdb/summarize.ts).
+ */
+export function qualityOf(threads: Thread[], crashThread: number | null, scoreOf?: (t: Thread) => { sum: number; count: number }): number {
   if (threads.length === 0) return 0;
   const crash = threads.find((t) => t.number === crashThread) ?? threads[0]!;
   const top = scored(crash.frames);
@@ -42,10 +57,9 @@ export function qualityOf(threads: Thread[], crashThread: number | null): number
   let otherCount = 0;
   for (const t of threads) {
     if (t === crash) continue;
-    for (const f of scored(t.frames)) {
-      otherSum += frameScore(f);
-      otherCount++;
-    }
+    const part = scoreOf ? scoreOf(t) : otherThreadScore(t.frames);
+    otherSum += part.sum;
+    otherCount += part.count;
   }
   const otherScore = otherCount > 0 ? otherSum / otherCount : null;
   let q: number;

@@ -4,9 +4,9 @@
  * `analyze` (gdb run on a dump) call, so they can never disagree.
  */
 import type { Frame, Signal, Signature, Thread } from "../result.js";
-import { crashFrameOf, findCrashThread } from "./crash.js";
+import { crashFrameOf, findCrashThread, showsSignal } from "./crash.js";
 import type { Backtrace } from "./parseBacktrace.js";
-import { qualityOf } from "./quality.js";
+import { otherThreadScore, qualityOf } from "./quality.js";
 import { parseSiginfo, signalOf } from "./signal.js";
 import type { GroupingRules } from "./groupingRules.js";
 import { inAppOf, signatureOf, type SignatureOptions } from "./signature.js";
@@ -21,6 +21,21 @@ export interface Summary {
   quality: number;
   executable: string | null;
   command_line: string | null;
+}
+
+/**
+ * What the summary reads of a thread's frames when it is not the crash
+ * thread: a lean parse (`parse`'s default outputs) keeps this instead of the
+ * frames it does not show.
+ */
+export interface ThreadDigest {
+  showsSignal: boolean;
+  score: { sum: number; count: number };
+}
+
+/** The digest of a thread's frames (all of them, or at least its first 12). */
+export function digestThread(frames: Frame[]): ThreadDigest {
+  return { showsSignal: showsSignal(frames), score: otherThreadScore(frames) };
 }
 
 /**
@@ -42,10 +57,17 @@ export function summarize(
     executable?: string | null;
     /** The operator's grouping rules: in-app and the signature follow them. */
     rules?: GroupingRules;
+    /** Threads (by number) whose frames are only their first ones: what all their frames give. The crash thread's frames must be whole. */
+    digests?: Map<number, ThreadDigest>;
   } = {},
 ): Summary {
   const siginfo = parseSiginfo(extras.siginfoText ?? null);
-  const crashThread = findCrashThread(bt, { lwp: extras.lwpHint ?? null, selected: extras.selectedThread ?? null });
+  const digests = extras.digests;
+  const crashThread = findCrashThread(bt, {
+    lwp: extras.lwpHint ?? null,
+    selected: extras.selectedThread ?? null,
+    ...(digests ? { showsSignal: (t: Thread) => digests.get(t.number)?.showsSignal ?? showsSignal(t.frames) } : {}),
+  });
   const grouping: SignatureOptions = {
     ...(extras.moduleAt ? { moduleAt: extras.moduleAt } : {}),
     executable: extras.executable ?? null,
@@ -65,7 +87,7 @@ export function summarize(
     threads,
     crash_frame: crash ? crashFrameOf(crash, { sentByAnotherProcess }) : null,
     signature: crash ? signatureOf(crash, { ...grouping, sentByAnotherProcess }) : null,
-    quality: qualityOf(threads, crashThread),
+    quality: qualityOf(threads, crashThread, digests ? (t) => digests.get(t.number)?.score ?? otherThreadScore(t.frames) : undefined),
     executable: bt.executable,
     command_line: bt.commandLine,
   };

@@ -4,19 +4,33 @@
  * Same analysis as `analyze` (lib/gdb/summarize.ts), with the same grouping
  * rules (SIGNATURE_RULES), so the signature of a pasted backtrace matches
  * the one the worker stores for the dump.
+ *
+ * Memory: the default outputs come from a lean parse (summarizeSource): FILE
+ * is read a line at a time, each thread keeps its shown frames and a digest,
+ * and only the crash thread's block is read again and kept whole. On 19 MB of
+ * text that is about 1.7-1.9x satyr's peak RSS instead of 3.5x
+ * (bench/satyr.ts). `--full` needs every frame and parses the text whole.
  */
 import { once } from "node:events";
-import { readFile } from "node:fs/promises";
 import { ConfigError, DEFAULT_MAX_FRAMES, signatureRules } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
+import { findCrashThread } from "../../lib/gdb/crash.js";
 import { compileGroupingRules, type GroupingRules } from "../../lib/gdb/groupingRules.js";
-import type { Frame } from "../../lib/result.js";
-import { parseBacktrace } from "../../lib/gdb/parseBacktrace.js";
-import { summarize, type Summary } from "../../lib/gdb/summarize.js";
+import type { Frame, Thread } from "../../lib/result.js";
+import { backtraceLineParser, parseBacktrace, type DeferredLocals } from "../../lib/gdb/parseBacktrace.js";
+import { digestThread, summarize, type Summary, type ThreadDigest } from "../../lib/gdb/summarize.js";
+import { bufferSource, fileSource, type TextSource } from "../../lib/gdb/textSource.js";
 import { EXIT, parseArgs, type Command } from "../command.js";
 
 /** Frames per thread other than the crash thread in the `parse --json` summary. */
 export const SUMMARY_TOP_FRAMES = 3;
+
+/**
+ * Frames a lean parse parses per thread (ParseOptions.keepFrames): at least
+ * what a thread's digest reads (showsSignal: 12, otherThreadScore: the first
+ * 10 other than signal handlers) and the summary shows (SUMMARY_TOP_FRAMES).
+ */
+export const LEAN_KEEP_FRAMES = 12;
 
 const HELP = `Usage: coresight-worker parse [FILE|-] [--json [--full]] [--locals crash|all] [--max-frames N]
 
@@ -31,7 +45,9 @@ Options:
                command_line}: the crash thread with all its frames, every
                other thread with its top ${SUMMARY_TOP_FRAMES} frames and its frame_count
   --full       with --json: every thread with all its frames, the same
-               fields as an analysis result (written thread by thread)
+               fields as an analysis result (written thread by thread;
+               this holds the whole text: without it FILE is read a line
+               at a time and only the threads' shown frames are kept)
   --locals crash|all
                bt full locals kept on the crash thread's frames only
                (crash, the default: the others' are dropped while parsing),
@@ -62,7 +78,8 @@ export interface ParseIo {
   /** May return a promise: the JSON writer waits for it before the next chunk (stdout's backpressure). */
   stdout: (s: string) => void | Promise<void>;
   stderr: (s: string) => void;
-  stdin: () => Promise<string>;
+  /** All of stdin: bytes (decoded as UTF-8), or text. */
+  stdin: () => Promise<Buffer | string>;
   /** Where SIGNATURE_RULES is read from; default none. */
   env?: NodeJS.ProcessEnv;
 }
@@ -75,10 +92,10 @@ const processIo: ParseIo = {
   env: process.env,
 };
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -97,13 +114,72 @@ export function parseText(text: string, maxFrames = DEFAULT_MAX_FRAMES, locals: 
   return summary;
 }
 
+/** A summary of a lean parse: the crash thread whole, the others' first frames only (frame_count has how many they have). */
+export interface LeanSummary {
+  summary: Summary;
+  /** A thread's frames as the whole parse would keep them (at most maxFrames). */
+  frameCount: (t: Thread) => number;
+}
+
+/**
+ * What `parseText` gives for the default `parse` outputs (the human one and
+ * the `--json` summary), without holding the text or every frame: a lean
+ * parse of the text read a line at a time keeps each thread's first frames
+ * (LEAN_KEEP_FRAMES) and where each thread block starts; then the crash
+ * thread's block is read again and parsed whole, with its locals. A block's
+ * frames depend on nothing before it, so they are the ones the whole parse
+ * gives; test/worker/commands/parseLean.test.ts checks the outputs equal
+ * parseText's on the corpus and on generated text.
+ */
+export async function summarizeSource(source: TextSource, maxFrames = DEFAULT_MAX_FRAMES, locals: "crash" | "all" = "crash", rules?: GroupingRules): Promise<LeanSummary> {
+  // Each thread block, when it ends: the digest of its frames (as cut to maxFrames), then only the frames a summary shows.
+  const digests = new Map<number, ThreadDigest>();
+  const parser = backtraceLineParser({
+    locals: locals === "all" ? "all" : "none",
+    keepFrames: LEAN_KEEP_FRAMES,
+    onBlockEnd: (t) => {
+      digests.set(t.number, digestThread(t.frames.slice(0, maxFrames)));
+      t.frames = t.frames.slice(0, SUMMARY_TOP_FRAMES);
+    },
+  });
+  const size = await source.lines((line, offset) => parser.line(line, offset));
+  const { frameCounts, blocks, ...bt } = parser.finish();
+  if (!blocks || blocks.length === 0) {
+    // No thread header: the text is one thread (its longest frame sequence), kept whole anyway.
+    const summary = parseText(await source.all(), maxFrames, locals, rules);
+    return { summary, frameCount: (t) => t.frames.length };
+  }
+  const total = (t: Thread) => frameCounts?.get(t.number) ?? t.frames.length;
+  const cut = (t: Thread) => (total(t) > maxFrames ? { ...t, frames: t.frames.slice(0, maxFrames), frames_truncated: true } : t);
+  let threads = bt.threads.map(cut);
+  // The choice summarize makes below, from the same digests.
+  const crash = findCrashThread({ ...bt, threads }, { showsSignal: (t) => digests.get(t.number)?.showsSignal ?? false });
+  const at = blocks.findIndex((b) => b.number === crash);
+  let deferred: DeferredLocals | undefined;
+  if (at !== -1) {
+    // The crash thread whole, its locals as parseText gives them (set after summarize with "crash", on the frames with "all").
+    const text = await source.text(blocks[at]!.offset, blocks[at + 1]?.offset ?? size);
+    const block = parseBacktrace(text, { locals: locals === "all" ? "all" : "deferred" });
+    const whole = block.threads[0];
+    if (whole?.number === crash) {
+      threads = bt.threads.map((t) => cut(t.number === crash ? whole : t));
+      deferred = block.deferredLocals;
+      digests.delete(crash);
+    }
+  }
+  const summary = summarize({ ...bt, threads }, { digests, ...(rules ? { rules } : {}) });
+  const crashed = summary.threads.find((t) => t.crashed);
+  if (crashed) deferred?.fill(crashed);
+  return { summary, frameCount: (t) => (t.crashed ? t.frames.length : Math.min(total(t), maxFrames)) };
+}
+
 /** The default `parse --json` document: the crash thread whole, the other threads' top frames, the thread count. */
-export function summaryDocument(s: Summary) {
+export function summaryDocument(s: Summary, frameCount: (t: Thread) => number = (t) => t.frames.length) {
   return {
     signal: s.signal,
     crash_thread: s.crash_thread,
     thread_count: s.threads.length,
-    threads: s.threads.map((t) => ({ ...t, frames: t.crashed ? t.frames : t.frames.slice(0, SUMMARY_TOP_FRAMES), frame_count: t.frames.length })),
+    threads: s.threads.map((t) => ({ ...t, frames: t.crashed ? t.frames : t.frames.slice(0, SUMMARY_TOP_FRAMES), frame_count: frameCount(t) })),
     crash_frame: s.crash_frame,
     signature: s.signature,
     quality: s.quality,
@@ -183,9 +259,14 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
     return EXIT.config;
   }
   const file = args.positionals[0] ?? "-";
-  let text: string;
+  let source: TextSource;
   try {
-    text = file === "-" ? await io.stdin() : await readFile(file, "utf8");
+    if (file === "-") {
+      const input = await io.stdin();
+      source = bufferSource(typeof input === "string" ? Buffer.from(input, "utf8") : input);
+    } else {
+      source = await fileSource(file);
+    }
   } catch (e: unknown) {
     // Read `code` off the raw value: under jest's VM realms fs errors are not `instanceof Error`.
     const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
@@ -193,11 +274,18 @@ export async function parseCommand(argv: string[], io: ParseIo = processIo): Pro
     io.stderr(`coresight-worker parse: cannot read ${file}: ${why}\n`);
     return EXIT.noInput;
   }
-  const summary = parseText(text, maxFrames, locals, rules);
-  if (args.flags.has("json")) {
-    await writeJson(args.flags.has("full") ? { ...summary } : summaryDocument(summary), io.stdout);
-  } else {
-    await io.stdout(printable(renderSummary(summary)));
+  try {
+    if (args.flags.has("full")) {
+      // Every thread with all its frames: the whole text, parsed whole.
+      const summary = parseText(await source.all(), maxFrames, locals, rules);
+      await writeJson({ ...summary }, io.stdout);
+    } else {
+      const { summary, frameCount } = await summarizeSource(source, maxFrames, locals, rules);
+      if (args.flags.has("json")) await writeJson(summaryDocument(summary, frameCount), io.stdout);
+      else await io.stdout(printable(renderSummary(summary)));
+    }
+  } finally {
+    await source.close();
   }
   return EXIT.ok;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@jest/globals";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseBacktrace, parseFrameLine, MAX_LOCALS_PER_FRAME } from "../../../lib/gdb/parseBacktrace.js";
+import { backtraceLineParser, parseBacktrace, parseFrameLine, MAX_LOCALS_PER_FRAME } from "../../../lib/gdb/parseBacktrace.js";
 
 function frame(line: string) {
   const p = parseFrameLine(line);
@@ -403,5 +403,59 @@ describe('locals: "deferred"', () => {
     bt.deferredLocals!.fill(cut);
     expect(cut.frames.map((f) => f.locals)).toEqual([["i = 1", "j = 2", expect.stringMatching(/^big = "x{4000,}/)], ["k = 3"]]);
     expect(t.frames[0]!.locals).toBeUndefined();
+  });
+});
+
+describe("lean parse (keepFrames, onBlockEnd, line by line)", () => {
+  const text = [
+    "Thread 2 (LWP 12):",
+    ...Array.from({ length: 9 }, (_, i) => `#${i}  0x${i} in f${i} (a=${i}) at a.c:${i}\n        x = ${i}`),
+    "",
+    "Thread 1 (LWP 11):",
+    "#0  0x1 in main () at m.c:1",
+    "Thread 2 (LWP 12):",
+    "#0  0x9 in dup () at d.c:1",
+  ].join("\n");
+
+  it("keeps a block's first frames, counts the rest without keeping them, and says where each header line starts", () => {
+    const ended: Array<[number, number]> = [];
+    const p = backtraceLineParser({ locals: "none", keepFrames: 3, onBlockEnd: (t) => ended.push([t.number, t.frames.length]) });
+    let offset = 0;
+    for (const line of text.split("\n")) {
+      p.line(line, offset);
+      offset += line.length + 1;
+    }
+    const bt = p.finish();
+    expect(bt.threads.map((t) => [t.number, t.frames.map((f) => f.function)])).toEqual([
+      [2, ["f0", "f1", "f2"]],
+      [1, ["main"]],
+    ]);
+    expect(bt.threads[0]!.frames.every((f) => f.locals === undefined)).toBe(true);
+    expect([...bt.frameCounts!]).toEqual([
+      [2, 9],
+      [1, 1],
+    ]);
+    // The duplicate block of thread 2 is a header too, but it is ignored: no onBlockEnd for it.
+    expect(bt.blocks!.map((b) => [b.number, text.slice(b.offset).split("\n", 1)[0]])).toEqual([
+      [2, "Thread 2 (LWP 12):"],
+      [1, "Thread 1 (LWP 11):"],
+      [2, "Thread 2 (LWP 12):"],
+    ]);
+    expect(ended).toEqual([
+      [2, 3],
+      [1, 1],
+    ]);
+  });
+
+  it("a block parsed again on its own gives the thread the whole parse gives", () => {
+    const whole = parseBacktrace(text);
+    const p = backtraceLineParser({ keepFrames: 1 });
+    let offset = 0;
+    for (const line of text.split("\n")) {
+      p.line(line, offset);
+      offset += line.length + 1;
+    }
+    const { blocks } = p.finish();
+    expect(parseBacktrace(text.slice(blocks![0]!.offset, blocks![1]!.offset)).threads[0]).toEqual(whole.threads[0]);
   });
 });
