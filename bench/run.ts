@@ -13,6 +13,7 @@ import { renderTable, type BenchTable } from "./table.js";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const benches: Array<[string, () => Promise<{ default: () => Promise<BenchTable> }>]> = [
   ["parser", () => import("./parser.js")],
+  ["satyr", () => import("./satyr.js")],
   ["startup", () => import("./startup.js")],
   ["analyze", () => import("./analyze.js")],
   ["download", () => import("./download.js")],
