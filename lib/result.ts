@@ -25,9 +25,11 @@
  *   crashing at the same code through the same calls.
  */
 import * as z from "zod";
-import { ErrorCodeSchema, type ErrorCode } from "./errors.js";
+import { ErrorCodeSchema } from "./errors.js";
+import { SCHEMA_VERSION } from "./failedResult.js";
 
-export const SCHEMA_VERSION = 1 as const;
+// Here too, for code that has the schema anyway; code that does not need it imports them from failedResult.ts.
+export { failedResult, SCHEMA_VERSION } from "./failedResult.js";
 
 export const FrameSchema = z.object({
   index: z.number().int().nonnegative(),
@@ -221,23 +223,3 @@ export const ResultSchema = z.object({
   address_signature: z.string().optional(),
 });
 export type Result = z.infer<typeof ResultSchema>;
-
-/** A failed result: every field the schema requires, with the error. */
-export function failedResult(code: ErrorCode, message: string, extra: Partial<Result> = {}): Result {
-  return {
-    schema_version: SCHEMA_VERSION,
-    status: "failed",
-    error: { code, message },
-    signal: null,
-    crash_thread: null,
-    threads: [],
-    crash_frame: null,
-    signature: null,
-    quality: 0,
-    shared_libraries: [],
-    abort_message: null,
-    gdb: null,
-    core: null,
-    ...extra,
-  };
-}

@@ -22,7 +22,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Result } from "../result.js";
-import { SCHEMA_VERSION } from "../result.js";
+import { SCHEMA_VERSION } from "../failedResult.js";
 import type { AddressSignature } from "./addressSignature.js";
 
 /** What the bucket keeps per address signature. */

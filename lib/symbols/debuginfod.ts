@@ -9,7 +9,7 @@
  * (SymbolsOptions.gdbDebuginfod), see docs/symbols.md.
  */
 import { toError } from "../errors.js";
-import { fetchToFile } from "../storage/fetchToFile.js";
+import type * as FetchToFile from "../storage/fetchToFile.js";
 import type { StoreKind } from "./store.js";
 
 /** Splits DEBUGINFOD_URLS (space-separated like elfutils; commas accepted too). */
@@ -44,7 +44,10 @@ export interface DebuginfodOutcome {
 export async function debuginfodFetch(urls: string[], buildId: string, kind: StoreKind, dest: string, opts: DebuginfodFetchOptions = {}): Promise<DebuginfodOutcome> {
   const maxBytes = opts.maxBytes ?? Number.MAX_SAFE_INTEGER;
   const errors: string[] = [];
+  // The HTTP client loads with the first server to ask: an `analyze` without DEBUGINFOD_URLS never needs it.
+  let fetchToFile: typeof FetchToFile.fetchToFile | null = null;
   for (const base of urls) {
+    fetchToFile ??= (await import("../storage/fetchToFile.js")).fetchToFile;
     const url = `${base}/buildid/${buildId}/${kind}`;
     const signals = [AbortSignal.timeout(opts.timeoutMs ?? 120_000)];
     if (opts.signal) signals.push(opts.signal);

@@ -6,12 +6,12 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { toError } from "../errors.js";
-import { parseAuthFile, RegistryClient, type RegistryClientOptions } from "../registry/client.js";
+import type { RegistryClientOptions } from "../registry/client.js";
 import { isForeign } from "./arch.js";
 import { SymbolCache } from "./cache.js";
 import { parseDebuginfodUrls } from "./debuginfod.js";
 import type { CoreNotes } from "../elf/coreNotes.js";
-import { pullImageFiles, type ImageFiles } from "./image.js";
+import type { ImageFiles } from "./image.js";
 import { inventoryCore, type Inventory } from "./inventory.js";
 import { DEFAULT_ORDER, resolveModules, type ResolvedModule, type SourceName } from "./resolve.js";
 import { openSymbolStore } from "./store.js";
@@ -115,8 +115,14 @@ export async function prepareSymbols(opts: {
   return { inventory, modules, tree, debuginfodUrls, foreign: isForeign(inventory.machine), image, durationMs: performance.now() - t0 };
 }
 
-/** Runs the image source; an unreadable auth file is its error like any registry failure (a warning, never a failure). */
+/**
+ * Runs the image source; an unreadable auth file is its error like any
+ * registry failure (a warning, never a failure). The registry client and the
+ * image source load here, for an event that names an image: not for every
+ * `analyze` (bench/startup.ts).
+ */
 async function imageFiles(reference: string, o: ImageSymbolsOptions, inventory: Inventory, dir: string, signal?: AbortSignal): Promise<ImageFiles> {
+  const [{ parseAuthFile, RegistryClient }, { pullImageFiles }] = await Promise.all([import("../registry/client.js"), import("./image.js")]);
   let auth = {};
   if (o.authFile) {
     try {

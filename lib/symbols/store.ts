@@ -18,7 +18,6 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { PermanentError } from "../errors.js";
-import { writeToFile } from "../storage/fetchToFile.js";
 
 export type StoreKind = "executable" | "debuginfo";
 
@@ -104,8 +103,9 @@ export class S3SymbolStore implements SymbolStore {
       if (err.name === "NoSuchKey" || err.name === "NotFound" || err.$metadata?.httpStatusCode === 404) return false;
       throw new Error(`symbol store ${this.location}: GetObject ${this.key(buildId, kind)} failed: ${(e as Error).message}`, { cause: e });
     }
-    // The SDK's body is node's IncomingMessage: written as the dumps are (fetchToFile.ts), capped.
+    // The SDK's body is node's IncomingMessage: written as the dumps are (fetchToFile.ts, loaded with the SDK: only for an S3 store), capped.
     const key = this.key(buildId, kind);
+    const { writeToFile } = await import("../storage/fetchToFile.js");
     await writeToFile(body, dest, {
       maxBytes,
       tooLarge: (n) => new Error(`symbol store ${this.location}: ${key} is more than ${maxBytes} bytes (${n} so far), larger than the symbol cache (SYMBOL_CACHE_MAX_BYTES)`),

@@ -178,6 +178,13 @@ process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(seen) +
     expect(loaded.filter((u) => /^node:(http|https|tls|dns)(\/|$)/.test(u))).toEqual([]);
   });
 
+  it("analyze of a local core loads no result schema, registry client or HTTP client (they are for other paths)", async () => {
+    const f = requireFixture("null-deref");
+    const sources = bundledSources(await loadedModules(["analyze", f.core, "--exe", f.exe]));
+    expect(sources).toContain("dist/lib/analyze.js"); // the analysis ran from the bundle: the check below is not empty by accident
+    expect(sources.filter((s) => ["dist/lib/result.js", "dist/lib/registry/client.js", "dist/lib/storage/fetchToFile.js", "dist/lib/storage/plainGet.js"].includes(s))).toEqual([]);
+  });
+
   it("the bundle holds the dependencies (analyze loads them from it, not from node_modules)", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "coresight-bundle-"));
     const loaded = await loadedModules(["analyze", path.join(dir, "missing-core")]);
