@@ -125,7 +125,7 @@ interface Block {
 interface OpenFrame {
   /** null: a lean parse's skipped frame (counted only): every line under it is passed over. */
   frame: Frame | null;
-  /** Its `bt full` locals are kept (false: `locals: "none"` on a block's frame). */
+  /** Its `bt full` locals are kept (false with `locals: "none"`). */
   keepLocals: boolean;
   /** The frame's text so far (joined continuations). */
   text: string;
