@@ -86,17 +86,26 @@ export function bufferSource(buf: Buffer): TextSource {
 }
 
 /**
- * A file, read in CHUNK_BYTES pieces into one reused buffer. Opened here, so
- * a missing file or a directory fails now (with its `code`: ENOENT, EISDIR,
- * EACCES), before anything is parsed.
+ * A file, read in CHUNK_BYTES pieces into one reused buffer (a pipe or a
+ * device is read whole: it cannot be read again). Opened here, so a missing
+ * file or a directory fails now (with its `code`: ENOENT, EISDIR, EACCES),
+ * before anything is parsed.
  */
 export async function fileSource(path: string, chunkBytes = CHUNK_BYTES): Promise<TextSource> {
   const fh: FileHandle = await open(path, "r");
+  let whole: Buffer | null = null;
   try {
-    if ((await fh.stat()).isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${path}'`), { code: "EISDIR" });
+    const st = await fh.stat();
+    if (st.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read '${path}'`), { code: "EISDIR" });
+    // A pipe (`parse <(gdb ...)`, a FIFO) or a device cannot be read twice: read it whole, as stdin is.
+    if (!st.isFile()) whole = await fh.readFile();
   } catch (e: unknown) {
     await fh.close();
     throw e;
+  }
+  if (whole) {
+    await fh.close();
+    return bufferSource(whole);
   }
   return {
     lines: async (onLine) => {

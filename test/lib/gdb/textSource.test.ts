@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from "@jest/globals";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,6 +66,22 @@ describe("textSource", () => {
     const mem = bufferSource(Buffer.from(text));
     expect(await mem.text(0, 7)).toBe("héllo\n");
     expect(await mem.all()).toBe(text);
+  });
+
+  it("reads a pipe whole (it cannot be read twice), so a range can still be read back", async () => {
+    const fifo = join(dir, "fifo");
+    execFileSync("mkfifo", [fifo]);
+    const writer = spawn("sh", ["-c", `printf 'a\\nbé\\nc' > ${fifo}`]);
+    const source = await fileSource(fifo, 1);
+    try {
+      const { lines, size } = await linesOf(source);
+      expect(lines).toEqual(expected("a\nbé\nc"));
+      expect(size).toBe(Buffer.byteLength("a\nbé\nc"));
+      expect(await source.text(lines[1]![1], lines[2]![1])).toBe("bé\n");
+    } finally {
+      await source.close();
+      writer.kill();
+    }
   });
 
   it("fails when opened on a missing file or a directory, with the error's code", async () => {
