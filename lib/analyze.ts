@@ -100,6 +100,8 @@ export interface AnalyzeTimings {
   totalMs: number;
   /** Wall time of the gdb process. */
   gdbMs: number;
+  /** The gdb that ran had been started ahead (GDB_PRESTART); null when no gdb ran. */
+  gdbPrestarted: boolean | null;
   decompressMs: number;
   /** Inventory, resolution and the tree. */
   symbolsMs: number;
@@ -135,7 +137,7 @@ export function analysisSettings(config: Config, s3: SymbolsOptions["s3"] = null
 /** Analyzes a dump. Resolves with a completed or a failed result; rejects only when `opts.signal` aborts. */
 export async function analyzeDump(opts: AnalyzeDumpOptions): Promise<Result> {
   const started = performance.now();
-  const timings: AnalyzeTimings = { totalMs: 0, gdbMs: 0, decompressMs: 0, symbolsMs: 0 };
+  const timings: AnalyzeTimings = { totalMs: 0, gdbMs: 0, gdbPrestarted: null, decompressMs: 0, symbolsMs: 0 };
   const cleanups: Array<() => Promise<void>> = [];
   try {
     // When and by which build: a result read months later says what produced it.
@@ -264,6 +266,7 @@ async function analyze(opts: AnalyzeDumpOptions, timings: AnalyzeTimings, cleanu
     throw e instanceof CoreSightError ? e : new PermanentError("gdb_failed", `gdb could not run: ${toError(e).message}`, { cause: e });
   }
   timings.gdbMs = run.durationMs;
+  timings.gdbPrestarted = run.prestarted;
   await index?.finish();
   const result = resultOf(run, dump.original, dump.info, notes, exe, {
     tree,

@@ -36,6 +36,7 @@ import type { ResultStore } from "../lib/results/sink.js";
 import { downloadDump } from "../lib/storage/download.js";
 import { parseDumpUrl, redactUrl } from "../lib/storage/url.js";
 import { createJobDir, removeJobDir } from "../lib/storage/workDir.js";
+import type { AnalyzeTimings } from "../lib/analyze.js";
 import type { Compression } from "../lib/core/compression.js";
 import type { Metrics } from "./metrics.js";
 
@@ -50,6 +51,8 @@ export interface AnalyzeRequest {
   arrived: { size: number; compression: Compression | null };
   /** The crashed container's image (the event's data.image), for the `image` symbol source. */
   image: string | null;
+  /** Called with the analysis' timings once it is done (the job's log line says whether its gdb was started ahead). */
+  onTimings?: (t: AnalyzeTimings) => void;
 }
 
 export interface PipelineDeps {
@@ -256,6 +259,7 @@ async function analyzeStage(deps: PipelineDeps, job: Job, dir: string, dl: Await
   const { ev, input, log, stages } = job;
   const t1 = performance.now();
   log.info({ stage: "analyze" }, "gdb started");
+  let gdbPrestarted: boolean | null = null;
   const result = await deps.analyze({
     analysisId: job.analysisId,
     core: dl.path,
@@ -264,6 +268,7 @@ async function analyzeStage(deps: PipelineDeps, job: Job, dir: string, dl: Await
     onProgress: input.heartbeat,
     arrived: { size: dl.transferredBytes, compression: dl.compression },
     image: ev.data.image ?? null,
+    onTimings: (t) => (gdbPrestarted = t.gdbPrestarted),
   });
   if (input.signal.aborted) throw new ShutdownError();
   stages.analyze_ms = Math.round(performance.now() - t1);
@@ -275,6 +280,8 @@ async function analyzeStage(deps: PipelineDeps, job: Job, dir: string, dl: Await
       stage: "analyze",
       duration_ms: stages.analyze_ms,
       gdb_ms: result.gdb?.duration_ms,
+      // The gdb was started ahead (GDB_PRESTART): its start-up was not this job's time.
+      ...(gdbPrestarted !== null ? { gdb_prestarted: gdbPrestarted } : {}),
       status: result.status,
       error_code: result.error?.code,
       signal: result.signal?.name,

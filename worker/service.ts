@@ -209,6 +209,7 @@ export async function startService(config: Config, opts: { logger?: Logger; fetc
         onProgress: req.onProgress,
         arrived: req.arrived,
         image: req.image,
+        ...(req.onTimings ? { onTimings: req.onTimings } : {}),
         ...(dedup ? { dedup: dedup.forJob(req.analysisId) } : {}),
       }),
   });

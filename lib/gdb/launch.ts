@@ -52,6 +52,8 @@ export interface StartedGdb {
   /** gdb's (or setpriv's, the same process) pid, which is its process group id; undefined when it could not start. */
   pid: number | undefined;
   launch: GdbLaunch;
+  /** It was started ahead and waited for its run (prestartGdb), rather than started by the run. */
+  prestarted: boolean;
 }
 
 /** Process group ids of the gdb processes alive: running a job or waiting for one. */
@@ -145,7 +147,7 @@ export function startGdb(launch: GdbLaunch): StartedGdb {
     liveGroups.add(pid);
     void subprocess.then(() => liveGroups.delete(pid));
   }
-  return { subprocess, pid, launch };
+  return { subprocess, pid, launch, prestarted: false };
 }
 
 function sameLaunch(a: GdbLaunch, b: GdbLaunch): boolean {
@@ -195,6 +197,7 @@ function killWaiting(): void {
  */
 function idle(g: StartedGdb): StartedGdb {
   for (const h of handles(g)) h.unref?.();
+  g.prestarted = true;
   return g;
 }
 

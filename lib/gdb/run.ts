@@ -68,6 +68,8 @@ export interface GdbRun {
   sections: Record<string, string>;
   /** The command file's text, so a run can be reproduced by hand. */
   commandFile: string;
+  /** This run's gdb was started ahead (lib/gdb/launch.ts), not when the run asked for it. */
+  prestarted: boolean;
 }
 
 export const DEFAULT_TIMEOUT_MS = 300_000;
@@ -106,7 +108,7 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   // A prestarted gdb (launch.ts) when one matches, else a new one.
-  const { subprocess, pid } = takeGdb({ gdbPath, debuginfod: opts.debuginfod ?? null, maxOutputBytes });
+  const { subprocess, pid, prestarted } = takeGdb({ gdbPath, debuginfod: opts.debuginfod ?? null, maxOutputBytes });
   const onAbort = () => killGroup(pid);
   try {
     // The job's own timer and abort listener kill the whole group at once
@@ -129,7 +131,18 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
       killGroup(pid);
       await exited(subprocess, 5000);
     }
-    return runOf(r, { gdbPath, core: opts.core, timeoutMs, started: pid !== undefined, timedOut, durationMs, nonce, commandFile, ...(opts.signal ? { signal: opts.signal } : {}) });
+    return runOf(r, {
+      gdbPath,
+      core: opts.core,
+      timeoutMs,
+      started: pid !== undefined,
+      timedOut,
+      durationMs,
+      nonce,
+      commandFile,
+      prestarted,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   } finally {
     clearTimeout(timer);
     clearInterval(progress);
@@ -143,7 +156,18 @@ export async function runGdb(opts: GdbRunOptions): Promise<GdbRun> {
  */
 function runOf(
   r: Result,
-  ctx: { gdbPath: string; core: string; timeoutMs: number; started: boolean; timedOut: boolean; durationMs: number; nonce: string; commandFile: string; signal?: AbortSignal },
+  ctx: {
+    gdbPath: string;
+    core: string;
+    timeoutMs: number;
+    started: boolean;
+    timedOut: boolean;
+    durationMs: number;
+    nonce: string;
+    commandFile: string;
+    prestarted: boolean;
+    signal?: AbortSignal;
+  },
 ): GdbRun {
   if (r.failed && r.code === "ENOENT" && !ctx.started) {
     throw new PermanentError("gdb_not_installed", `gdb not found: ${ctx.gdbPath} (install gdb or pass its path)`, { cause: r });
@@ -164,6 +188,7 @@ function runOf(
     version: versionOf(sections.version),
     sections,
     commandFile: ctx.commandFile,
+    prestarted: ctx.prestarted,
   };
 }
 

@@ -229,7 +229,9 @@ describe("queue-driven worker pool", () => {
     await sc.ready(w);
     api.failFor(5000, 503);
     await sc.publish(event("coredog-2-2", urls.get("null-deref")!, { file_name: `core.api.${sc.id}` }));
-    await w.waitForLine((l) => l.msg === "analysis done", 60_000);
+    const done = await w.waitForLine((l) => l.msg === "analysis done", 60_000);
+    // The worker had a gdb waiting when the event came (GDB_PRESTART, the default), and the job's line says so.
+    expect(done.gdb_prestarted).toBe(true);
     // Analysis is done but the API is down: the message is still unacknowledged.
     const during = await sc.consumerInfo();
     expect(docsFor(sc.id)).toHaveLength(0);

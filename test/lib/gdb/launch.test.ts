@@ -31,11 +31,11 @@ function alive(pid: number): boolean {
 }
 
 /** A run on a fixture core: whether gdb read it, and the pid of the gdb it ran in. */
-async function runOn(name: FixtureName, launch: Partial<GdbLaunch> = {}): Promise<{ pid: number; ok: boolean }> {
+async function runOn(name: FixtureName, launch: Partial<GdbLaunch> = {}): Promise<{ pid: number; ok: boolean; prestarted: boolean }> {
   const f = fixture(name);
   let pid = -1;
   const run = await runGdb({ core: f.core, exe: f.exe, ...launch, onSpawn: (p) => (pid = p) });
-  return { pid, ok: run.exitCode === 0 && /Program terminated with signal/.test(run.sections.banner ?? "") };
+  return { pid, ok: run.exitCode === 0 && /Program terminated with signal/.test(run.sections.banner ?? ""), prestarted: run.prestarted };
 }
 
 beforeAll(() => requireFixtures());
@@ -48,10 +48,12 @@ describe("a prestarted gdb", () => {
     const r = await runOn("abort-assert");
     expect(r.ok).toBe(true);
     expect(r.pid).toBe(pid);
+    expect(r.prestarted).toBe(true); // what the job's log line reports (gdb_prestarted)
     // Without keep, no other is started: the next run starts its own.
     const again = await runOn("null-deref");
     expect(again.ok).toBe(true);
     expect(again.pid).not.toBe(pid);
+    expect(again.prestarted).toBe(false);
   });
 
   test("serves one run only: with keep, each run takes a fresh one and the next is started", async () => {
