@@ -54,9 +54,12 @@ export function findCrashThread(
   return threads[0]!.number;
 }
 
-/** A thread's first 12 frames show the signal trampoline or raise/abort: findCrashThread's last clue before thread 1. */
+/** How many of a thread's first frames showsSignal reads. */
+export const SIGNAL_FRAMES = 12;
+
+/** A thread's first SIGNAL_FRAMES frames show the signal trampoline or raise/abort: findCrashThread's last clue before thread 1. */
 export function showsSignal(frames: Frame[]): boolean {
-  return frames.slice(0, 12).some((f) => f.signal_handler || isRaiseFrame(f));
+  return frames.slice(0, SIGNAL_FRAMES).some((f) => f.signal_handler || isRaiseFrame(f));
 }
 
 /** What the signal says about where the crash is. */

@@ -197,7 +197,6 @@ function killWaiting(): void {
  */
 function idle(g: StartedGdb): StartedGdb {
   for (const h of handles(g)) h.unref?.();
-  g.prestarted = true;
   return g;
 }
 
@@ -231,7 +230,7 @@ export function takeGdb(launch: GdbLaunch): StartedGdb {
         if (keepOneReady && waiting === null) waiting = idle(startGdb(launch));
       });
     }
-    if (alive(w)) return busy(w);
+    if (alive(w)) return { ...busy(w), prestarted: true };
     killGroup(w.pid);
   }
   return startGdb(launch);

@@ -230,6 +230,8 @@ class BacktraceParser {
   /** Lean parse: frames the open block kept, and how many of them are not signal handlers. */
   private blockKept = 0;
   private blockKeptReal = 0;
+  /** Lean parse: frames of the open block, kept or skipped (frameCounts, set when the block ends). */
+  private blockFrames = 0;
   private readonly keepFrames: number;
   private readonly onBlockEnd: ((thread: Thread) => void) | null;
   private readonly dropLocals: boolean;
@@ -310,12 +312,13 @@ class BacktraceParser {
     const counted = this.block && this.frameSink === "block" && this.blockKept >= this.keepFrames && this.blockKeptReal >= this.keepFrames;
     if (counted) {
       // Lean parse, past the block's kept frames: only the number matters (a frame number that does not grow ends the block).
-      const index = frameNumber(body);
-      if (index === -1) return false;
+      const end = frameNumberEnd(body);
+      if (end === -1) return false;
+      const index = Number(body.slice(1, end));
       if (index > this.blockLastIndex) {
         this.sawFrames = true;
         this.blockLastIndex = index;
-        this.countFrame();
+        this.blockFrames++;
         this.last = { frame: null, keepLocals: false, text: body, argsOpen: false, hasLocation: true, continuations: 0, indent, pairs: null, pair: 0 };
         return true;
       }
@@ -342,7 +345,7 @@ class BacktraceParser {
         // (An ignored block never ends this way: it keeps no frame to compare with.)
         this.blockLastIndex = frame.index;
         this.block.thread.frames.push(frame);
-        this.countFrame();
+        this.blockFrames++;
         this.blockKept++;
         if (!frame.signal_handler) this.blockKeptReal++;
         pairs = this.blockPairs;
@@ -357,17 +360,11 @@ class BacktraceParser {
     return true;
   }
 
-  /** The open block ends: ParseOptions.onBlockEnd. */
+  /** The open block ends: its frame count, then ParseOptions.onBlockEnd. */
   private endBlock(): void {
-    if (this.block && !this.block.ignored) this.onBlockEnd?.(this.block.thread);
-  }
-
-  /** Lean parse: one more frame of the open (kept) block. */
-  private countFrame(): void {
-    const counts = this.result.frameCounts;
-    if (!counts || !this.block || this.block.ignored) return;
-    const n = this.block.thread.number;
-    counts.set(n, (counts.get(n) ?? 0) + 1);
+    if (!this.block || this.block.ignored) return;
+    this.result.frameCounts?.set(this.block.thread.number, this.blockFrames);
+    this.onBlockEnd?.(this.block.thread);
   }
 
   /** An indented line under a frame (a wrapped frame's continuation, or a `bt full` local), or "No locals.". */
@@ -444,8 +441,8 @@ class BacktraceParser {
       this.blockLastIndex = -1;
       this.blockKept = 0;
       this.blockKeptReal = 0;
+      this.blockFrames = 0;
       this.result.blocks?.push({ number: header.number, offset });
-      if (!ignored) this.result.frameCounts?.set(header.number, 0);
       if (!ignored) {
         this.result.threads.push(thread);
         this.blockPairs = [];
@@ -522,14 +519,18 @@ class BacktraceParser {
   }
 }
 
-/** The number of a frame line (`#N` then a blank or the end), as parseFrameLine reads it; -1 when it is not one. */
-function frameNumber(body: string): number {
+/**
+ * Where the number of a frame line ends (`#N`, 1 to 9 digits, then a blank or
+ * the end of the line); -1 when the line is not a frame line. A frame line is
+ * exactly a line this accepts: parseFrameLine never rejects one after it.
+ */
+function frameNumberEnd(line: string): number {
   let i = 1;
-  const n = body.length;
-  while (i < n && body.charCodeAt(i) >= 48 && body.charCodeAt(i) <= 57) i++;
+  const n = line.length;
+  while (i < n && line.charCodeAt(i) >= 48 && line.charCodeAt(i) <= 57) i++;
   if (i === 1 || i - 1 > 9) return -1;
-  if (i < n && body.charCodeAt(i) !== 32 && body.charCodeAt(i) !== 9) return -1;
-  return Number(body.slice(1, i));
+  if (i < n && line.charCodeAt(i) !== 32 && line.charCodeAt(i) !== 9) return -1;
+  return i;
 }
 
 function leadingSpaces(line: string): number {
@@ -607,13 +608,10 @@ interface ParsedFrame {
  * or ` from `.
  */
 export function parseFrameLine(line: string): ParsedFrame | null {
-  let i = 1;
+  let i = frameNumberEnd(line);
+  if (i === -1) return null;
+  const index = Number(line.slice(1, i));
   const n = line.length;
-  const digitsStart = i;
-  while (i < n && line.charCodeAt(i) >= 48 && line.charCodeAt(i) <= 57) i++;
-  if (i === digitsStart || i - digitsStart > 9) return null;
-  const index = Number(line.slice(digitsStart, i));
-  if (i < n && line.charCodeAt(i) !== 32 && line.charCodeAt(i) !== 9) return null;
   while (i < n && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++;
   let rest = line.slice(i);
 

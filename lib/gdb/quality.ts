@@ -10,7 +10,8 @@
  */
 import type { Frame, Thread } from "../result.js";
 
-const TOP_FRAMES = 10;
+/** Frames scored per thread (other than `<signal handler called>`). */
+export const TOP_FRAMES = 10;
 const CRASH_WEIGHT = 0.8;
 
 export function frameScore(f: Frame): number {

@@ -14,8 +14,9 @@
 import { once } from "node:events";
 import { ConfigError, DEFAULT_MAX_FRAMES, signatureRules } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
-import { findCrashThread } from "../../lib/gdb/crash.js";
+import { findCrashThread, SIGNAL_FRAMES } from "../../lib/gdb/crash.js";
 import { compileGroupingRules, type GroupingRules } from "../../lib/gdb/groupingRules.js";
+import { TOP_FRAMES } from "../../lib/gdb/quality.js";
 import type { Frame, Thread } from "../../lib/result.js";
 import { backtraceLineParser, parseBacktrace, type DeferredLocals } from "../../lib/gdb/parseBacktrace.js";
 import { digestThread, summarize, type Summary, type ThreadDigest } from "../../lib/gdb/summarize.js";
@@ -26,11 +27,11 @@ import { EXIT, parseArgs, type Command } from "../command.js";
 export const SUMMARY_TOP_FRAMES = 3;
 
 /**
- * Frames a lean parse parses per thread (ParseOptions.keepFrames): at least
- * what a thread's digest reads (showsSignal: 12, otherThreadScore: the first
- * 10 other than signal handlers) and the summary shows (SUMMARY_TOP_FRAMES).
+ * Frames a lean parse parses per thread (ParseOptions.keepFrames: at least
+ * that many, and that many other than signal handlers): what a thread's
+ * digest reads (showsSignal, otherThreadScore) and the summary shows.
  */
-export const LEAN_KEEP_FRAMES = 12;
+export const LEAN_KEEP_FRAMES = Math.max(SIGNAL_FRAMES, TOP_FRAMES, SUMMARY_TOP_FRAMES);
 
 const HELP = `Usage: coresight-worker parse [FILE|-] [--json [--full]] [--locals crash|all] [--max-frames N]
 
@@ -162,9 +163,8 @@ export async function summarizeSource(source: TextSource, maxFrames = DEFAULT_MA
     const block = parseBacktrace(text, { locals: locals === "all" ? "all" : "deferred" });
     const whole = block.threads[0];
     if (whole?.number === crash) {
-      threads = bt.threads.map((t) => cut(t.number === crash ? whole : t));
+      threads = threads.map((t) => (t.number === crash ? cut(whole) : t));
       deferred = block.deferredLocals;
-      digests.delete(crash);
     }
   }
   const summary = summarize({ ...bt, threads }, { digests, ...(rules ? { rules } : {}) });
