@@ -127,9 +127,15 @@ function gdbEnv(debuginfod: GdbLaunch["debuginfod"]): Record<string, string | un
   };
 }
 
+/** The process startGdb starts for `launch`: command, arguments and the environment on top of ours (bench/floor/ spawns the same). */
+export function gdbCommand(launch: GdbLaunch): { command: string; args: string[]; env: Record<string, string | undefined> } {
+  const [command, args] = deathBound(launch.gdbPath, gdbArgs(launch.debuginfod));
+  return { command, args, env: gdbEnv(launch.debuginfod) };
+}
+
 /** Starts a gdb that waits for its command file on stdin. Never throws: a gdb that cannot start is a failed subprocess (pid undefined). */
 export function startGdb(launch: GdbLaunch): StartedGdb {
-  const [command, args] = deathBound(launch.gdbPath, gdbArgs(launch.debuginfod));
+  const { command, args, env } = gdbCommand(launch);
   const subprocess = execa(command, args, {
     reject: false,
     stdin: "pipe",
@@ -138,7 +144,7 @@ export function startGdb(launch: GdbLaunch): StartedGdb {
     killSignal: "SIGKILL",
     maxBuffer: launch.maxOutputBytes,
     stripFinalNewline: false,
-    env: gdbEnv(launch.debuginfod),
+    env,
   });
   // EPIPE when gdb died before reading its command file: the run's result says what happened.
   subprocess.stdin.on("error", () => undefined);

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeAll, describe, expect, test } from "@jest/globals";
-import { killAllGdb, prestartedGdbPid, prestartGdb, startGdb, stopPrestartedGdb, takeGdb, type GdbLaunch } from "../../../lib/gdb/launch.js";
+import { gdbCommand, killAllGdb, prestartedGdbPid, prestartGdb, startGdb, stopPrestartedGdb, takeGdb, type GdbLaunch } from "../../../lib/gdb/launch.js";
 import { runGdb } from "../../../lib/gdb/run.js";
 import { fixture, repoRoot, requireFixtures, type FixtureName } from "../../helpers/fixtures.js";
 
@@ -144,5 +144,22 @@ describe("a prestarted gdb", () => {
     prestartGdb({ ...LAUNCH, gdbPath: "/nonexistent/gdb" });
     const f = fixture("null-deref");
     await expect(runGdb({ core: f.core, exe: f.exe, gdbPath: "/nonexistent/gdb" })).rejects.toMatchObject({ code: "gdb_not_installed" });
+  });
+});
+
+describe("gdbCommand", () => {
+  test("is the process startGdb starts: the same command line, and the environment it sets and removes", async () => {
+    const want = gdbCommand(LAUNCH);
+    const g = startGdb(LAUNCH);
+    try {
+      expect(g.subprocess.spawnargs).toEqual([want.command, ...want.args]);
+    } finally {
+      g.subprocess.stdin.end("");
+      await g.subprocess;
+    }
+    expect(want.args).toEqual(expect.arrayContaining(["-nx", "-nh", "-batch"]));
+    expect(want.env).toMatchObject({ LC_ALL: "C", PYTHONNOUSERSITE: "1", DEBUGINFOD_URLS: "" });
+    // Removed from gdb's environment (execa drops a variable set to undefined): bench/floor/spawnGdb.ts must too.
+    expect(Object.hasOwn(want.env, "PYTHONPATH") && want.env.PYTHONPATH === undefined).toBe(true);
   });
 });
