@@ -10,7 +10,7 @@ import { loadConfig } from "../../lib/config.js";
 import { toError } from "../../lib/errors.js";
 import type { Goroutine, Result } from "../../lib/result.js";
 import { makeS3Client } from "../../lib/storage/s3.js";
-import { createJobDir, removeJobDir } from "../../lib/storage/workDir.js";
+import { createJobDir, removeJobDirSync } from "../../lib/storage/workDir.js";
 import { openSymbolStore } from "../../lib/symbols/store.js";
 import { analysisSettings, analyzeDump, type AnalyzeDumpOptions } from "../../lib/analyze.js";
 import type { GroupingRules } from "../../lib/gdb/groupingRules.js";
@@ -134,7 +134,8 @@ export async function analyzeWithOptions(
   try {
     result = await analyzeDump({ ...opts, workDir });
   } finally {
-    await removeJobDir(workDir);
+    // One-shot: nothing else is waiting on the event loop (removeJobDirSync).
+    removeJobDirSync(workDir);
   }
   return { result, totalMs: Math.round(performance.now() - started) };
 }
