@@ -36,9 +36,9 @@ export interface SymbolTree {
  * removed or replaced. A name already placed (two aliases of one path, a
  * basename shared by two names) keeps its first file; returns false then.
  */
-async function place(target: string, root: string, rel: string, hard: boolean): Promise<boolean> {
+async function place(target: string, root: string, rel: string, hard: boolean, dirs: Set<string>): Promise<boolean> {
   const link = confine(root, rel);
-  await mkdirInside(root, path.relative(root, path.dirname(link)));
+  await mkdirInside(root, path.relative(root, path.dirname(link)), dirs);
   try {
     if (hard) {
       try {
@@ -92,22 +92,24 @@ export async function assembleTree(modules: ResolvedModule[], dir: string): Prom
   }
 
   let exe: string | null = null;
+  // The tree's directories made and checked so far (mkdirInside): libraries share most of theirs.
+  const dirs = new Set<string>();
   for (const m of found) {
     const file = m.file!;
     if (m.executable) exe = file;
     for (const name of namesOf(m)) {
       for (const alias of pathAliases(name)) {
         if (!alias.startsWith("/")) continue;
-        const placed = await place(file, sysroot, alias, m.cached);
+        const placed = await place(file, sysroot, alias, m.cached, dirs);
         // Point gdb at the job's own link: a cache file may be evicted meanwhile.
         if (placed && m.executable && m.cached && alias === m.path) exe = confine(sysroot, alias);
       }
       const base = path.basename(name);
-      if (!m.executable && byBase.get(base)?.size === 1) await place(file, solib, base, m.cached);
+      if (!m.executable && byBase.get(base)?.size === 1) await place(file, solib, base, m.cached, dirs);
     }
     if (m.debug && m.build_id && /^[0-9a-f]{3,}$/.test(m.build_id)) {
       const id = m.build_id;
-      await place(m.debug.file, debugDir, `.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`, m.debug.cached);
+      await place(m.debug.file, debugDir, `.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`, m.debug.cached, dirs);
     }
   }
   return { exe, sysroot, solibSearchPath: [solib], debugFileDirectories: [debugDir] };

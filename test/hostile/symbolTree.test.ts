@@ -55,6 +55,13 @@ describe("module paths from a core are data, never path syntax", () => {
     await fs.symlink(outside, path.join(root, "usr"));
     await expect(mkdirInside(root, "usr/lib")).rejects.toMatchObject({ code: "invalid_input" });
     expect(await fs.readdir(outside)).toEqual([]);
+    // With the set one tree builder shares: what it checked is skipped, what it did not is still checked.
+    const checked = new Set<string>();
+    await mkdirInside(root, "lib/x86_64-linux-gnu", checked);
+    expect([...checked]).toEqual([path.join(root, "lib"), path.join(root, "lib/x86_64-linux-gnu")]);
+    await fs.symlink(outside, path.join(root, "lib", "debug"));
+    await expect(mkdirInside(root, "lib/debug/.build-id", checked)).rejects.toMatchObject({ code: "invalid_input" });
+    expect(await fs.readdir(outside)).toEqual([]);
   });
 
   test("a core whose NT_FILE names its executable /////../../victim: the victim is untouched, the module reported invalid", async () => {
