@@ -9,11 +9,19 @@
  * http, plainGet's (the socket reads into 1 MiB buffers handed back once
  * written, see plainGet.ts); for https and the SDK, node's `IncomingMessage`.
  * One loop, on the chunks as pushed (not `for await`, which concatenates),
- * counts, caps, hashes and hands them, uncopied, to `writev` in batches of
- * BATCH bytes, one write at a time, reading on while the disk works: memory
- * stays under MAX_PENDING whatever the size. The md5 stays on this thread: a
- * worker-thread hash was measured and cost more CPU than it saved on a busy
- * 2-core machine (bench/download.ts states md5's own rate beside curl's).
+ * counts, caps, hashes and writes them. Each chunk is written at once, with a
+ * synchronous write on this thread, while its bytes are still in this core's
+ * cache, as curl does: the kernel's copy into the page cache is most of a
+ * download's CPU, and from a buffer read a few MiB earlier on another thread
+ * it took 1.5-2x as long (3 GiB, bench/download.ts). Once one such write is
+ * slow (SLOW_WRITE_MS: the disk pushes back, dirty pages throttled), the rest
+ * of the download goes the asynchronous way, so that a slow disk never stalls
+ * the worker's event loop for longer than that one write: chunks handed,
+ * uncopied, to `writev` in batches of BATCH bytes, one write at a time,
+ * reading on while the disk works, memory under MAX_PENDING whatever the
+ * size. The md5 stays on this thread: a worker-thread hash was measured and
+ * cost more CPU than it saved on a busy 2-core machine (bench/download.ts
+ * states md5's own rate beside curl's).
  *
  * The hostile-input rules are the callers' and stay theirs: each redirect hop
  * is checked against the host policy and connected to the checked address
@@ -23,6 +31,7 @@
  * watchdog) destroys the body and so ends the loop.
  */
 import { createHash } from "node:crypto";
+import { writeSync } from "node:fs";
 import fsp, { type FileHandle } from "node:fs/promises";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
@@ -33,12 +42,30 @@ import { pinnedRequest } from "./pinnedFetch.js";
 import { plainGet, recycle, type PlainResponse, type Recyclable } from "./plainGet.js";
 
 /**
- * Bytes per write: 1 MiB (measured against 256 KiB, 2 and 8 MiB on loopback:
- * 8 MiB batches ran at half curl's speed, the socket idling while each filled).
+ * Bytes per asynchronous write (after a slow one, see above): 512 KiB.
+ * Measured on loopback, before the synchronous writes, against 256 KiB, 1, 2 and
+ * 8 MiB: 8 MiB batches ran at half curl's speed, the socket idling while
+ * each filled; 1 MiB writes matched 512 KiB ones up to 256 MiB, but on a 3 GiB
+ * download (Linux 6.18, ext4) they took 1.5x as long, median of 6 rounds
+ * interleaved with curl (4.28 s against 2.87 s; curl 2.29 s), nearly all of
+ * it the kernel's copy into the page cache.
  */
-const BATCH = 1 << 20;
+const BATCH = 512 << 10;
 /** Bytes read ahead of the disk before the socket is paused: the memory bound of a download. */
 const MAX_PENDING = 16 << 20;
+/**
+ * A synchronous write that takes longer than this ends the synchronous writes
+ * of its download (see above). Into the page cache a chunk (at most plainGet's
+ * 1 MiB read) takes well under a millisecond; a throttled write can take 200.
+ */
+const SLOW_WRITE_MS = 20;
+/**
+ * The longest run of chunks handled before the body is paused for one turn of
+ * the event loop. libuv reads a socket up to 32 times per wake-up, each read
+ * handed on at once: with an md5 to check, one wake-up hashed ~30 MiB, and the
+ * worker's other work waited 50 ms (median over a 3 GiB download) for it.
+ */
+const SLICE_MS = 10;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
@@ -51,6 +78,15 @@ export interface WriteToFileOptions {
   /** Called per chunk with the bytes so far (watchdogs, progress). */
   onBytes?: (bytes: number) => void;
   signal?: AbortSignal;
+  /** A synchronous write slower than this switches the rest to asynchronous writes (default SLOW_WRITE_MS; tests). */
+  slowWriteMs?: number;
+}
+
+/** Writes all of `b` at the file's current position, blocking; returns how long it took, in ms. */
+function writeAllSync(fd: number, b: Buffer): number {
+  const t0 = performance.now();
+  for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
+  return performance.now() - t0;
 }
 
 /** Writes all of `bufs` at the file's current position (a short writev is finished with write). */
@@ -130,6 +166,9 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
   }
   // plainGet's body reads into buffers it can reuse once written.
   const giveBack = (src as Recyclable)[recycle];
+  const slowWriteMs = opts.slowWriteMs ?? SLOW_WRITE_MS;
+  // Synchronous writes until one is slow; then, for good, the batched asynchronous ones below.
+  let sync = true;
   let bytes = 0;
   let batch: Buffer[] = [];
   let batchBytes = 0;
@@ -164,17 +203,31 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
     }
   };
   try {
+    // The start of this run of chunks on the event loop (see SLICE_MS).
+    let slice = performance.now();
+    const yieldToLoop = () =>
+      new Promise<void>((resolve) =>
+        setImmediate(() => {
+          slice = performance.now();
+          resolve();
+        }),
+      );
     await eachChunk(src, (b) => {
       if (write.failed) throw toError(write.error);
       bytes += b.length;
       if (bytes > opts.maxBytes) throw opts.tooLarge(bytes);
       hash?.update(b);
       opts.onBytes?.(bytes);
+      if (sync) {
+        if (writeAllSync(fh.fd, b) > slowWriteMs) sync = false;
+        giveBack?.([b]);
+        return performance.now() - slice > SLICE_MS ? yieldToLoop() : undefined;
+      }
       batch.push(b);
       batchBytes += b.length;
-      if (batchBytes < BATCH) return undefined;
-      flush();
-      return pendingBytes > MAX_PENDING ? drain() : undefined;
+      if (batchBytes >= BATCH) flush();
+      if (pendingBytes > MAX_PENDING) return drain();
+      return performance.now() - slice > SLICE_MS ? yieldToLoop() : undefined;
     });
     flush();
     await tail;

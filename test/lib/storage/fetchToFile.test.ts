@@ -1,6 +1,7 @@
 /**
  * fetchToFile against a real loopback server: the bytes on disk are the
- * body's (across many large writes), the cap holds on the bytes as they come
+ * body's (across many writes, synchronous while they are quick, batched
+ * after a slow one), the cap holds on the bytes as they come
  * and on a Content-Length, a redirect hop is checked against the host policy,
  * and a non-200 answer writes nothing.
  */
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { getEventListeners } from "node:events";
 import { Readable } from "node:stream";
 import { fetchToFile, writeToFile } from "../../../lib/storage/fetchToFile.js";
+import { recycle } from "../../../lib/storage/plainGet.js";
 import { debuginfodFetch } from "../../../lib/symbols/debuginfod.js";
 
 const BODY = randomBytes(20 * 1024 * 1024 + 123);
@@ -91,6 +93,56 @@ describe("writeToFile", () => {
     await expect(writeToFile(src, file, { maxBytes: 10, tooLarge, signal: ac.signal })).rejects.toMatchObject({ code: "ENOENT" });
     expect(src.destroyed).toBe(true);
     expect(getEventListeners(ac.signal, "abort")).toHaveLength(0);
+  });
+
+  /** 300 chunks of 1 byte to 64 KiB, as a recyclable body: `returned` is each batch of buffers handed back once written. */
+  function body(): { src: Readable; bytes: Buffer; returned: Buffer[][] } {
+    const chunks = Array.from({ length: 300 }, (_, i) => randomBytes(1 + ((i * 7919) % 65536)));
+    const returned: Buffer[][] = [];
+    const src = Object.assign(Readable.from(chunks), { [recycle]: (views: Buffer[]) => void returned.push(views) });
+    return { src, bytes: Buffer.concat(chunks), returned };
+  }
+
+  test("writes each chunk at once while writes are quick: the file is the body, every chunk handed back alone", async () => {
+    const { src, bytes, returned } = body();
+    const file = path.join(dir, "sync-out");
+    const r = await writeToFile(src, file, { maxBytes: bytes.length, tooLarge, md5: true, slowWriteMs: Infinity });
+    expect(r).toEqual({ bytes: bytes.length, md5: md5(bytes) });
+    expect((await fs.readFile(file)).equals(bytes)).toBe(true);
+    expect(returned).toHaveLength(300);
+    expect(returned.every((v) => v.length === 1)).toBe(true);
+  });
+
+  test("a long run of chunks lets the event loop turn: timers fire while 100 ms of per-chunk work goes on", async () => {
+    const chunks = Array.from({ length: 50 }, () => randomBytes(4096));
+    const src = Readable.from(chunks);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const busy = () => {
+      const end = performance.now() + 2;
+      while (performance.now() < end);
+    };
+    try {
+      // Readable.from hands chunks on in microtasks: without a pause of the body, no timer could run until the end.
+      await writeToFile(src, path.join(dir, "slices-out"), { maxBytes: 1 << 20, tooLarge, onBytes: busy });
+    } finally {
+      clearInterval(timer);
+    }
+    expect(ticks).toBeGreaterThanOrEqual(4);
+    expect((await fs.readFile(path.join(dir, "slices-out"))).equals(Buffer.concat(chunks))).toBe(true);
+  });
+
+  test("after a slow write the rest goes in batches, asynchronously: the file is still the body, in order", async () => {
+    const { src, bytes, returned } = body();
+    const file = path.join(dir, "switch-out");
+    // Every write is slower than -1 ms: the first chunk is written at once, the others batched.
+    const r = await writeToFile(src, file, { maxBytes: bytes.length, tooLarge, md5: true, slowWriteMs: -1 });
+    expect(r).toEqual({ bytes: bytes.length, md5: md5(bytes) });
+    expect((await fs.readFile(file)).equals(bytes)).toBe(true);
+    expect(returned[0]).toHaveLength(1);
+    expect(returned.length).toBeLessThan(300);
+    expect(returned.slice(1).some((v) => v.length > 1)).toBe(true);
+    expect(returned.flat().reduce((n, b) => n + b.length, 0)).toBe(bytes.length);
   });
 });
 
