@@ -82,6 +82,9 @@ async function makeDump(file: string, bytes: number): Promise<string> {
     if (!ws.write(chunk)) await new Promise<void>((r) => ws.once("drain", () => r()));
   }
   await new Promise<void>((resolve, reject) => ws.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  // On disk before any round: its writeback would otherwise compete with the first rounds' writes (3 GiB of it).
+  const fh = await fsp.open(file, "r+");
+  await fh.sync().finally(() => fh.close());
   return hash.digest("hex");
 }
 
@@ -202,8 +205,9 @@ async function plainServerRows(work: string, jobDir: string, sizes: number[]): P
       rows.push([`plain server: downloadDump, md5 verified`, label, best(verified), mbps(size, best(verified)), (c / best(verified)).toFixed(2), rss(verified)]);
       const med = (r: ChildResult[]) => median(r.map((x) => x.ms)) / 1000;
       const c50 = median(curl);
+      const delay = (r: ChildResult[]) => `p99 ${median(r.map((x) => x.delayP99Ms)).toFixed(1)} ms, max ${Math.max(...r.map((x) => x.delayMaxMs)).toFixed(1)} ms`;
       rounds.push(
-        `${label}: best of ${n}, each place in a round taken as often (medians vs curl's median: no md5 ${(c50 / med(plain)).toFixed(2)}, md5 verified ${(c50 / med(verified)).toFixed(2)})`,
+        `${label}: best of ${n}, each place in a round taken as often (medians vs curl's median: no md5 ${(c50 / med(plain)).toFixed(2)}, md5 verified ${(c50 / med(verified)).toFixed(2)}; event-loop delay while downloading, no md5: ${delay(plain)}, md5 verified: ${delay(verified)})`,
       );
       if (size === sizes[0]) curlMibS = mbps(size, c);
     } finally {
@@ -223,13 +227,17 @@ const { parseDumpUrl } = await import(env.URL_MOD);
 const before = process.resourceUsage().maxRSS;
 const s3 = env.MODE === "s3" ? await makeS3Client({ endpoint: env.ENDPOINT, region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", forcePathStyle: true }) : null;
 const location = parseDumpUrl(env.MODE === "s3" ? "s3://" + env.BUCKET + "/" + env.KEY : env.DUMP_URL);
+const { monitorEventLoopDelay } = await import("node:perf_hooks");
+const delay = monitorEventLoopDelay({ resolution: 1 });
+delay.enable();
 const t0 = performance.now();
 const d = await downloadDump({ location, dir: env.DIR, fileName: "core", md5: env.MD5, maxBytes: 2 ** 40, s3, allowedHosts: ["127.0.0.1"], allowedFileRoots: [] });
 const ms = performance.now() - t0;
+delay.disable();
 const fs = await import("node:fs");
 fs.rmSync(d.path, { force: true });
 s3?.destroy();
-process.stdout.write(JSON.stringify({ ms, bytes: d.bytes, via: d.via, beforeKb: before, peakKb: process.resourceUsage().maxRSS }) + "\\n");
+process.stdout.write(JSON.stringify({ ms, bytes: d.bytes, via: d.via, beforeKb: before, peakKb: process.resourceUsage().maxRSS, delayP99Ms: delay.percentile(99) / 1e6, delayMaxMs: delay.max / 1e6 }) + "\\n");
 `;
 
 interface ChildResult {
@@ -238,6 +246,9 @@ interface ChildResult {
   via: string;
   beforeKb: number;
   peakKb: number;
+  /** The child's event-loop delay while it downloaded (perf_hooks monitorEventLoopDelay, 1 ms resolution): what the worker's other work would wait. */
+  delayP99Ms: number;
+  delayMaxMs: number;
 }
 
 async function childDownload(env: Record<string, string>): Promise<ChildResult> {
