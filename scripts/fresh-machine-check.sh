@@ -19,7 +19,9 @@ not part of `make test`. Needs root and Debian's package mirror.
 What the root starts with: debootstrap's minbase, then python3, make, g++,
 git, ca-certificates from apt; this machine's node and npm (the nodejs
 package's files and /usr/lib/node_modules/npm) and npm config; the CA
-certificates of /usr/local/share/ca-certificates. Everything else (gdb,
+certificates of /usr/local/share/ca-certificates. No NODE_EXTRA_CA_CERTS:
+npm on the project's Node 24 must find the machine's npm config (cafile)
+itself (scripts/install-node.sh). Everything else (gdb,
 nats-server, the toolchains, Node 24) must come from `make` itself.
 
 Options:
@@ -99,7 +101,7 @@ in_root() {
   shift
   chroot "$root" env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
     PATH="${ROOT_PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}" \
-    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt DEBIAN_FRONTEND=noninteractive "$@"
+    DEBIAN_FRONTEND=noninteractive "$@"
 }
 
 make_base() { # <root>

@@ -12,6 +12,13 @@
 # Idempotent: nothing is fetched when the pinned version is already there or
 # the system node is new enough. Prints the node that will be used.
 #
+# npm run on this node reads its global configuration from
+# .tools/node/etc/npmrc (npm's prefix is the running node's), not from the
+# machine's (/usr/etc/npmrc for Debian's node): a registry, proxy or cafile
+# configured there (a TLS-intercepting proxy's CA: npm pack then failed with
+# SELF_SIGNED_CERT_IN_CHAIN) would be lost. So .tools/node/etc/npmrc is a link
+# to the file the machine's npm reads, when there is one.
+#
 # Environment: CORESIGHT_NODE_VERSION (default below; bump it to move to a
 # newer 24.x), CORESIGHT_FORCE_NODE=1 provides it even when the system node
 # would do.
@@ -27,11 +34,23 @@ version_ok() {
   "$1" -e "const [a, b] = process.versions.node.split('.').map(Number); process.exit(a > $MIN_MAJOR || (a === $MIN_MAJOR && b >= $MIN_MINOR) ? 0 : 1)" 2>/dev/null
 }
 
+# PATH without .tools/node/bin (it may already come first): the machine's own node and npm.
+SYSTEM_PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$TOOLS/node/bin" | paste -sd:)"
+
+# link_npmrc <node dir>: <node dir>/etc/npmrc -> the global npmrc the machine's npm reads, if it has one.
+link_npmrc() {
+  local global
+  global="$(PATH="$SYSTEM_PATH" npm config get globalconfig 2>/dev/null || true)"
+  [[ -n "$global" && -f "$global" && "$global" != "$1/etc/npmrc" ]] || return 0
+  mkdir -p "$1/etc"
+  ln -sfn "$global" "$1/etc/npmrc"
+}
+
 if [[ -x "$TOOLS/node/bin/node" && "$("$TOOLS/node/bin/node" --version 2>/dev/null)" == "v$VERSION" ]]; then
+  link_npmrc "$TOOLS/node-v$VERSION"
   exit 0
 fi
-# A system node outside .tools (PATH may already start with .tools/node/bin).
-system_node="$(PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$TOOLS/node/bin" | paste -sd:)" command -v node || true)"
+system_node="$(PATH="$SYSTEM_PATH" command -v node || true)"
 if [[ "${CORESIGHT_FORCE_NODE:-}" != 1 && -n "$system_node" ]] && version_ok "$system_node"; then
   exit 0
 fi
@@ -59,5 +78,6 @@ if ! "$tmp/package/bin/node" --version >/dev/null 2>&1; then
 fi
 rm -rf "$TOOLS/node-v$VERSION"
 mv "$tmp/package" "$TOOLS/node-v$VERSION"
+link_npmrc "$TOOLS/node-v$VERSION"
 ln -sfn "node-v$VERSION" "$TOOLS/node"
 echo "install-node: $("$TOOLS/node/bin/node" --version) in .tools/node/bin"
