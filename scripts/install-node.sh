@@ -38,8 +38,10 @@ version_ok() {
 SYSTEM_PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$TOOLS/node/bin" | paste -sd:)"
 
 # link_npmrc <node dir>: <node dir>/etc/npmrc -> the global npmrc the machine's npm reads, if it has one.
+# Once: asking npm costs a node start-up, and every make target runs this script.
 link_npmrc() {
   local global
+  [[ -e "$1/etc/npmrc" || -L "$1/etc/npmrc" ]] && return 0
   global="$(PATH="$SYSTEM_PATH" npm config get globalconfig 2>/dev/null || true)"
   [[ -n "$global" && -f "$global" && "$global" != "$1/etc/npmrc" ]] || return 0
   mkdir -p "$1/etc"

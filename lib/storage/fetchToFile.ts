@@ -205,13 +205,16 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
   try {
     // The start of this run of chunks on the event loop (see SLICE_MS).
     let slice = performance.now();
-    const yieldToLoop = () =>
-      new Promise<void>((resolve) =>
-        setImmediate(() => {
-          slice = performance.now();
-          resolve();
-        }),
-      );
+    // One turn of the event loop once this run has taken SLICE_MS, else nothing to wait for.
+    const yieldIfLong = (): Promise<void> | undefined =>
+      performance.now() - slice <= SLICE_MS
+        ? undefined
+        : new Promise<void>((resolve) =>
+            setImmediate(() => {
+              slice = performance.now();
+              resolve();
+            }),
+          );
     await eachChunk(src, (b) => {
       if (write.failed) throw toError(write.error);
       bytes += b.length;
@@ -221,13 +224,13 @@ export async function writeToFile(src: Readable, file: string, opts: WriteToFile
       if (sync) {
         if (writeAllSync(fh.fd, b) > slowWriteMs) sync = false;
         giveBack?.([b]);
-        return performance.now() - slice > SLICE_MS ? yieldToLoop() : undefined;
+        return yieldIfLong();
       }
       batch.push(b);
       batchBytes += b.length;
       if (batchBytes >= BATCH) flush();
       if (pendingBytes > MAX_PENDING) return drain();
-      return performance.now() - slice > SLICE_MS ? yieldToLoop() : undefined;
+      return yieldIfLong();
     });
     flush();
     await tail;
